@@ -1,0 +1,94 @@
+// Package auth verifies OAuth bearer tokens issued by Microsoft Entra ID or any
+// Entra-compatible authority (jwx, with a cached and rate-limited key set), and signs users
+// in with the device code flow through MSAL Go, keeping a locked, atomically written token
+// cache. It never logs, prints or puts in an error a token, refresh token or device code.
+package auth
+
+import (
+	"errors"
+	"slices"
+	"time"
+)
+
+// ErrInvalidToken is wrapped by every verification failure; servers answer it with 401 and
+// error="invalid_token" ([RFC 6750] section 3.1).
+//
+// [RFC 6750]: https://www.rfc-editor.org/rfc/rfc6750
+var ErrInvalidToken = errors.New("invalid token")
+
+// Reason is the machine-readable cause of a verification failure.
+type Reason string
+
+// Reasons a token is rejected. Each is reported to the client in error_description, because
+// telling "expired" from "wrong audience" is what users of other verifiers keep asking for; none
+// of them reveals the token or the server's internals.
+const (
+	ReasonMalformed            Reason = "malformed"
+	ReasonTooLarge             Reason = "too_large"
+	ReasonUnsupportedAlgorithm Reason = "unsupported_algorithm"
+	ReasonUnknownKey           Reason = "unknown_key"
+	ReasonBadSignature         Reason = "bad_signature"
+	ReasonExpired              Reason = "expired"
+	ReasonNotYetValid          Reason = "not_yet_valid"
+	ReasonMissingExpiration    Reason = "missing_expiration"
+	ReasonWrongAudience        Reason = "wrong_audience"
+	ReasonWrongIssuer          Reason = "wrong_issuer"
+)
+
+// TokenError is a verification failure. Its message is safe to send to the client.
+type TokenError struct {
+	Reason Reason
+	// Description is a short human sentence, e.g. "token expired at 2026-01-02T15:04:05Z".
+	Description string
+}
+
+// Error returns the description, safe for a WWW-Authenticate error_description.
+func (e *TokenError) Error() string { return e.Description }
+
+// Unwrap makes every TokenError match ErrInvalidToken.
+func (e *TokenError) Unwrap() error { return ErrInvalidToken }
+
+// Identity is the verified caller, taken from the token's claims. It never holds the token.
+type Identity struct {
+	Subject  string    // sub
+	ObjectID string    // oid (Entra user or service principal object ID)
+	TenantID string    // tid
+	ClientID string    // azp (v2) or appid (v1): the app that asked for the token
+	Name     string    // name
+	Username string    // preferred_username, or upn for v1 tokens
+	Issuer   string    // iss
+	Audience []string  // aud
+	Scopes   []string  // scp (or scope), split on spaces
+	Roles    []string  // roles (app roles; app-only tokens carry only these)
+	Expiry   time.Time // exp
+	KeyID    string    // kid of the signing key
+	Version  string    // ver: "1.0" or "2.0" when present
+}
+
+// AppOnly reports whether the token was issued to an application on its own behalf (client
+// credentials): it then has roles and no delegated scopes.
+func (id *Identity) AppOnly() bool { return len(id.Scopes) == 0 }
+
+// User returns the stable identifier sessions are bound to: oid, else sub.
+func (id *Identity) User() string {
+	if id.ObjectID != "" {
+		return id.ObjectID
+	}
+	return id.Subject
+}
+
+// Missing returns the required scopes the identity lacks. Delegated tokens are checked
+// against their scopes; app-only tokens, which have no scp, against their roles.
+func (id *Identity) Missing(required []string) []string {
+	granted := id.Scopes
+	if id.AppOnly() {
+		granted = id.Roles
+	}
+	var missing []string
+	for _, r := range required {
+		if !slices.Contains(granted, r) {
+			missing = append(missing, r)
+		}
+	}
+	return missing
+}

@@ -1,0 +1,111 @@
+package commands
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Flag names shared by several commands (../shared/CLI.md, "Shared settings").
+const (
+	flagTenantID    = "tenant-id"
+	flagAuthority   = "authority"
+	flagAPIClientID = "api-client-id"
+	flagCAFile      = "ca-file"
+	flagLogFormat   = "log-format"
+	flagDebug       = "debug"
+
+	// login settings, also accepted by tools, call and proxy
+	flagClientID  = "client-id"
+	flagScope     = "scope"
+	flagCacheFile = "cache-file"
+	flagAccount   = "account"
+
+	// MCP client settings of tools and call
+	flagServer   = "server"
+	flagNoAuth   = "no-auth"
+	flagToken    = "token"
+	flagJSON     = "json"
+	flagProgress = "progress"
+)
+
+// microsoftAuthorityHost is Entra ID's public-cloud sign-in host.
+const microsoftAuthorityHost = "login.microsoftonline.com"
+
+// sharedFlags are accepted by every subcommand.
+func sharedFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagTenantID, Usage: "Entra tenant `ID` (authority https://login.microsoftonline.com/<tenant>)", EnvVars: envVar(flagTenantID)},
+		&cli.StringFlag{Name: flagAuthority, Usage: "full authority `URL` https://host[:port]/<tenant>; overrides --tenant-id", EnvVars: envVar(flagAuthority)},
+		&cli.StringFlag{Name: flagAPIClientID, Usage: "client `ID` of the server (API) app registration", EnvVars: envVar(flagAPIClientID)},
+		&cli.StringFlag{Name: flagCAFile, Usage: "extra PEM CA bundle `FILE` trusted for the authority and key set", EnvVars: envVar(flagCAFile)},
+		&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log format: text or json (logs go to stderr)", EnvVars: envVar(flagLogFormat)},
+		&cli.BoolFlag{Name: flagDebug, Usage: "verbose logs (never a token or secret)", EnvVars: envVar(flagDebug)},
+		envFileFlag(),
+	}
+}
+
+// loginFlags are the sign-in settings of login, logout, token, whoami, tools, call and proxy.
+func loginFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagClientID, Usage: "client `ID` of the client (public) app registration", EnvVars: envVar(flagClientID)},
+		&cli.StringSliceFlag{Name: flagScope, Usage: "`SCOPE` to request (repeatable; default api://<api-client-id>/execute)", EnvVars: envVar(flagScope)},
+		&cli.StringFlag{Name: flagCacheFile, Usage: "MSAL token cache `FILE` (default <user cache dir>/fastmcp-auth/token_cache.json)", EnvVars: envVar(flagCacheFile)},
+		&cli.StringFlag{Name: flagAccount, Usage: "cached account to use (`USERNAME` or home account ID) when several match", EnvVars: envVar(flagAccount)},
+	}
+}
+
+// flagsOf concatenates flag groups.
+func flagsOf(groups ...[]cli.Flag) []cli.Flag {
+	var out []cli.Flag
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+// authorityURL resolves --authority or --tenant-id into the authority URL
+// (https://host[:port]/<tenant>, no trailing slash). It is a usage error when neither is set.
+func authorityURL(c *cli.Context) (string, error) {
+	if a := strings.TrimSpace(c.String(flagAuthority)); a != "" {
+		u, err := url.Parse(a)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			return "", usageErrorf("--authority must be a URL such as https://login.microsoftonline.com/<tenant>, not %q", a)
+		}
+		if u.Scheme != "https" {
+			return "", usageErrorf("--authority must use https (MSAL and token issuers require it): %q", a)
+		}
+		p := strings.Trim(u.Path, "/")
+		if p == "" || strings.Contains(p, "/") {
+			return "", usageErrorf("--authority needs exactly one tenant path segment, as in https://%s/<tenant> (no /v2.0 suffix): %q", u.Host, a)
+		}
+		return "https://" + u.Host + "/" + p, nil
+	}
+	if t := strings.TrimSpace(c.String(flagTenantID)); t != "" {
+		if strings.ContainsAny(t, "/?# ") {
+			return "", usageErrorf("--tenant-id must be a tenant ID or domain, not %q", t)
+		}
+		return "https://" + microsoftAuthorityHost + "/" + t, nil
+	}
+	return "", usageErrorf("no authority: set --tenant-id (or %sTENANT_ID) for Entra ID, or --authority (%sAUTHORITY)", envPrefix, envPrefix)
+}
+
+// isMicrosoftAuthority reports whether the authority is Entra ID's public cloud, where
+// instance discovery and the v1 issuer apply.
+func isMicrosoftAuthority(authority string) bool {
+	u, err := url.Parse(authority)
+	return err == nil && strings.EqualFold(u.Hostname(), microsoftAuthorityHost)
+}
+
+// requireString returns a flag's value or a usage error naming it.
+func requireString(c *cli.Context, name string) (string, error) {
+	v := strings.TrimSpace(c.String(name))
+	if v == "" {
+		return "", usageErrorf("--%s is required (or set %s)", name, envVar(name)[0])
+	}
+	return v, nil
+}
+
+var _ = fmt.Sprintf

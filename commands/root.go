@@ -1,0 +1,240 @@
+// Package commands wires the fastmcp-auth command line (urfave/cli v2): flags, environment
+// variables, the .env file and exit codes. It holds no protocol logic: each Action validates
+// its flags, builds the typed config of a package below it and calls one function.
+package commands
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes promised by ../shared/CLI.md.
+const (
+	ExitOK          = 0
+	ExitFailure     = 1
+	ExitUsage       = 2
+	ExitAuth        = 3
+	ExitUnreachable = 4
+	ExitInterrupted = 130
+)
+
+// envPrefix starts every environment variable that sets a flag.
+const envPrefix = "FASTMCP_AUTH_"
+
+// Version is the version printed by --version; set with -ldflags at release time.
+var Version = "dev"
+
+// exitError carries the exit code an error must produce.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// withCode attaches an exit code to err (nil stays nil).
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+// usageErrorf is a usage error (exit 2); the message names the flag or argument at fault.
+func usageErrorf(format string, args ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// ExitCode returns the exit code err stands for: 0 for nil, the attached code, else 1.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return ExitFailure
+}
+
+// envVar names the environment variable of a flag: FASTMCP_AUTH_<NAME>.
+func envVar(flag string) []string {
+	return []string{envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+}
+
+// NewApp builds the command-line application writing to stdout and stderr, so that tests can
+// run it with buffers.
+func NewApp(stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:                 "fastmcp-auth",
+		Usage:                "secure MCP servers with Entra ID bearer tokens, and call them",
+		Version:              Version,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		HideHelpCommand:      true,
+		EnableBashCompletion: false,
+		Flags:                []cli.Flag{envFileFlag()},
+		Commands:             commandList(),
+	}
+	app.OnUsageError = onUsageError
+	for _, c := range app.Commands {
+		if c.OnUsageError == nil {
+			c.OnUsageError = onUsageError
+		}
+	}
+	return app
+}
+
+// commandList is every subcommand; each lives in its own file.
+func commandList() []*cli.Command {
+	return registered
+}
+
+// registered is filled by each command file's init, so that parallel work on separate
+// commands never edits one shared list.
+var registered []*cli.Command
+
+// register adds a subcommand constructor's result to the application.
+func register(c *cli.Command) { registered = append(registered, c) }
+
+func onUsageError(_ *cli.Context, err error, _ bool) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf("%w (see --help)", err)}
+}
+
+// Run runs the command line and returns the process exit code. Errors are printed as one
+// line "error: ..." on stderr.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if err := loadEnvFile(args); err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return ExitUsage
+	}
+	app := NewApp(stdout, stderr)
+	unknown := ""
+	app.CommandNotFound = func(_ *cli.Context, name string) { unknown = name }
+	err := app.RunContext(ctx, args)
+	if unknown != "" {
+		fmt.Fprintf(stderr, "error: unknown command %q: run fastmcp-auth --help for the list\n", unknown)
+		return ExitUsage
+	}
+	if err == nil {
+		return ExitOK
+	}
+	code := ExitCode(err)
+	if ctx.Err() != nil && (code == ExitFailure || errors.Is(err, context.Canceled)) {
+		code = ExitInterrupted
+	}
+	msg := err.Error()
+	if code == ExitInterrupted {
+		msg = "interrupted"
+	}
+	fmt.Fprintf(stderr, "error: %s\n", firstLine(msg))
+	return code
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// envFileFlag is --env-file; its value is read before flags are parsed (see loadEnvFile).
+func envFileFlag() cli.Flag {
+	return &cli.StringFlag{Name: "env-file", Usage: "read settings from `FILE` instead of ./.env", EnvVars: envVar("env-file")}
+}
+
+// loadEnvFile applies the .env file (or --env-file) beneath the real environment: a variable
+// already set in the environment wins, so the precedence is flag > env > .env > default.
+func loadEnvFile(args []string) error {
+	path, explicit := "", false
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(a, "--env-file="); ok {
+			path, explicit = v, true
+		} else if a == "--env-file" && i+1 < len(args) {
+			path, explicit = args[i+1], true
+		}
+	}
+	if !explicit {
+		if v := os.Getenv(envPrefix + "ENV_FILE"); v != "" {
+			path, explicit = v, true
+		} else {
+			path = ".env"
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		if !explicit && errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("could not read env file: %w", err)
+	}
+	defer f.Close()
+	vars, err := parseEnv(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for k, v := range vars {
+		if _, set := os.LookupEnv(k); !set {
+			os.Setenv(k, v)
+		}
+	}
+	return nil
+}
+
+// parseEnv reads KEY=VALUE lines: blank lines and # comments are skipped, an optional
+// "export " prefix is allowed and matching single or double quotes are removed.
+func parseEnv(r io.Reader) (map[string]string, error) {
+	vars := map[string]string{}
+	sc := bufio.NewScanner(r)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return nil, fmt.Errorf("line %d: expected KEY=VALUE", n)
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		} else if i := strings.Index(v, " #"); i >= 0 {
+			v = strings.TrimSpace(v[:i])
+		}
+		vars[k] = v
+	}
+	return vars, sc.Err()
+}
+
+// newLogger builds the slog logger of --log-format and --debug, writing to stderr.
+func newLogger(c *cli.Context, stderr io.Writer) (*slog.Logger, error) {
+	level := slog.LevelInfo
+	if c.Bool(flagDebug) {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch f := c.String(flagLogFormat); f {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(stderr, opts)), nil
+	default:
+		return nil, usageErrorf("--log-format must be text or json, not %q", f)
+	}
+}
