@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"fmt"
 	"net/url"
 	"strings"
 
@@ -57,6 +56,17 @@ func loginFlags() []cli.Flag {
 	}
 }
 
+// clientFlags are the MCP client settings of tools and call (proxy takes --server, --no-auth
+// and --token).
+func clientFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagServer, Value: "http://localhost:8000/mcp", Usage: "MCP endpoint `URL`", EnvVars: envVar(flagServer)},
+		&cli.BoolFlag{Name: flagNoAuth, Usage: "send no Authorization header", EnvVars: envVar(flagNoAuth)},
+		// Prefer the environment variable: a flag value is visible to other users in the process list.
+		&cli.StringFlag{Name: flagToken, Usage: "bearer `TOKEN` to use instead of the cache (prefer FASTMCP_AUTH_TOKEN)", EnvVars: envVar(flagToken)},
+	}
+}
+
 // flagsOf concatenates flag groups.
 func flagsOf(groups ...[]cli.Flag) []cli.Flag {
 	var out []cli.Flag
@@ -108,4 +118,3 @@ func requireString(c *cli.Context, name string) (string, error) {
 	return v, nil
 }
 
-var _ = fmt.Sprintf
