@@ -117,4 +117,3 @@ func requireString(c *cli.Context, name string) (string, error) {
 	}
 	return v, nil
 }
-
