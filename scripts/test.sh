@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The project's test command (README "Run the tests"). Installs what the tests need, then runs
+# every test: Go unit tests with -race, the interoperability tests with real third-party MCP
+# clients (Node), the browser tests (Debian's chromium), and the fuzz targets briefly.
+#
+#   scripts/test.sh            everything
+#   SKIP_INSTALL=1 scripts/test.sh   do not try to install chromium / npm packages
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+if [ -z "${SKIP_INSTALL:-}" ]; then
+  if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing chromium (Debian package) for the browser tests"
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      log "chromium is missing: install it (apt-get install chromium) or the browser tests will skip (fail under CI=true)"
+    fi
+  fi
+  for dir in interop bench; do
+    if [ -f "$dir/package-lock.json" ]; then
+      log "npm ci in $dir (pinned by its lock file)"
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+  done
+fi
+
+log "go vet"
+go vet ./...
+
+log "go test -race (unit, end-to-end, interoperability, browser)"
+go test -race -count=1 -timeout 15m ./...
+
+log "fuzz targets, briefly (seed corpora already ran above as regression tests)"
+fuzz() { go test -run='^$' -fuzz="^$2\$" -fuzztime="${FUZZTIME:-8s}" "$1"; }
+while read -r pkg target; do
+  [ -n "$pkg" ] && fuzz "$pkg" "$target"
+done < <(grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
+  for t in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
+    echo "./$(dirname "${f#./}") $t"
+  done
+done)
+log "all tests passed"
