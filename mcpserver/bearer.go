@@ -1,0 +1,255 @@
+package mcpserver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
+)
+
+// identityKey is the key of the *auth.Identity in the SDK TokenInfo.Extra map, which is how
+// the identity reaches tool handlers (req.Extra.TokenInfo).
+const identityKey = "fastmcp-auth/identity"
+
+// genericDescription answers verifier failures that are not *auth.TokenError: their text
+// may hold internal details (URLs, library errors), so it is logged, not sent.
+const genericDescription = "the token could not be verified"
+
+type identityCtxKey struct{}
+
+// IdentityFromContext returns the verified caller of an HTTP request passed through the
+// bearer middleware (Handler's routes or [RequireToken]), or nil without auth.
+func IdentityFromContext(ctx context.Context) *auth.Identity {
+	if id, ok := ctx.Value(identityCtxKey{}).(*auth.Identity); ok {
+		return id
+	}
+	if ti := sdkauth.TokenInfoFromContext(ctx); ti != nil {
+		id, _ := ti.Extra[identityKey].(*auth.Identity)
+		return id
+	}
+	return nil
+}
+
+// RequireToken returns the bearer middleware of cfg (the one Handler puts in front of the MCP
+// endpoint and POST /reverse), for routes mounted through Config.Extra. The path of cfg
+// decides the resource_metadata URL of its challenges.
+func RequireToken(cfg Config) (func(http.Handler) http.Handler, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	pub, _ := parsePublicURL(cfg.PublicURL)
+	return newAuthenticator(cfg, prmURLFor(pub, cfg.Path)).wrap, nil
+}
+
+// authenticator is the bearer middleware. It is ours rather than the SDK's
+// auth.RequireBearerToken because that one omits error= from WWW-Authenticate (so clients
+// cannot tell a bad token from a missing one, nor step up on insufficient_scope), answers
+// non-sentinel verifier errors with 500 and copies their text to the client.
+type authenticator struct {
+	verify   TokenVerifier
+	noAuth   bool
+	required []string
+	prmURL   string
+	logger   *slog.Logger
+	// bind stores the SDK TokenInfo in the request context with the SDK's own middleware,
+	// the only exported way to set the key the streamable handler reads to bind a session
+	// to its user (403 "session user mismatch" for anyone else).
+	bind func(http.Handler) http.Handler
+}
+
+type tokenInfoCtxKey struct{}
+
+func newAuthenticator(cfg Config, prmURL string) *authenticator {
+	a := &authenticator{
+		verify:   cfg.Verifier,
+		noAuth:   cfg.NoAuth,
+		required: cfg.RequiredScopes,
+		prmURL:   prmURL,
+		logger:   cfg.Logger,
+	}
+	a.bind = sdkauth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*sdkauth.TokenInfo, error) {
+		if ti, ok := ctx.Value(tokenInfoCtxKey{}).(*sdkauth.TokenInfo); ok {
+			return ti, nil
+		}
+		return nil, sdkauth.ErrInvalidToken // unreachable: wrap always stores one
+	}, &sdkauth.RequireBearerTokenOptions{
+		// Our verifier has already enforced exp (with its own --clock-skew); the SDK's
+		// second, skew-free check must not reject a token we accepted, so it gets a day.
+		AllowMissingExpiration: true,
+		ClockSkew:              24 * time.Hour,
+	})
+	return a
+}
+
+// wrap puts the token check in front of next.
+func (a *authenticator) wrap(next http.Handler) http.Handler {
+	if a.noAuth {
+		return next
+	}
+	bound := a.bind(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := bearerToken(r)
+		if !ok {
+			noteReason(r, "missing_token")
+			a.challenge(w, "", "")
+			writeError(w, http.StatusUnauthorized, "unauthorized",
+				"a bearer token is required: send Authorization: Bearer <token> (fastmcp-auth token prints one)")
+			return
+		}
+		id, err := a.verify(r.Context(), token)
+		if err != nil || id == nil {
+			desc, reason := genericDescription, "verifier_error"
+			var te *auth.TokenError
+			if errors.As(err, &te) {
+				desc, reason = te.Description, string(te.Reason)
+			} else {
+				msg := "verifier returned no identity"
+				if err != nil {
+					// Belt and braces: a verifier should never quote the token, but the log
+					// must not hold it even if one does.
+					msg = strings.ReplaceAll(err.Error(), token, "[token]")
+				}
+				a.logger.Warn("token verification failed", "err", msg)
+			}
+			noteReason(r, reason)
+			desc = descriptionText(desc)
+			a.challenge(w, "invalid_token", desc)
+			writeError(w, http.StatusUnauthorized, "invalid_token", desc)
+			return
+		}
+		noteSubject(r, id.User())
+		if missing := id.Missing(a.required); len(missing) > 0 {
+			noteReason(r, "insufficient_scope")
+			desc := "the token lacks the scope " + strings.Join(missing, " ") + ": ask for " + strings.Join(a.required, " ") +
+				" when signing in, or have an administrator grant it"
+			a.challenge(w, "insufficient_scope", desc)
+			writeError(w, http.StatusForbidden, "insufficient_scope", desc)
+			return
+		}
+		granted := id.Scopes
+		if id.AppOnly() {
+			granted = id.Roles
+		}
+		ti := &sdkauth.TokenInfo{
+			UserID:     id.User(),
+			Scopes:     granted,
+			Expiration: id.Expiry,
+			Extra:      map[string]any{identityKey: id},
+		}
+		ctx := context.WithValue(r.Context(), identityCtxKey{}, id)
+		ctx = context.WithValue(ctx, tokenInfoCtxKey{}, ti)
+		bound.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// bearerToken extracts the token of "Authorization: Bearer <token>" (scheme case-insensitive,
+// [RFC 6750] section 2.1), with the same field rule the SDK middleware applies after us.
+//
+// [RFC 6750]: https://www.rfc-editor.org/rfc/rfc6750
+func bearerToken(r *http.Request) (string, bool) {
+	fields := strings.Fields(r.Header.Get("Authorization"))
+	if len(fields) != 2 || !strings.EqualFold(fields[0], "Bearer") {
+		return "", false
+	}
+	return fields[1], true
+}
+
+// challenge sets the WWW-Authenticate header of a 401 or 403: error (when given), scope (all
+// required scopes), error_description and resource_metadata, as RFC 6750 section 3 and the MCP
+// authorization specification ask.
+func (a *authenticator) challenge(w http.ResponseWriter, code, desc string) {
+	var params []string
+	add := func(k, v string) { params = append(params, k+"="+quote(v)) }
+	if code != "" {
+		add("error", code)
+	}
+	if desc != "" {
+		add("error_description", desc)
+	}
+	add("resource_metadata", a.prmURL)
+	if len(a.required) > 0 {
+		add("scope", strings.Join(a.required, " "))
+	}
+	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
+}
+
+// quote makes an HTTP quoted-string: backslash and double quote escaped, control characters
+// dropped (they could split the header).
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// descriptionText restricts an error_description to the characters RFC 6750 section 3
+// allows (printable ASCII without '"' and '\'), so every client can parse the challenge.
+func descriptionText(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case c == '"':
+			b[i] = '\''
+		case c == '\\':
+			b[i] = '/'
+		case c < 0x20 || c > 0x7e:
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
+
+// requestInfo carries what the request log needs from inner layers.
+type requestInfo struct {
+	mu      sync.Mutex
+	subject string
+	reason  string
+}
+
+func (i *requestInfo) get() (subject, reason string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.subject, i.reason
+}
+
+type requestInfoKey struct{}
+
+func withRequestInfo(ctx context.Context, info *requestInfo) context.Context {
+	return context.WithValue(ctx, requestInfoKey{}, info)
+}
+
+// noteReason records why a request was refused, for the request log.
+func noteReason(r *http.Request, reason string) {
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+		info.mu.Lock()
+		info.reason = reason
+		info.mu.Unlock()
+	}
+}
+
+// noteSubject records the verified caller, for the request log.
+func noteSubject(r *http.Request, subject string) {
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+		info.mu.Lock()
+		info.subject = subject
+		info.mu.Unlock()
+	}
+}

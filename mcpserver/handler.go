@@ -1,0 +1,237 @@
+package mcpserver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+)
+
+// WellKnownPRM is the RFC 9728 well-known path of the protected resource metadata. It is
+// served at the root and with the MCP path appended (path-aware discovery).
+const WellKnownPRM = "/.well-known/oauth-protected-resource"
+
+// Handler returns the whole HTTP surface: the MCP endpoint behind the bearer middleware, the
+// protected resource metadata at both well-known paths, GET /healthz, POST /reverse and the
+// Extra routes, all wrapped in the request log, the Origin check with CORS, and the body
+// limit.
+func Handler(cfg Config) (http.Handler, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	pub, _ := parsePublicURL(cfg.PublicURL) // validated by withDefaults
+	prmURL := prmURLFor(pub, cfg.Path)
+
+	server := NewServer(cfg)
+	sessionTimeout := cfg.SessionTimeout
+	if sessionTimeout < 0 {
+		sessionTimeout = 0 // the SDK's "never"
+	}
+	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{
+		Stateless: cfg.Stateless,
+		// JSONResponse stays false: with it, progress notifications leave the call's own
+		// stream and are lost in stateless mode.
+		JSONResponse:   false,
+		SessionTimeout: sessionTimeout,
+		// In stateless mode the HTTP request is the only link to the call: ending it must
+		// cancel the handler.
+		PropagateRequestCancellation: true,
+		MaxRequestBodyBytes:          MaxRequestBody,
+		Logger:                       cfg.Logger,
+		// DisableLocalhostProtection stays false: the SDK refuses non-loopback Host headers
+		// arriving on a loopback address, which defeats DNS rebinding.
+	})
+
+	guard := newAuthenticator(cfg, prmURL)
+	mux := http.NewServeMux()
+	prm := sdkauth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
+		Resource:               cfg.PublicURL,
+		AuthorizationServers:   cfg.AuthorizationServers,
+		ScopesSupported:        cfg.RequiredScopes,
+		BearerMethodsSupported: []string{"header"},
+		ResourceName:           serverName,
+	})
+	mux.Handle(WellKnownPRM, prm)
+	mux.Handle(WellKnownPRM+cfg.Path, prm)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle(cfg.Path, guard.wrap(mcpHandler))
+	mux.Handle("POST /reverse", guard.wrap(http.HandlerFunc(restReverse)))
+	if cfg.Extra != nil {
+		cfg.Extra(mux)
+	}
+
+	origins := newOriginPolicy(pub, cfg.AllowedOrigins)
+	var h http.Handler = mux
+	h = limitBody(h)
+	h = origins.wrap(h)
+	h = logRequests(cfg.Logger, h)
+	return h, nil
+}
+
+// withDefaults validates cfg and fills in the defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Verifier == nil && !cfg.NoAuth {
+		return cfg, errors.New("mcpserver: a Verifier is required unless NoAuth is set")
+	}
+	if cfg.Path == "" {
+		cfg.Path = DefaultPath
+	}
+	if !strings.HasPrefix(cfg.Path, "/") || strings.ContainsAny(cfg.Path, "?#{} ") || cfg.Path == "/" {
+		return cfg, fmt.Errorf("mcpserver: path must start with / and name an endpoint, such as /mcp: %q", cfg.Path)
+	}
+	if _, err := parsePublicURL(cfg.PublicURL); err != nil {
+		return cfg, fmt.Errorf("mcpserver: public URL must be an absolute http(s) URL, not %q", cfg.PublicURL)
+	}
+	if cfg.SessionTimeout == 0 {
+		cfg.SessionTimeout = DefaultSessionTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = discardLogger()
+	}
+	return cfg, nil
+}
+
+// prmURLFor is the metadata URL advertised in WWW-Authenticate: the path-aware form when the
+// public URL's path is the one this handler serves, else the root form.
+func prmURLFor(pub *url.URL, path string) string {
+	base := pub.Scheme + "://" + pub.Host + WellKnownPRM
+	if strings.TrimSuffix(pub.Path, "/") == path {
+		return base + path
+	}
+	return base
+}
+
+// restRequest is the body of POST /reverse.
+type restRequest struct {
+	InputString *string `json:"input_string"`
+}
+
+// restReverse serves POST /reverse: {"input_string": "..."} -> {"reversed": "..."}.
+func restReverse(w http.ResponseWriter, r *http.Request) {
+	var in restRequest
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(&in); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the request body is over %d bytes", MaxRequestBody))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "invalid_request", `the body must be a JSON object such as {"input_string": "text"}`)
+		return
+	}
+	switch {
+	case in.InputString == nil || *in.InputString == "":
+		writeError(w, http.StatusBadRequest, "invalid_request", `input_string is required and must not be empty`)
+	case len(*in.InputString) > MaxQuery:
+		writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("input_string is over the %d-byte (64 KiB) limit", MaxQuery))
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"reversed": Reverse(*in.InputString)})
+	}
+}
+
+// errorBody is the JSON body of every error this package writes itself.
+type errorBody struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, description string) {
+	writeJSON(w, status, errorBody{Error: code, ErrorDescription: description})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// limitBody refuses bodies over MaxRequestBody: at once when Content-Length says so, else
+// when the reader passes the limit.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxRequestBody {
+			noteReason(r, "body_too_large")
+			writeError(w, http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the request body is over %d bytes", MaxRequestBody))
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBody)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logRequests writes one line per request: method, path, status, duration, and the subject
+// or the reason of a refusal noted by the inner layers. The query string and headers are
+// never logged, so no token can reach the log.
+func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &requestInfo{}
+		r = r.WithContext(withRequestInfo(r.Context(), info))
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", status),
+			slog.Duration("duration", time.Since(start)),
+		}
+		subject, reason := info.get()
+		if subject != "" {
+			attrs = append(attrs, slog.String("subject", subject))
+		}
+		if reason != "" {
+			attrs = append(attrs, slog.String("reason", reason))
+		}
+		logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	})
+}
+
+// statusRecorder remembers the status code; Unwrap lets http.ResponseController (used by the
+// SDK to flush event streams) reach the real writer.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Flush passes flushes through, for event streams.
+func (s *statusRecorder) Flush() {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
+}
+
+// Unwrap returns the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -1,0 +1,119 @@
+package mcpserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// ServeConfig configures [ListenAndServe].
+type ServeConfig struct {
+	// Addr is the listen address, host:port (port 0 picks a free one; see Ready).
+	Addr string
+	// TLSCert and TLSKey are PEM files; both set serves HTTPS, both empty plain HTTP.
+	TLSCert, TLSKey string
+	// ShutdownTimeout bounds the wait for in-flight requests once ctx ends; default 10s.
+	ShutdownTimeout time.Duration
+	// Ready, when set, is called with the bound address once the listener accepts.
+	Ready func(net.Addr)
+}
+
+// Timeouts and limits of the http.Server.
+const (
+	// readHeaderTimeout stops clients that open connections and trickle headers
+	// (slowloris). There is no write timeout: event streams stay open for minutes.
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	// maxHeaderBytes leaves room for a 16 KiB token and then some.
+	maxHeaderBytes         = 64 << 10
+	defaultShutdownTimeout = 10 * time.Second
+)
+
+// ListenAndServe serves h on sc.Addr until ctx ends, then shuts down gracefully: it stops
+// accepting, closes idle connections and the standalone event streams (GET), and lets
+// in-flight requests such as a running tool call finish, for at most sc.ShutdownTimeout
+// before closing what remains. It returns nil after a shutdown caused by ctx.
+func ListenAndServe(ctx context.Context, h http.Handler, sc ServeConfig, logger *slog.Logger) error {
+	if logger == nil {
+		logger = discardLogger()
+	}
+	if sc.ShutdownTimeout <= 0 {
+		sc.ShutdownTimeout = defaultShutdownTimeout
+	}
+	var tlsConfig *tls.Config
+	switch {
+	case sc.TLSCert != "" && sc.TLSKey != "":
+		cert, err := tls.LoadX509KeyPair(sc.TLSCert, sc.TLSKey)
+		if err != nil {
+			return fmt.Errorf("could not load the TLS key pair: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	case sc.TLSCert != "" || sc.TLSKey != "":
+		return errors.New("a TLS certificate and a TLS key must be given together")
+	}
+
+	stopping, stopStreams := context.WithCancel(context.Background())
+	defer stopStreams()
+	srv := &http.Server{
+		Handler:           endStreamsOnShutdown(stopping, h),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		TLSConfig:         tlsConfig,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	srv.RegisterOnShutdown(stopStreams)
+
+	ln, err := net.Listen("tcp", sc.Addr)
+	if err != nil {
+		return fmt.Errorf("could not listen on %s: %w", sc.Addr, err)
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	if sc.Ready != nil {
+		sc.Ready(ln.Addr())
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server stopped: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", sc.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), sc.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("shutdown timed out: closing the remaining connections", "timeout", sc.ShutdownTimeout)
+		_ = srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("server stopped: %w", err)
+	}
+	return nil
+}
+
+// endStreamsOnShutdown ends the context of standalone event-stream requests (GET with Accept
+// text/event-stream) once stopping ends. Those streams never finish by themselves, and
+// http.Server.Shutdown would otherwise wait its whole timeout for them.
+func endStreamsOnShutdown(stopping context.Context, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(stopping, cancel)
+		defer stop()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
