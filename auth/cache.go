@@ -1,0 +1,244 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
+)
+
+// ErrCache is wrapped by failures to read, lock or write the token cache file (as opposed to
+// sign-in failures): the CLI reports them with exit 1 and the path at fault.
+var ErrCache = errors.New("token cache")
+
+// cacheDirName is the directory of fastmcp-auth under the user cache directory.
+const cacheDirName = "fastmcp-auth"
+
+// cacheFileName is the token cache file name inside it.
+const cacheFileName = "token_cache.json"
+
+// lockWait bounds how long an operation waits for another process holding the cache lock.
+// Holders keep it for one MSAL operation (at most a refresh round trip), so a long wait means
+// a stuck process; failing with a message beats hanging forever.
+const lockWait = 60 * time.Second
+
+// DefaultCacheFile returns <os.UserCacheDir()>/fastmcp-auth/token_cache.json, the token
+// cache shared by every fastmcp-auth command of the user.
+func DefaultCacheFile() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("could not find the user cache directory (set --cache-file): %w", err)
+	}
+	return filepath.Join(dir, cacheDirName, cacheFileName), nil
+}
+
+// FileCache is the MSAL token cache kept in one JSON file (MSAL's shared cache schema). It
+// implements [cache.ExportReplace].
+//
+// The file holds refresh tokens in plain text, so it is written with mode 0600 inside a
+// directory created with mode 0700, and always atomically (temporary file in the same
+// directory, fsync, rename): a reader never sees half a file, and a failed write (read-only
+// directory, full disk) leaves the previous cache intact.
+//
+// Several fastmcp-auth processes may share the file (concurrent `call`s, a refresh). MSAL
+// reads the file (Replace), changes its memory copy and writes it back (Export); two
+// interleaved read-modify-write cycles would lose a rotated refresh token. So the first
+// Replace or Export of an operation takes an exclusive flock on the sibling file
+// "<path>.lock", and the caller holds it until [FileCache.Release] at the end of the
+// operation. A damaged file is moved aside to "<path>.corrupt-<timestamp>" with a warning,
+// so that neither the user's data nor the command is lost.
+type FileCache struct {
+	path     string
+	lockPath string
+	logger   *slog.Logger
+
+	mu   sync.Mutex // guards lock
+	lock *os.File   // held flock, nil when not held
+
+	// Seams for tests that simulate a read-only directory or a full disk (root ignores
+	// permission bits, so chmod cannot simulate them). Nil means the os functions.
+	createTemp func(dir, pattern string) (*os.File, error)
+	write      func(f *os.File, data []byte) error
+}
+
+// NewFileCache returns the cache kept in path. A nil logger discards the warnings.
+func NewFileCache(path string, logger *slog.Logger) *FileCache {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &FileCache{path: path, lockPath: path + ".lock", logger: logger}
+}
+
+// Path returns the cache file's path.
+func (c *FileCache) Path() string { return c.path }
+
+// Replace loads the file into MSAL's in-memory cache (cache.ExportReplace). A missing or
+// empty file is an empty cache. A file that does not parse is moved aside with a warning and
+// treated as empty: the user signs in again instead of being stuck, and the old file stays
+// available for inspection.
+func (c *FileCache) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.ReplaceHints) error {
+	if err := c.acquire(ctx); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(c.path)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(bytes.TrimSpace(data)) == 0) {
+		// Replace the memory copy as well: the file is the truth, and another process may
+		// have signed out since this one last read it.
+		return u.Unmarshal([]byte("{}"))
+	}
+	if err != nil {
+		return fmt.Errorf("could not read the %w %s: %w", ErrCache, c.path, err)
+	}
+	if err := u.Unmarshal(data); err != nil {
+		aside := fmt.Sprintf("%s.corrupt-%s", c.path, time.Now().UTC().Format("20060102T150405.000000000Z"))
+		if rerr := os.Rename(c.path, aside); rerr != nil {
+			return fmt.Errorf("the %w %s is damaged and could not be moved aside (%v): remove it and sign in again", ErrCache, c.path, rerr)
+		}
+		// The parse error is not logged: encoding/json may quote part of the input, and
+		// the input holds tokens.
+		c.logger.Warn("token cache file was damaged: moved it aside, sign in again", "path", c.path, "moved_to", aside)
+		return u.Unmarshal([]byte("{}"))
+	}
+	return nil
+}
+
+// Export writes MSAL's in-memory cache to the file atomically (cache.ExportReplace).
+func (c *FileCache) Export(ctx context.Context, m cache.Marshaler, _ cache.ExportHints) error {
+	if err := c.acquire(ctx); err != nil {
+		return err
+	}
+	data, err := m.Marshal()
+	if err != nil {
+		return fmt.Errorf("could not encode the %w: %w", ErrCache, err)
+	}
+	if err := c.writeAtomic(data); err != nil {
+		return fmt.Errorf("could not save the %w %s (the previous one is unchanged): %w: make its directory writable or choose another --cache-file", ErrCache, c.path, err)
+	}
+	return nil
+}
+
+// writeAtomic writes data to a temporary file next to the cache, syncs it and renames it
+// over the cache, then syncs the directory so the rename survives a crash.
+func (c *FileCache) writeAtomic(data []byte) (err error) {
+	dir := filepath.Dir(c.path)
+	if err := ensureCacheDir(dir); err != nil {
+		return err
+	}
+	create := c.createTemp
+	if create == nil {
+		create = os.CreateTemp
+	}
+	// os.CreateTemp makes the file 0600 from the start, so the secrets are never readable
+	// by others, not even for a moment.
+	f, err := create(dir, "."+filepath.Base(c.path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err = f.Chmod(0o600); err != nil {
+		return err
+	}
+	write := c.write
+	if write == nil {
+		write = func(f *os.File, b []byte) error { _, err := f.Write(b); return err }
+	}
+	if err = write(f, data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, c.path); err != nil {
+		return err
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
+
+// ensureCacheDir creates the cache directory with mode 0700 when it is missing. An existing
+// directory is left as it is: --cache-file may point into a directory the user chose.
+func ensureCacheDir(dir string) error {
+	return os.MkdirAll(dir, 0o700)
+}
+
+// acquire takes the cross-process lock unless this cache already holds it. It waits for
+// another holder until ctx ends or lockWait passes. When the lock file cannot be created (a
+// read-only directory), it goes on without the lock: reading is still safe because writers
+// rename whole files, and any write will fail with a clear error anyway.
+func (c *FileCache) acquire(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lock != nil {
+		return nil
+	}
+	if err := ensureCacheDir(filepath.Dir(c.lockPath)); err != nil {
+		c.logger.Debug("token cache lock unavailable, going on without it", "path", c.lockPath, "err", err)
+		return nil
+	}
+	f, err := os.OpenFile(c.lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		c.logger.Debug("token cache lock unavailable, going on without it", "path", c.lockPath, "err", err)
+		return nil
+	}
+	deadline := time.Now().Add(lockWait)
+	delay := 2 * time.Millisecond
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			c.lock = f
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			_ = f.Close()
+			return fmt.Errorf("could not lock the %w %s: %w", ErrCache, c.lockPath, err)
+		}
+		if time.Now().After(deadline) {
+			_ = f.Close()
+			return fmt.Errorf("the %w %s stays locked by another fastmcp-auth process: try again, or end that process", ErrCache, c.path)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			_ = f.Close()
+			return ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, 50*time.Millisecond)
+	}
+}
+
+// Release drops the cross-process lock taken by the operation's first Replace or Export, if
+// any. Call it when an MSAL operation (Accounts plus AcquireTokenSilent, a device-code
+// login, RemoveAccount) has finished.
+func (c *FileCache) Release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lock == nil {
+		return
+	}
+	// Closing the descriptor releases the flock.
+	_ = c.lock.Close()
+	c.lock = nil
+}
