@@ -1,0 +1,227 @@
+package mcpclient
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
+)
+
+// AuthError is a 401 or 403 answer from the MCP server, with its WWW-Authenticate challenge
+// parsed ([RFC 6750] section 3). It never holds the token that was sent.
+//
+// [RFC 6750]: https://www.rfc-editor.org/rfc/rfc6750#section-3
+type AuthError struct {
+	// Status is the HTTP status: 401 (no or bad token) or 403 (token lacks a scope, or the
+	// server refused the request for another reason such as its Host check).
+	Status int
+	// Code is the challenge's error parameter: invalid_token, insufficient_scope, ...
+	Code string
+	// Description is error_description, or for a bare answer the first line of its body.
+	Description string
+	// Scope is the challenge's scope parameter: the scopes the resource requires.
+	Scope string
+	// ResourceMetadata is the URL of the protected resource metadata ([RFC 9728]).
+	//
+	// [RFC 9728]: https://www.rfc-editor.org/rfc/rfc9728
+	ResourceMetadata string
+}
+
+// Error is a one-line message saying what went wrong and what to do next.
+func (e *AuthError) Error() string {
+	detail := e.detail()
+	switch {
+	case e.Status == 403 && (e.Code == "insufficient_scope" || (e.Code == "" && e.Scope != "")):
+		scope := e.Scope
+		if scope == "" {
+			scope = "(not named by the server)"
+		}
+		return fmt.Sprintf("the server refused the token (HTTP 403%s): it needs the scope %s; "+
+			"sign in again with fastmcp-auth login --force --scope api://<api-client-id>/<scope>, "+
+			"or ask an administrator to grant it", detail, scope)
+	case e.Status == 403:
+		return fmt.Sprintf("the server refused the request (HTTP 403%s): check --server and the token's permissions", detail)
+	case e.Code == "" && e.Description == "":
+		return "the server requires a bearer token (HTTP 401): run fastmcp-auth login, or pass a token in FASTMCP_AUTH_TOKEN"
+	default:
+		return fmt.Sprintf("the server rejected the token (HTTP %d%s): run fastmcp-auth login", e.Status, detail)
+	}
+}
+
+// detail renders ": code: description" for the parts the server gave.
+func (e *AuthError) detail() string {
+	var parts []string
+	if e.Code != "" {
+		parts = append(parts, e.Code)
+	}
+	if e.Description != "" {
+		parts = append(parts, e.Description)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " " + strings.Join(parts, ": ")
+}
+
+// newAuthError builds an AuthError from a status, a WWW-Authenticate header and the start of
+// the body (used when the challenge carries no description).
+func newAuthError(status int, wwwAuthenticate, body string) *AuthError {
+	e := &AuthError{Status: status}
+	if scheme, params := ParseWWWAuthenticate(wwwAuthenticate); strings.EqualFold(scheme, "bearer") {
+		e.Code = params["error"]
+		e.Description = params["error_description"]
+		e.Scope = params["scope"]
+		e.ResourceMetadata = params["resource_metadata"]
+	}
+	if e.Description == "" {
+		e.Description = sanitizeLine(body, 200)
+	}
+	return e
+}
+
+// sanitizeLine keeps the first line of s, without control characters, at most max bytes: a
+// server's text is shown to the user but must not be able to rewrite their terminal.
+func sanitizeLine(s string, max int) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(s))
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return s
+}
+
+// UnreachableError means the MCP server could not be reached: connection refused, DNS,
+// TLS, timeout, or no MCP endpoint at the URL (HTTP 404 before any session).
+type UnreachableError struct {
+	// URL is the MCP endpoint, with any password redacted.
+	URL string
+	// Err is the underlying cause.
+	Err error
+}
+
+// Error names the URL, the cause and what to check.
+func (e *UnreachableError) Error() string {
+	hint := "check --server and that the server is running"
+	if isTLSError(e.Err) {
+		hint = "check --server, or trust the server's CA with --ca-file"
+	}
+	return fmt.Sprintf("cannot reach the MCP server at %s: %v: %s", e.URL, e.Err, hint)
+}
+
+// Unwrap returns the cause; UnreachableError also matches [auth.ErrUnreachable].
+func (e *UnreachableError) Unwrap() []error { return []error{e.Err, auth.ErrUnreachable} }
+
+// errEndpointNotFound is the cause when the server answered 404 to a request opening a session.
+var errEndpointNotFound = errors.New("HTTP 404 Not Found: no MCP endpoint at this path")
+
+// unreachable wraps err as an UnreachableError for endpoint, keeping the innermost useful
+// cause (the *url.Error's own error, which names the dial or TLS failure).
+func unreachable(endpoint string, err error) *UnreachableError {
+	cause := err
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		cause = ue.Err
+	}
+	return &UnreachableError{URL: redactURL(endpoint), Err: cause}
+}
+
+// redactURL hides a password in the URL's user info.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	return u.Redacted()
+}
+
+// isTLSError reports a certificate or handshake failure.
+func isTLSError(err error) bool {
+	var (
+		certErr *tls.CertificateVerificationError
+		recErr  tls.RecordHeaderError
+		uaErr   x509.UnknownAuthorityError
+		hostErr x509.HostnameError
+		invErr  x509.CertificateInvalidError
+	)
+	return errors.As(err, &certErr) || errors.As(err, &recErr) || errors.As(err, &uaErr) ||
+		errors.As(err, &hostErr) || errors.As(err, &invErr)
+}
+
+// ParseWWWAuthenticate parses the first challenge of a WWW-Authenticate header ([RFC 9110]
+// section 11.6.1): the scheme and its auth-params, names lower-cased, quoted values unescaped.
+// A token68 challenge or a malformed header yields the scheme and the params read so far.
+//
+// [RFC 9110]: https://www.rfc-editor.org/rfc/rfc9110#section-11.6.1
+func ParseWWWAuthenticate(h string) (scheme string, params map[string]string) {
+	params = map[string]string{}
+	s := strings.TrimSpace(h)
+	i := strings.IndexAny(s, " \t,")
+	if i < 0 {
+		return s, params
+	}
+	scheme, s = s[:i], s[i:]
+	for {
+		s = strings.TrimLeft(s, " \t,")
+		if s == "" {
+			return scheme, params
+		}
+		// name
+		j := 0
+		for j < len(s) && isTokenChar(s[j]) {
+			j++
+		}
+		name := strings.ToLower(s[:j])
+		rest := strings.TrimLeft(s[j:], " \t")
+		if name == "" || !strings.HasPrefix(rest, "=") {
+			// Either token68 or the next challenge's scheme: the first challenge ends here.
+			return scheme, params
+		}
+		rest = strings.TrimLeft(rest[1:], " \t")
+		var value string
+		if strings.HasPrefix(rest, `"`) {
+			var b strings.Builder
+			k := 1
+			for ; k < len(rest) && rest[k] != '"'; k++ {
+				if rest[k] == '\\' && k+1 < len(rest) {
+					k++
+				}
+				b.WriteByte(rest[k])
+			}
+			value = b.String()
+			if k < len(rest) {
+				k++ // closing quote
+			}
+			rest = rest[k:]
+		} else {
+			k := 0
+			for k < len(rest) && isTokenChar(rest[k]) {
+				k++
+			}
+			value, rest = rest[:k], rest[k:]
+		}
+		if _, dup := params[name]; !dup {
+			params[name] = value
+		}
+		s = rest
+	}
+}
+
+// isTokenChar reports an RFC 9110 tchar.
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
