@@ -262,4 +262,3 @@ func TestToolErrorIsResult(t *testing.T) {
 		t.Errorf("content = %#v", res.Content)
 	}
 }
-
