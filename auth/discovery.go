@@ -1,0 +1,152 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// maxDocumentBytes bounds what is read of a discovery document or key set: a hostile or broken
+// endpoint must not make the server buffer an unbounded body.
+const maxDocumentBytes = 1 << 20
+
+// discoveryTimeout bounds the whole discovery request when the caller's context has none.
+const discoveryTimeout = 30 * time.Second
+
+// Discovery holds the parts of an OpenID Provider's metadata document ([OpenID Connect
+// Discovery 1.0] section 3) this project uses.
+//
+// [OpenID Connect Discovery 1.0]: https://openid.net/specs/openid-connect-discovery-1_0.html
+type Discovery struct {
+	Issuer                      string `json:"issuer"`
+	JWKSURI                     string `json:"jwks_uri"`
+	TokenEndpoint               string `json:"token_endpoint"`
+	AuthorizationEndpoint       string `json:"authorization_endpoint"`
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint"`
+}
+
+// DiscoveryURL returns the v2.0 metadata URL of an Entra-style authority
+// (https://host/<tenant>): <authority>/v2.0/.well-known/openid-configuration.
+func DiscoveryURL(authority string) string {
+	return strings.TrimRight(authority, "/") + "/v2.0/.well-known/openid-configuration"
+}
+
+// Discover fetches the authority's v2.0 OpenID metadata. A transport failure, a timeout or a
+// 5xx answer wraps ErrUnreachable; every error names the URL. client nil means
+// http.DefaultClient.
+func Discover(ctx context.Context, client *http.Client, authority string) (*Discovery, error) {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	u := DiscoveryURL(authority)
+	var d Discovery
+	if err := getJSON(ctx, client, u, discoveryTimeout, &d); err != nil {
+		return nil, fmt.Errorf("could not discover the authority: %w", err)
+	}
+	if d.Issuer == "" || d.JWKSURI == "" {
+		return nil, fmt.Errorf("could not discover the authority: %s has no issuer or jwks_uri: check --authority or --tenant-id", u)
+	}
+	return &d, nil
+}
+
+// getJSON GETs u and decodes a JSON body of at most maxDocumentBytes into dst.
+func getJSON(ctx context.Context, client *http.Client, u string, timeout time.Duration, dst any) error {
+	body, err := getBounded(ctx, client, u, timeout)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, dst); err != nil {
+		return fmt.Errorf("%s did not answer a JSON document: %w", u, err)
+	}
+	return nil
+}
+
+// getBounded GETs u and returns its 200 body, refusing one over maxDocumentBytes. The
+// context's own deadline wins when it is shorter than timeout.
+func getBounded(ctx context.Context, client *http.Client, u string, timeout time.Duration) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("invalid URL %q: %w", u, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		// url.Error repeats the URL; keep only its cause so the message names it once.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("could not reach %s: %w: %w", u, ErrUnreachable, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		// Drain a little so the connection can be reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		if resp.StatusCode >= 500 {
+			// The authority is there but failing: as good as unreachable for the caller.
+			return nil, fmt.Errorf("%s answered %s: %w", u, resp.Status, ErrUnreachable)
+		}
+		return nil, fmt.Errorf("%s answered %s", u, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("could not read %s: %w: %w", u, ErrUnreachable, err)
+	}
+	if len(body) > maxDocumentBytes {
+		return nil, fmt.Errorf("%s answered more than %d bytes", u, maxDocumentBytes)
+	}
+	return body, nil
+}
+
+// DefaultIssuers returns the issuers to accept when none are configured: the discovery
+// document's issuer and, for a login.microsoftonline.com authority, both the v2 issuer
+// https://login.microsoftonline.com/<tid>/v2.0 and the v1 issuer https://sts.windows.net/<tid>/.
+//
+// Entra issues v1 tokens unless the API's app registration asks for v2, so accepting only one
+// form rejects valid tokens. The tenant ID is taken from the discovery issuer, not from the
+// authority, so an authority naming the tenant by domain (contoso.onmicrosoft.com) still
+// yields the GUID Entra puts in iss; only this one tenant's issuers are accepted.
+func DefaultIssuers(authority string, d *Discovery) []string {
+	if d == nil || d.Issuer == "" {
+		return nil
+	}
+	issuers := []string{d.Issuer}
+	au, err := url.Parse(authority)
+	if err != nil || !strings.EqualFold(au.Hostname(), "login.microsoftonline.com") {
+		return issuers
+	}
+	iu, err := url.Parse(d.Issuer)
+	if err != nil {
+		return issuers
+	}
+	tid, _, _ := strings.Cut(strings.TrimPrefix(iu.Path, "/"), "/")
+	// "common" and "organizations" publish the placeholder "{tenantid}": there is no single
+	// tenant to derive issuers for.
+	if tid == "" || strings.ContainsAny(tid, "{}") {
+		return issuers
+	}
+	for _, iss := range []string{
+		"https://login.microsoftonline.com/" + tid + "/v2.0",
+		"https://sts.windows.net/" + tid + "/",
+	} {
+		if iss != d.Issuer {
+			issuers = append(issuers, iss)
+		}
+	}
+	return issuers
+}
+
+// DefaultAudiences returns the audiences to accept when none are configured: the API's client
+// ID (the aud of v2 tokens) and its default Application ID URI api://<client-id> (the aud of
+// v1 tokens).
+func DefaultAudiences(apiClientID string) []string {
+	return []string{apiClientID, "api://" + apiClientID}
+}
