@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,15 +61,15 @@ func ListenAndServe(ctx context.Context, h http.Handler, sc ServeConfig, logger 
 
 	stopping, stopStreams := context.WithCancel(context.Background())
 	defer stopStreams()
+	var calls atomic.Int64 // requests in flight, event streams excepted
 	srv := &http.Server{
-		Handler:           endStreamsOnShutdown(stopping, h),
+		Handler:           trackRequests(&calls, stopping, h),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		TLSConfig:         tlsConfig,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
-	srv.RegisterOnShutdown(stopStreams)
 
 	ln, err := net.Listen("tcp", sc.Addr)
 	if err != nil {
@@ -91,7 +92,20 @@ func ListenAndServe(ctx context.Context, h http.Handler, sc ServeConfig, logger 
 	logger.Info("shutting down", "timeout", sc.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), sc.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	// Shutdown closes the listener and the idle connections at once, then waits for the
+	// active ones. The standalone event streams never end by themselves, and ending them
+	// first would make a client drop its session with a call still running, so they are
+	// ended only once the last call has answered (or the timeout is near).
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- srv.Shutdown(sctx) }()
+	for calls.Load() > 0 && sctx.Err() == nil {
+		select {
+		case <-sctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	stopStreams()
+	if err := <-shutdown; err != nil {
 		logger.Warn("shutdown timed out: closing the remaining connections", "timeout", sc.ShutdownTimeout)
 		_ = srv.Close()
 	}
@@ -101,12 +115,13 @@ func ListenAndServe(ctx context.Context, h http.Handler, sc ServeConfig, logger 
 	return nil
 }
 
-// endStreamsOnShutdown ends the context of standalone event-stream requests (GET with Accept
-// text/event-stream) once stopping ends. Those streams never finish by themselves, and
-// http.Server.Shutdown would otherwise wait its whole timeout for them.
-func endStreamsOnShutdown(stopping context.Context, h http.Handler) http.Handler {
+// trackRequests counts the requests in flight in calls, except the standalone event streams
+// (GET with Accept text/event-stream), whose context it ends once stopping ends.
+func trackRequests(calls *atomic.Int64, stopping context.Context, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			calls.Add(1)
+			defer calls.Add(-1)
 			h.ServeHTTP(w, r)
 			return
 		}
