@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +40,9 @@ var (
 	ErrAccountAmbiguous = errors.New("several cached accounts match")
 )
 
+// errNoScopes is a programming error of the caller: the CLI always computes scopes.
+var errNoScopes = errors.New("no scopes to request")
+
 // LoginConfig configures [NewLogin].
 type LoginConfig struct {
 	// Authority is https://host[:port]/<tenant>, with exactly one tenant segment.
@@ -46,6 +50,7 @@ type LoginConfig struct {
 	// ClientID is the public client (app registration) that signs the user in.
 	ClientID string
 	// Scopes requested; the command computes the default api://<api-client-id>/execute.
+	// Silent and DeviceCode need at least one; Logout needs none.
 	Scopes []string
 	// CacheFile is the MSAL token cache; "" means [DefaultCacheFile].
 	CacheFile string
@@ -97,9 +102,6 @@ var microsoftHosts = []string{"login.microsoftonline.com", "login.windows.net", 
 func NewLogin(cfg LoginConfig) (*Login, error) {
 	if cfg.ClientID == "" {
 		return nil, errors.New("no client ID: set the client (public) app registration's ID")
-	}
-	if len(cfg.Scopes) == 0 {
-		return nil, errors.New("no scopes to request")
 	}
 	u, err := url.Parse(cfg.Authority)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
@@ -155,6 +157,9 @@ func (l *Login) Silent(ctx context.Context) (*Token, error) {
 	// The lock is held from Accounts' read to the refresh's write: a concurrent process
 	// then reuses the rotated refresh token instead of redeeming the same one.
 	defer l.cache.Release()
+	if len(l.cfg.Scopes) == 0 {
+		return nil, errNoScopes
+	}
 	acct, err := l.pickAccount(ctx)
 	if err != nil {
 		return nil, err
@@ -179,6 +184,9 @@ func (l *Login) DeviceCode(ctx context.Context) (*Token, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	defer l.cache.Release()
+	if len(l.cfg.Scopes) == 0 {
+		return nil, errNoScopes
+	}
 	dc, err := l.client.AcquireTokenByDeviceCode(ctx, l.cfg.Scopes)
 	if err != nil {
 		return nil, l.deviceError(ctx, err)
@@ -414,4 +422,64 @@ func loginSafeMessage(err error) string {
 		s = s[:i]
 	}
 	return strings.TrimSuffix(strings.TrimSpace(s), ":")
+}
+
+// ErrNotJWT means an access token is opaque to the client (not a JWT it can decode), as
+// some Microsoft first-party tokens are; [UnverifiedIdentity] cannot describe it.
+var ErrNotJWT = errors.New("the access token is not a JWT the client can decode")
+
+// UnverifiedIdentity decodes the claims of a JWT access token WITHOUT verifying its
+// signature, issuer or audience. It exists for display (`whoami`) only: the client holding
+// a token learns nothing trustworthy from it, and only the resource server's verification
+// counts. Never base an access decision on its result.
+func UnverifiedIdentity(accessToken string) (*Identity, error) {
+	parts := strings.Split(accessToken, ".")
+	if len(parts) != 3 {
+		return nil, ErrNotJWT
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return nil, ErrNotJWT
+	}
+	var c struct {
+		Sub, Oid, Tid, Azp, Appid, Name, Iss, Ver, Scp, Scope, Upn string
+		PreferredUsername                                          string          `json:"preferred_username"`
+		Aud                                                        json.RawMessage `json:"aud"`
+		Roles                                                      []string        `json:"roles"`
+		Exp                                                        json.Number     `json:"exp"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, ErrNotJWT
+	}
+	var header struct {
+		Kid string `json:"kid"`
+	}
+	if h, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[0], "=")); err == nil {
+		_ = json.Unmarshal(h, &header)
+	}
+	id := &Identity{
+		Subject: c.Sub, ObjectID: c.Oid, TenantID: c.Tid, ClientID: c.Azp, Name: c.Name,
+		Username: c.PreferredUsername, Issuer: c.Iss, Roles: c.Roles, KeyID: header.Kid, Version: c.Ver,
+	}
+	if id.ClientID == "" {
+		id.ClientID = c.Appid
+	}
+	if id.Username == "" {
+		id.Username = c.Upn
+	}
+	scp := c.Scp
+	if scp == "" {
+		scp = c.Scope
+	}
+	id.Scopes = strings.Fields(scp)
+	var one string
+	if json.Unmarshal(c.Aud, &one) == nil {
+		id.Audience = []string{one}
+	} else {
+		_ = json.Unmarshal(c.Aud, &id.Audience)
+	}
+	if f, err := c.Exp.Float64(); err == nil && f > 0 {
+		id.Expiry = time.Unix(int64(f), 0).UTC()
+	}
+	return id, nil
 }

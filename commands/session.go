@@ -3,10 +3,15 @@ package commands
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 )
 
 // errNotSignedIn is the exit-3 error of CLI.md when no token can be had without a prompt.
@@ -15,17 +20,41 @@ var errNotSignedIn = errors.New("not signed in: run fastmcp-auth login")
 // clientAccessToken returns the bearer token the MCP client commands (tools, call, proxy)
 // send: "" with --no-auth; --token (or FASTMCP_AUTH_TOKEN) when given; otherwise the cached
 // sign-in, refreshed silently, or the device flow when stderr is a terminal. Without a token
-// and without a terminal it fails at once with exit 3.
-//
-// PLACEHOLDER: the cache and device-flow part is filled in by the login work (issue 4).
+// and without a terminal it fails at once with exit 3: a script must not hang waiting for a
+// code nobody reads.
 func clientAccessToken(ctx context.Context, c *cli.Context, stderr io.Writer) (string, error) {
-	_ = ctx
-	_ = stderr
 	if c.Bool(flagNoAuth) {
 		return "", nil
 	}
 	if t := strings.TrimSpace(c.String(flagToken)); t != "" {
 		return t, nil
 	}
-	return "", withCode(ExitAuth, errNotSignedIn)
+	cfg, err := loginConfigFromFlags(c, stderr)
+	if err != nil {
+		return "", err
+	}
+	l, err := auth.NewLogin(cfg)
+	if err != nil {
+		return "", withCode(ExitUsage, err)
+	}
+	tok, err := l.Silent(ctx)
+	if err == nil {
+		return tok.AccessToken, nil
+	}
+	if !errors.Is(err, auth.ErrNotSignedIn) || !promptsOnTerminal(stderr) {
+		return "", loginExitError(err)
+	}
+	tok, err = l.DeviceCode(ctx)
+	if err != nil {
+		return "", loginExitError(err)
+	}
+	fmt.Fprintf(stderr, "signed in as %s\n", describeToken(tok))
+	return tok.AccessToken, nil
+}
+
+// promptsOnTerminal reports whether w is a terminal a person can read a device code on. It
+// is a variable so that tests can pretend.
+var promptsOnTerminal = func(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

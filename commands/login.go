@@ -1,0 +1,181 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
+)
+
+// flagForce is login's --force: run the device flow even when a cached token works.
+const flagForce = "force"
+
+func init() { register(newLoginCommand()) }
+
+// newLoginCommand is `fastmcp-auth login`: silent sign-in first, else the device code flow.
+func newLoginCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "login",
+		Usage: "sign in with the device code flow and cache the tokens",
+		Description: "Uses the cached sign-in when it still works (refreshing it silently); otherwise prints a URL\n" +
+			"and a code on stderr to sign in with a browser on any device. --force always signs in anew.",
+		Flags: flagsOf(sharedFlags(), loginFlags(), []cli.Flag{
+			&cli.BoolFlag{Name: flagForce, Usage: "run the device flow even when a cached token works", EnvVars: envVar(flagForce)},
+		}),
+		Action: func(c *cli.Context) error {
+			stderr := c.App.ErrWriter
+			l, err := newLoginFromFlags(c, stderr, true)
+			if err != nil {
+				return err
+			}
+			ctx := c.Context
+			if !c.Bool(flagForce) {
+				tok, err := l.Silent(ctx)
+				if err == nil {
+					fmt.Fprintf(stderr, "already signed in as %s\n", describeToken(tok))
+					return nil
+				}
+				if !errors.Is(err, auth.ErrNotSignedIn) {
+					return loginExitError(err)
+				}
+			}
+			tok, err := l.DeviceCode(ctx)
+			if err != nil {
+				return loginExitError(err)
+			}
+			fmt.Fprintf(stderr, "signed in as %s\n", describeToken(tok))
+			return nil
+		},
+	}
+}
+
+// describeToken is the one-line account and expiry shown after a sign-in.
+func describeToken(tok *auth.Token) string {
+	left := time.Until(tok.ExpiresOn).Round(time.Minute)
+	return fmt.Sprintf("%s (tenant %s); access token valid until %s (%s)",
+		tok.Username, tok.TenantID, tok.ExpiresOn.Local().Format(time.RFC3339), left)
+}
+
+// loginConfigFromFlags builds the sign-in settings of login, token, whoami and the MCP client
+// commands (tools, call, proxy) from --authority/--tenant-id, --client-id, --scope (default
+// api://<api-client-id>/execute), --cache-file, --account and --ca-file. The device-code
+// prompt goes to stderr. Missing settings are usage errors naming the flag.
+func loginConfigFromFlags(c *cli.Context, stderr io.Writer) (auth.LoginConfig, error) {
+	return loginConfig(c, stderr, true)
+}
+
+// loginConfig is loginConfigFromFlags; needScopes false (logout) skips the scope defaults.
+func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginConfig, error) {
+	clientID, err := requireString(c, flagClientID)
+	if err != nil {
+		return auth.LoginConfig{}, err
+	}
+	authority, err := authorityURL(c)
+	if err != nil {
+		return auth.LoginConfig{}, err
+	}
+	var scopes []string
+	for _, s := range c.StringSlice(flagScope) {
+		if s = strings.TrimSpace(s); s != "" {
+			scopes = append(scopes, s)
+		}
+	}
+	if len(scopes) == 0 && needScopes {
+		api := strings.TrimSpace(c.String(flagAPIClientID))
+		if api == "" {
+			return auth.LoginConfig{}, usageErrorf("--%s is required for the default scope api://<api-client-id>/execute (or set %s, or give --%s)",
+				flagAPIClientID, envVar(flagAPIClientID)[0], flagScope)
+		}
+		scopes = []string{"api://" + api + "/execute"}
+	}
+	cacheFile := strings.TrimSpace(c.String(flagCacheFile))
+	if cacheFile == "" {
+		if cacheFile, err = auth.DefaultCacheFile(); err != nil {
+			return auth.LoginConfig{}, usageErrorf("%v", err)
+		}
+	}
+	httpClient, err := auth.NewHTTPClient(strings.TrimSpace(c.String(flagCAFile)))
+	if err != nil {
+		return auth.LoginConfig{}, withCode(ExitUsage, err)
+	}
+	logger, err := newLogger(c, stderr)
+	if err != nil {
+		return auth.LoginConfig{}, err
+	}
+	return auth.LoginConfig{
+		Authority:  authority,
+		ClientID:   clientID,
+		Scopes:     scopes,
+		CacheFile:  cacheFile,
+		Account:    strings.TrimSpace(c.String(flagAccount)),
+		HTTPClient: httpClient,
+		Prompt:     stderr,
+		Logger:     logger,
+	}, nil
+}
+
+// newLoginFromFlags builds the auth.Login of the command's flags.
+func newLoginFromFlags(c *cli.Context, stderr io.Writer, needScopes bool) (*auth.Login, error) {
+	cfg, err := loginConfig(c, stderr, needScopes)
+	if err != nil {
+		return nil, err
+	}
+	l, err := auth.NewLogin(cfg)
+	if err != nil {
+		return nil, withCode(ExitUsage, err)
+	}
+	return l, nil
+}
+
+// loginExitError attaches the exit code of ../shared/CLI.md to a sign-in error: 2 for an
+// ambiguous account (--account is missing), 4 when the authority is unreachable, 1 for a
+// token cache that cannot be read or written, 3 for every sign-in failure. A cancelled
+// context becomes 130 in Run.
+func loginExitError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled):
+		return withCode(ExitInterrupted, err)
+	case errors.Is(err, auth.ErrAccountAmbiguous):
+		return withCode(ExitUsage, err)
+	case auth.IsUnreachable(err):
+		return withCode(ExitUnreachable, err)
+	case errors.Is(err, auth.ErrCache):
+		return withCode(ExitFailure, err)
+	case errors.Is(err, auth.ErrNotSignedIn):
+		return withCode(ExitAuth, notSignedIn(err))
+	default:
+		return withCode(ExitAuth, err)
+	}
+}
+
+// notSignedIn turns auth's "not signed in: <reason>" into the CLI's promised message
+// "not signed in: run fastmcp-auth login" with the reason after it. It still matches
+// auth.ErrNotSignedIn.
+func notSignedIn(err error) error {
+	reason := strings.TrimPrefix(err.Error(), auth.ErrNotSignedIn.Error())
+	reason = strings.TrimSpace(strings.TrimPrefix(reason, ":"))
+	return &notSignedInError{reason: reason, cause: err}
+}
+
+// notSignedInError is the exit-3 "not signed in" error with its reason.
+type notSignedInError struct {
+	reason string
+	cause  error
+}
+
+func (e *notSignedInError) Error() string {
+	if e.reason == "" {
+		return errNotSignedIn.Error()
+	}
+	return errNotSignedIn.Error() + " (" + e.reason + ")"
+}
+
+func (e *notSignedInError) Unwrap() []error { return []error{errNotSignedIn, e.cause} }

@@ -1,0 +1,39 @@
+package commands
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+func init() { register(newLogoutCommand()) }
+
+// newLogoutCommand is `fastmcp-auth logout`: it removes the cached accounts of the authority
+// (or the --account one) with their tokens, and says what it removed. It needs no network.
+func newLogoutCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "logout",
+		Usage: "remove the cached sign-in (accounts and tokens) of the authority",
+		Flags: flagsOf(sharedFlags(), loginFlags()),
+		Action: func(c *cli.Context) error {
+			stderr := c.App.ErrWriter
+			// Scopes play no part in removing accounts, so --api-client-id is not needed.
+			l, err := newLoginFromFlags(c, stderr, false)
+			if err != nil {
+				return err
+			}
+			authority, _ := authorityURL(c)
+			removed, err := l.Logout(c.Context)
+			if err != nil {
+				return loginExitError(err)
+			}
+			if len(removed) == 0 {
+				fmt.Fprintf(stderr, "not signed in to %s: nothing to remove from %s\n", authority, l.CacheFile())
+				return nil
+			}
+			fmt.Fprintf(stderr, "signed out %s: removed the cached tokens from %s\n", strings.Join(removed, ", "), l.CacheFile())
+			return nil
+		},
+	}
+}

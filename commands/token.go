@@ -1,0 +1,47 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
+)
+
+func init() { register(newTokenCommand()) }
+
+// newTokenCommand is `fastmcp-auth token`: the access token and a newline on stdout, for
+// scripts (TOKEN=$(fastmcp-auth token)). It refreshes silently and never prompts: a script
+// waiting for a device code nobody sees would hang, so it fails with exit 3 instead.
+func newTokenCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "token",
+		Usage: "print a valid access token on stdout (refreshed silently; never prompts)",
+		Flags: flagsOf(sharedFlags(), loginFlags()),
+		Action: func(c *cli.Context) error {
+			tok, err := silentToken(c)
+			if err != nil {
+				return err
+			}
+			if tok.AccessToken == "" {
+				return withCode(ExitAuth, errors.New("the cached sign-in holds an empty access token: run fastmcp-auth login --force"))
+			}
+			_, err = fmt.Fprintln(c.App.Writer, tok.AccessToken)
+			return err
+		},
+	}
+}
+
+// silentToken is the cached (or silently refreshed) token of the flags, for token and whoami.
+func silentToken(c *cli.Context) (*auth.Token, error) {
+	l, err := newLoginFromFlags(c, c.App.ErrWriter, true)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := l.Silent(c.Context)
+	if err != nil {
+		return nil, loginExitError(err)
+	}
+	return tok, nil
+}
