@@ -1,0 +1,281 @@
+package commands
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
+)
+
+// flagArgs is --args of call: a JSON object of arguments, or "-" to read it from stdin.
+const flagArgs = "args"
+
+// Values of --progress.
+const (
+	progressAuto  = "auto"
+	progressBar   = "bar"
+	progressPlain = "plain"
+	progressNone  = "none"
+)
+
+func init() { register(newCallCommand()) }
+
+// newCallCommand is `fastmcp-auth call TOOL [ARG...]`.
+func newCallCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "call",
+		Usage:     "call a tool of an MCP server",
+		ArgsUsage: "TOOL [key=value | key:=json]...",
+		Description: "Arguments: key=value is converted to the type the tool's input schema declares (min=1 is the\n" +
+			"integer 1); key:=json is raw JSON; --args '{...}' or --args - (stdin) give a JSON object that the\n" +
+			"other arguments override. Flags may also follow the tool name; -- ends them.\n\n" +
+			"Prints the structured result as JSON when the tool returns one, else its text; --json prints the\n" +
+			"whole result. Exit codes: 1 the tool reported an error (its text on stderr); 2 bad arguments or\n" +
+			"unknown tool; 3 not signed in, 401 or 403; 4 server unreachable; 130 interrupted (the call is\n" +
+			"cancelled on the server).",
+		Flags: flagsOf(sharedFlags(), loginFlags(), clientFlags(), []cli.Flag{
+			jsonOutputFlag(),
+			&cli.StringFlag{Name: flagProgress, Value: progressAuto, Usage: "progress display on stderr: auto (bar on a terminal), bar, plain or none", EnvVars: envVar(flagProgress)},
+			&cli.StringFlag{Name: flagArgs, Usage: "tool arguments as a JSON object, or - to read it from stdin", EnvVars: envVar(flagArgs)},
+		}),
+		Action: runCall,
+	}
+}
+
+func runCall(c *cli.Context) error {
+	positional, help, err := interspersedArgs(c)
+	if err != nil {
+		return err
+	}
+	if help {
+		return cli.ShowSubcommandHelp(c)
+	}
+	if len(positional) == 0 {
+		return usageErrorf("call needs a tool name: fastmcp-auth call TOOL [key=value ...] (fastmcp-auth tools lists them)")
+	}
+	name := positional[0]
+	raw, err := parseRawArgs(positional[1:])
+	if err != nil {
+		return err
+	}
+	mode := c.String(flagProgress)
+	if !slices.Contains([]string{progressAuto, progressBar, progressPlain, progressNone}, mode) {
+		return usageErrorf("--progress must be auto, bar, plain or none, not %q", mode)
+	}
+
+	client, err := connectMCP(c)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	tools, err := client.ListTools(c.Context)
+	if err != nil {
+		return clientError(err)
+	}
+	i := slices.IndexFunc(tools, func(t *mcp.Tool) bool { return t.Name == name })
+	if i < 0 {
+		names := make([]string, len(tools))
+		for j, t := range tools {
+			names[j] = t.Name
+		}
+		slices.Sort(names)
+		return usageErrorf("the server has no tool %q; it offers: %s", name, strings.Join(names, ", "))
+	}
+	args, err := toolArguments(tools[i], c.String(flagArgs), c.App.Reader, raw)
+	if err != nil {
+		return err
+	}
+
+	stderr := c.App.ErrWriter
+	jsonOut := c.Bool(flagJSON)
+	rep := newProgressReporter(mode, jsonOut, stderr)
+	var onProgress func(mcpclient.Progress)
+	if rep != nil {
+		onProgress = rep.update
+	}
+	res, err := client.CallTool(c.Context, name, args, onProgress)
+	if rep != nil {
+		rep.finish() // the final update is on screen before the result
+	}
+	if err != nil {
+		return clientError(err)
+	}
+	return writeCallResult(c.App.Writer, stderr, name, res, jsonOut)
+}
+
+// writeCallResult prints a tool result: with asJSON the whole result object; otherwise the
+// structured content as JSON when present, else the text content. A result with isError
+// puts its text on stderr and exits 1 (with --json the result object still goes to stdout,
+// for scripts).
+func writeCallResult(stdout, stderr io.Writer, name string, res *mcp.CallToolResult, asJSON bool) error {
+	if asJSON {
+		if err := writeJSON(stdout, res); err != nil {
+			return err
+		}
+	}
+	if res.IsError {
+		text := strings.TrimSpace(contentText(res.Content))
+		if text == "" {
+			text = "no message"
+		}
+		if strings.Contains(text, "\n") {
+			fmt.Fprintln(stderr, text)
+			text = "see its message above"
+		}
+		return withCode(ExitFailure, fmt.Errorf("tool %s failed: %s", name, text))
+	}
+	if asJSON {
+		return nil
+	}
+	if res.StructuredContent != nil {
+		return writeJSON(stdout, res.StructuredContent)
+	}
+	text := contentText(res.Content)
+	if text == "" {
+		return nil
+	}
+	_, err := fmt.Fprintln(stdout, strings.TrimSuffix(text, "\n"))
+	return err
+}
+
+// contentText joins the text of a result's content blocks, one per line; other kinds of
+// content are named rather than dumped.
+func contentText(content []mcp.Content) string {
+	var parts []string
+	for _, c := range content {
+		switch c := c.(type) {
+		case *mcp.TextContent:
+			parts = append(parts, c.Text)
+		case *mcp.ImageContent:
+			parts = append(parts, fmt.Sprintf("[image %s, %d bytes]", c.MIMEType, len(c.Data)))
+		case *mcp.AudioContent:
+			parts = append(parts, fmt.Sprintf("[audio %s, %d bytes]", c.MIMEType, len(c.Data)))
+		case *mcp.ResourceLink:
+			parts = append(parts, fmt.Sprintf("[resource %s]", c.URI))
+		case *mcp.EmbeddedResource:
+			if c.Resource != nil && c.Resource.Text != "" {
+				parts = append(parts, c.Resource.Text)
+			} else if c.Resource != nil {
+				parts = append(parts, fmt.Sprintf("[resource %s]", c.Resource.URI))
+			}
+		}
+	}
+	return strings.Join(parts, "\n")
+}
+
+// progressReporter shows the progress of a call on stderr.
+type progressReporter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	mode   string // progressBar or progressPlain
+	asJSON bool
+	bar    *progressbar.ProgressBar
+}
+
+// newProgressReporter returns the reporter of --progress, or nil for none (then the call
+// asks for no progress at all). auto means a bar when stderr is a terminal, else nothing.
+func newProgressReporter(mode string, asJSON bool, stderr io.Writer) *progressReporter {
+	if mode == progressAuto {
+		mode = progressNone
+		if isTerminalWriter(stderr) {
+			mode = progressBar
+		}
+	}
+	if mode == progressNone {
+		return nil
+	}
+	return &progressReporter{w: stderr, mode: mode, asJSON: asJSON}
+}
+
+// isTerminalWriter reports whether w is a terminal.
+func isTerminalWriter(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// barScale is the resolution of the bar: progress is shown as a fraction of the total.
+const barScale = 1000
+
+// update shows one progress notification: a plain line "progress 3/5: message", a JSON line
+// (with --json), or the bar with the server's message.
+func (r *progressReporter) update(p mcpclient.Progress) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	msg := sanitizeTerminal(p.Message)
+	switch {
+	case r.mode == progressPlain && r.asJSON:
+		line, _ := json.Marshal(struct {
+			Progress float64 `json:"progress"`
+			Total    float64 `json:"total,omitempty"`
+			Message  string  `json:"message,omitempty"`
+		}{p.Progress, p.Total, p.Message})
+		fmt.Fprintf(r.w, "%s\n", line)
+	case r.mode == progressPlain:
+		fmt.Fprintf(r.w, "progress %s", formatProgress(p))
+		if msg != "" {
+			fmt.Fprintf(r.w, ": %s", msg)
+		}
+		fmt.Fprintln(r.w)
+	default:
+		if r.bar == nil {
+			max := int64(-1) // spinner while the total is unknown
+			if p.Total > 0 {
+				max = barScale
+			}
+			r.bar = progressbar.NewOptions64(max,
+				progressbar.OptionSetWriter(r.w),
+				progressbar.OptionSetWidth(30),
+				progressbar.OptionThrottle(0),
+				progressbar.OptionSetPredictTime(false),
+				progressbar.OptionShowDescriptionAtLineEnd(),
+			)
+		}
+		r.bar.Describe(strings.TrimSpace(formatProgress(p) + " " + msg))
+		if p.Total > 0 {
+			_ = r.bar.Set64(min(int64(p.Progress/p.Total*barScale), barScale))
+		} else {
+			_ = r.bar.Add64(1)
+		}
+	}
+}
+
+// finish ends the bar's line, leaving its last state visible above the result.
+func (r *progressReporter) finish() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bar != nil {
+		_ = r.bar.RenderBlank() // draw the last state even if throttled
+		fmt.Fprintln(r.w)
+		r.bar = nil
+	}
+}
+
+// formatProgress renders "3/5", or "3" when the total is unknown.
+func formatProgress(p mcpclient.Progress) string {
+	if p.Total > 0 {
+		return fmt.Sprintf("%g/%g", p.Progress, p.Total)
+	}
+	return fmt.Sprintf("%g", p.Progress)
+}
+
+// sanitizeTerminal removes control characters from server text before it reaches a
+// terminal, so that a server cannot move the cursor or rewrite what the user sees.
+func sanitizeTerminal(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return -1
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,131 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
+)
+
+func init() { register(newToolsCommand()) }
+
+// jsonOutputFlag is --json of tools and call.
+func jsonOutputFlag() cli.Flag {
+	return &cli.BoolFlag{Name: flagJSON, Usage: "machine-readable JSON on stdout", EnvVars: envVar(flagJSON)}
+}
+
+// newToolsCommand is `fastmcp-auth tools`: the server's tools, one a line, or as JSON.
+func newToolsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "tools",
+		Usage:     "list the tools of an MCP server",
+		ArgsUsage: " ",
+		Description: "Prints one tool a line: its name and description. With --json, a JSON array of the tools\n" +
+			"with their input schemas. Exit codes: 3 not signed in, 401 or 403; 4 server unreachable.",
+		Flags:  flagsOf(sharedFlags(), loginFlags(), clientFlags(), []cli.Flag{jsonOutputFlag()}),
+		Action: runTools,
+	}
+}
+
+func runTools(c *cli.Context) error {
+	rest, help, err := interspersedArgs(c)
+	if err != nil {
+		return err
+	}
+	if help {
+		return cli.ShowSubcommandHelp(c)
+	}
+	if len(rest) > 0 {
+		return usageErrorf("tools takes no arguments, got %q", rest[0])
+	}
+	client, err := connectMCP(c)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	tools, err := client.ListTools(c.Context)
+	if err != nil {
+		return clientError(err)
+	}
+	stdout := c.App.Writer
+	if c.Bool(flagJSON) {
+		return writeJSON(stdout, tools)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, t := range tools {
+		desc, _, _ := strings.Cut(strings.TrimSpace(t.Description), "\n")
+		fmt.Fprintf(tw, "%s\t%s\n", t.Name, desc)
+	}
+	return tw.Flush()
+}
+
+// connectMCP opens the MCP session of tools and call: --server, the bearer token of
+// clientAccessToken (or none with --no-auth), --ca-file trusted. Errors carry their exit code.
+func connectMCP(c *cli.Context) (*mcpclient.Client, error) {
+	stderr := c.App.ErrWriter
+	logger, err := newLogger(c, stderr)
+	if err != nil {
+		return nil, err
+	}
+	server := strings.TrimSpace(c.String(flagServer))
+	if u, err := url.Parse(server); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, usageErrorf("--server must be an http(s) URL such as http://localhost:8000/mcp, not %q", server)
+	}
+	httpClient, err := auth.NewHTTPClient(c.String(flagCAFile))
+	if err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	token, err := clientAccessToken(c.Context, c, stderr)
+	if err != nil {
+		return nil, err
+	}
+	client, err := mcpclient.Connect(c.Context, mcpclient.Config{
+		Server:     server,
+		Token:      token,
+		HTTPClient: httpClient,
+		Logger:     logger,
+		Version:    Version,
+	})
+	if err != nil {
+		return nil, clientError(err)
+	}
+	return client, nil
+}
+
+// clientError attaches the exit code of CLI.md to an mcpclient error: 3 for 401 and 403, 4
+// for an unreachable server; a cancelled context is left for Run to report as 130.
+func clientError(err error) error {
+	var (
+		ae *mcpclient.AuthError
+		ue *mcpclient.UnreachableError
+	)
+	switch {
+	case errors.As(err, &ae):
+		return withCode(ExitAuth, err)
+	case errors.As(err, &ue):
+		return withCode(ExitUnreachable, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return withCode(ExitFailure, err)
+}
+
+// writeJSON writes v as indented JSON and a newline.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("could not write JSON: %w", err)
+	}
+	return nil
+}
