@@ -1,0 +1,329 @@
+// Package devauthority is a local, Entra-compatible OAuth 2.0 / OpenID Connect authority for
+// development and tests: never for production. It speaks the Entra ID v2 endpoints MSAL uses
+// (discovery, device code, token, key set, authorize), issues RS256 tokens shaped like Entra
+// v2 tokens for one built-in user, serves HTTPS with its own CA, and listens on loopback only.
+//
+// It follows ../shared/notes/msal-go.md so that MSAL Go (the login command) works against it
+// unchanged: one tenant path segment, an issuer with the authority's host and port, the
+// device code URL derived from the token endpoint, HTTP 400 authorization_pending while a
+// person has not approved yet, numeric expires_in, the requested scopes echoed in the form
+// requested, unpadded base64url client_info and id_token.
+//
+// The approval page (/device, and /<tenant>/oauth2/v2.0/authorize) works without JavaScript.
+// Browser tests can rely on these element IDs: input "user_code", buttons "continue",
+// "approve" and "decline", and the result paragraph "result".
+package devauthority
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults of Config.
+const (
+	DefaultAddr          = "127.0.0.1:8443"
+	DefaultTenant        = "dev"
+	DefaultAPIClientID   = "fastmcp-dev-api"
+	DefaultTokenLifetime = time.Hour
+)
+
+// Lifetimes of the codes the authority hands out.
+const (
+	deviceCodeLifetime   = 15 * time.Minute
+	deviceCodeInterval   = 5 // seconds, RFC 8628 interval
+	authCodeLifetime     = 10 * time.Minute
+	authRequestLifetime  = 10 * time.Minute
+	refreshTokenLifetime = 90 * 24 * time.Hour // Entra's inactivity window
+	idTokenLifetime      = time.Hour
+	// maxBody bounds every request body: forms here are a few hundred bytes.
+	maxBody = 64 << 10
+)
+
+// Config configures an Authority. The zero value is usable except for StateDir.
+type Config struct {
+	// Addr is the listen address, "127.0.0.1:8443" by default. Keep it fixed for manual use:
+	// MSAL keys its token cache by host and port. "127.0.0.1:0" picks a free port (tests,
+	// demo). Only loopback addresses are accepted: this authority approves sign-ins without a
+	// password, so it must not be reachable from other machines.
+	Addr string
+	// Tenant is the tenant path segment, "dev" by default; the authority URL is
+	// https://<addr>/<tenant>. Matched case-insensitively, like Entra.
+	Tenant string
+	// StateDir keeps ca.pem, the TLS key pair and the signing key (directory 0700, keys 0600)
+	// so that a restart keeps issued tokens valid. Created if missing. Required.
+	StateDir string
+	// APIClientID is the API the tokens are for: their aud and the scope prefix api://<id>/.
+	// Default "fastmcp-dev-api".
+	APIClientID string
+	// APIScopes are the scope names the API exposes, granted for api://<id>/.default and
+	// carried as roles by app-only tokens. Default ["execute"].
+	APIScopes []string
+	// AutoApprove approves every device code and authorization request at once, without the
+	// browser page (scripts, tests, demo).
+	AutoApprove bool
+	// TokenLifetime is the access token lifetime, 1h by default. Keep it above 5 minutes for
+	// MSAL to cache the tokens (it treats them as expired 5 minutes early).
+	TokenLifetime time.Duration
+	// ClientSecret enables the client_credentials grant for any client ID presenting it; ""
+	// disables that grant.
+	ClientSecret string
+	// Logger receives request and grant logs (never a token, code or secret); nil discards.
+	Logger *slog.Logger
+	// Now is the clock, time.Now by default (tests move it to expire codes and tokens).
+	Now func() time.Time
+}
+
+// Authority is a running (or ready to run) development authority. Its methods are safe for
+// concurrent use.
+type Authority struct {
+	cfg     Config
+	km      *keyMaterial
+	log     *slog.Logger
+	userOID string
+	csrfKey []byte
+	handler http.Handler
+
+	mu        sync.Mutex
+	devices   map[string]*deviceCode  // by device_code
+	userCodes map[string]*deviceCode  // by normalized user code
+	authReqs  map[string]*authRequest // pending /authorize requests, by transaction id
+	codes     map[string]*authCode    // authorization codes, by code
+	refresh   *refreshStore
+	failures  []time.Time // recent wrong user codes (rate limit)
+
+	srv *http.Server
+	ln  net.Listener
+}
+
+var tenantPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// New validates cfg, then loads the CA, TLS leaf and RS256 signing key from cfg.StateDir or
+// creates them. It does not listen yet: call Start.
+func New(cfg Config) (*Authority, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if err := checkLoopback(cfg.Addr); err != nil {
+		return nil, err
+	}
+	if cfg.Tenant == "" {
+		cfg.Tenant = DefaultTenant
+	}
+	cfg.Tenant = strings.ToLower(cfg.Tenant)
+	switch {
+	case !tenantPattern.MatchString(cfg.Tenant):
+		return nil, fmt.Errorf("tenant %q: use letters, digits, '.', '_' or '-'", cfg.Tenant)
+	case cfg.Tenant == "adfs" || cfg.Tenant == "dstsv2":
+		// MSAL switches to ADFS or dSTS mode for these names.
+		return nil, fmt.Errorf("tenant %q is reserved by MSAL: choose another name", cfg.Tenant)
+	case strings.Contains(cfg.Tenant, "token"):
+		// MSAL derives the device code URL by replacing every "token" in the token endpoint.
+		return nil, fmt.Errorf("tenant %q must not contain \"token\": MSAL would derive a wrong device code URL", cfg.Tenant)
+	}
+	if cfg.APIClientID == "" {
+		cfg.APIClientID = DefaultAPIClientID
+	}
+	if strings.ContainsAny(cfg.APIClientID, "/ \t\r\n?#") {
+		return nil, fmt.Errorf("API client ID %q must not contain '/', '?', '#' or spaces", cfg.APIClientID)
+	}
+	if len(cfg.APIScopes) == 0 {
+		cfg.APIScopes = []string{"execute"}
+	}
+	for _, s := range cfg.APIScopes {
+		if !shortNamePattern.MatchString(s) {
+			return nil, fmt.Errorf("API scope %q: use letters, digits, '.', '_' or '-'", s)
+		}
+	}
+	if cfg.TokenLifetime <= 0 {
+		cfg.TokenLifetime = DefaultTokenLifetime
+	}
+	if cfg.StateDir == "" {
+		return nil, errors.New("no state directory: set Config.StateDir")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	km, err := loadOrCreateState(cfg.StateDir, cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	a := &Authority{
+		cfg:       cfg,
+		km:        km,
+		log:       cfg.Logger,
+		userOID:   deriveGUID(km.signKey, "dev-user-oid"),
+		csrfKey:   make([]byte, 32),
+		devices:   map[string]*deviceCode{},
+		userCodes: map[string]*deviceCode{},
+		authReqs:  map[string]*authRequest{},
+		codes:     map[string]*authCode{},
+		refresh:   newRefreshStore(),
+	}
+	if _, err := rand.Read(a.csrfKey); err != nil {
+		return nil, err
+	}
+	a.handler = a.routes()
+	return a, nil
+}
+
+// checkLoopback refuses listen addresses that are not loopback: an empty host or 0.0.0.0
+// would expose password-less sign-in to the network.
+func checkLoopback(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w (use host:port such as %s)", addr, err, DefaultAddr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("listen address %q: bad port (use host:port such as %s)", addr, DefaultAddr)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("listen address %q is not loopback: the development authority listens on 127.0.0.1, ::1 or localhost only", addr)
+}
+
+// Start listens on cfg.Addr and serves HTTPS in the background until Shutdown.
+func (a *Authority) Start() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.srv != nil {
+		return errors.New("authority already started")
+	}
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("could not listen on %s: %w", a.cfg.Addr, err)
+	}
+	// Re-check the address actually bound ("localhost" could resolve to anything).
+	if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
+		ln.Close()
+		return fmt.Errorf("listen address %s resolved to %s, which is not loopback", a.cfg.Addr, ip)
+	}
+	a.ln = ln
+	a.srv = &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		TLSConfig: &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{a.km.tlsCert},
+		},
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+	srv := a.srv
+	go func() {
+		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("dev authority stopped", "err", err)
+		}
+	}()
+	a.log.Info("dev authority listening", "authority", a.urlLocked(), "ca_file", a.CAFile())
+	return nil
+}
+
+// Shutdown stops the server gracefully, waiting for requests in flight until ctx is done.
+func (a *Authority) Shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	srv := a.srv
+	a.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.Shutdown(ctx)
+}
+
+// Handler returns the authority's HTTP handler (for serving it some other way in tests).
+func (a *Authority) Handler() http.Handler { return a.handler }
+
+// hostPort is the host:port clients use: the configured host with the bound port.
+func (a *Authority) hostPortLocked() string {
+	host, port, _ := net.SplitHostPort(a.cfg.Addr)
+	if a.ln != nil {
+		port = strconv.Itoa(a.ln.Addr().(*net.TCPAddr).Port)
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func (a *Authority) urlLocked() string {
+	return "https://" + a.hostPortLocked() + "/" + a.cfg.Tenant
+}
+
+// URL is the authority URL, https://127.0.0.1:<port>/<tenant>: the --authority value. With
+// port 0 it is known only after Start.
+func (a *Authority) URL() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.urlLocked()
+}
+
+// Issuer is the iss of the tokens: https://127.0.0.1:<port>/<tenant>/v2.0.
+func (a *Authority) Issuer() string { return a.URL() + "/v2.0" }
+
+// CAFile is the path of the CA certificate to trust, <StateDir>/ca.pem.
+func (a *Authority) CAFile() string { return filepath.Join(a.cfg.StateDir, caCertFile) }
+
+// CAPEM returns the CA certificate in PEM form.
+func (a *Authority) CAPEM() []byte { return append([]byte(nil), a.km.caPEM...) }
+
+// HTTPClient returns an HTTP client trusting the authority's CA only (for tests and the demo).
+func (a *Authority) HTTPClient() *http.Client {
+	pool := x509.NewCertPool()
+	pool.AddCert(a.km.caCert)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil // loopback: never through a proxy
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// EnvLines are the settings that point serve and login at this authority, as
+// FASTMCP_AUTH_<NAME>=<value> lines ready for eval or a .env file.
+func (a *Authority) EnvLines() []string {
+	return []string{
+		"FASTMCP_AUTH_AUTHORITY=" + shellQuote(a.URL()),
+		"FASTMCP_AUTH_CA_FILE=" + shellQuote(a.CAFile()),
+		"FASTMCP_AUTH_API_CLIENT_ID=" + shellQuote(a.cfg.APIClientID),
+		// Any client ID works here; this one names the CLI in the approval page.
+		"FASTMCP_AUTH_CLIENT_ID=" + DevClientID,
+	}
+}
+
+// DevClientID is the public client ID suggested by EnvLines; the authority accepts any.
+const DevClientID = "fastmcp-dev-cli"
+
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=,-]+$`)
+
+// shellQuote single-quotes s when it holds anything a shell or .env parser would mangle.
+func shellQuote(s string) string {
+	if shellSafe.MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// RevokeRefreshTokens revokes every refresh token issued so far (tests: a revoked sign-in).
+func (a *Authority) RevokeRefreshTokens() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.refresh.revokeAll()
+	a.log.Info("revoked all refresh tokens")
+}

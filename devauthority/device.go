@@ -1,0 +1,273 @@
+package devauthority
+
+import (
+	"crypto/rand"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// userCodeAlphabet has no vowels (no words can be spelled) and no look-alikes (0/O, 1/I/L
+// are absent), as RFC 8628 section 6.1 suggests. Eight characters give about 34.6 bits.
+const userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
+
+// Rate limit of wrong user codes on the page: RFC 8628 section 5.1 asks for one, because a
+// user code is short enough to guess.
+const (
+	maxCodeFailures    = 20
+	codeFailuresWindow = time.Minute
+)
+
+type deviceState int
+
+const (
+	statePending deviceState = iota
+	stateApproved
+	stateDeclined
+)
+
+// deviceCode is one device authorization (RFC 8628).
+type deviceCode struct {
+	hash     string // of the device_code
+	userCode string // "BCDF-GHJK"
+	clientID string
+	scopes   *scopeRequest
+	expires  time.Time
+	state    deviceState
+}
+
+// handleDeviceCode starts a device authorization: POST /{tenant}/oauth2/v2.0/devicecode.
+func (a *Authority) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
+	form, oerr := readForm(r)
+	var resp map[string]any
+	if oerr == nil {
+		resp, oerr = a.startDevice(r, form)
+	}
+	if oerr != nil {
+		writeOAuthError(w, r, a.cfg.Now(), oerr)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]any, *oauthError) {
+	clientID := form.Get("client_id")
+	if clientID == "" {
+		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'client_id'.")
+	}
+	if !validClientID(clientID) {
+		return nil, errInvalidRequest(aadstsMalformed, "The client_id is not valid.")
+	}
+	sr, oerr := parseScopes(form.Get("scope"), a.cfg.APIClientID, a.cfg.APIScopes)
+	if oerr != nil {
+		return nil, oerr
+	}
+	if len(sr.requested) == 0 {
+		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'scope'.")
+	}
+	now := a.cfg.Now()
+	dc := "dev." + randomToken(32)
+	d := &deviceCode{hash: hashToken(dc), clientID: clientID, scopes: sr, expires: now.Add(deviceCodeLifetime)}
+	if a.cfg.AutoApprove {
+		d.state = stateApproved
+	}
+	a.mu.Lock()
+	a.pruneLocked(now)
+	for {
+		d.userCode = newUserCode()
+		if _, taken := a.userCodes[normalizeUserCode(d.userCode)]; !taken {
+			break
+		}
+	}
+	a.devices[d.hash] = d
+	a.userCodes[normalizeUserCode(d.userCode)] = d
+	a.mu.Unlock()
+	a.log.Info("device code issued", "client_id", clientID, "auto_approved", a.cfg.AutoApprove)
+
+	verify := a.base(r) + "/device"
+	return map[string]any{
+		"device_code":               dc,
+		"user_code":                 d.userCode,
+		"verification_uri":          verify,
+		"verification_uri_complete": verify + "?user_code=" + url.QueryEscape(d.userCode),
+		"expires_in":                int(deviceCodeLifetime.Seconds()),
+		"interval":                  deviceCodeInterval,
+		"message": "To sign in, use a web browser to open the page " + verify + " and enter the code " +
+			d.userCode + " to authenticate.",
+	}, nil
+}
+
+// newUserCode returns a random XXXX-XXXX code from userCodeAlphabet.
+func newUserCode() string {
+	var b strings.Builder
+	max := big.NewInt(int64(len(userCodeAlphabet)))
+	for i := 0; i < 8; i++ {
+		if i == 4 {
+			b.WriteByte('-')
+		}
+		n, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			panic(err) // crypto/rand never fails on supported platforms
+		}
+		b.WriteByte(userCodeAlphabet[n.Int64()])
+	}
+	return b.String()
+}
+
+// normalizeUserCode makes typed input comparable: upper case, without spaces and dashes.
+func normalizeUserCode(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '-' || r == ' ' || r == '\t':
+			return -1
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		}
+		return r
+	}, s)
+}
+
+// grantDevice answers a device code poll.
+func (a *Authority) grantDevice(r *http.Request, form url.Values, clientID string) (map[string]any, *oauthError) {
+	dc := form.Get("device_code")
+	if dc == "" {
+		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'device_code'.")
+	}
+	now := a.cfg.Now()
+	a.mu.Lock()
+	d, ok := a.devices[hashToken(dc)]
+	var oerr *oauthError
+	switch {
+	case !ok:
+		oerr = &oauthError{400, "bad_verification_code", aadstsBadVerificationCode, "The provided value for the input parameter 'device_code' is not valid."}
+	case !strings.EqualFold(d.clientID, clientID):
+		oerr = errInvalidGrant(aadstsClientMismatch, "The device code was issued to a different client.")
+	case now.After(d.expires):
+		a.removeDeviceLocked(d)
+		oerr = &oauthError{400, "expired_token", aadstsExpiredToken, "Verification code expired. Start the sign-in again."}
+	case d.state == statePending:
+		oerr = errPending()
+	case d.state == stateDeclined:
+		a.removeDeviceLocked(d)
+		// Entra's name; RFC 8628 calls it access_denied. Clients should accept both.
+		oerr = &oauthError{400, "authorization_declined", aadstsDeclined, "The user declined the sign-in request."}
+	default: // approved: single use
+		a.removeDeviceLocked(d)
+	}
+	a.mu.Unlock()
+	if oerr != nil {
+		return nil, oerr
+	}
+	return a.tokenResponse(r, form, clientID, d.scopes, d.scopes, "", "")
+}
+
+func (a *Authority) removeDeviceLocked(d *deviceCode) {
+	delete(a.devices, d.hash)
+	if a.userCodes[normalizeUserCode(d.userCode)] == d {
+		delete(a.userCodes, normalizeUserCode(d.userCode))
+	}
+}
+
+// pruneLocked forgets codes well past their expiry (expired ones are kept a while so that
+// polls and the page can say "expired" rather than "unknown").
+func (a *Authority) pruneLocked(now time.Time) {
+	for _, d := range a.devices {
+		if now.After(d.expires.Add(deviceCodeLifetime)) {
+			a.removeDeviceLocked(d)
+		}
+	}
+	for k, c := range a.codes {
+		if now.After(c.expires.Add(authCodeLifetime)) {
+			delete(a.codes, k)
+		}
+	}
+	for k, q := range a.authReqs {
+		if now.After(q.expires) {
+			delete(a.authReqs, k)
+		}
+	}
+	a.refresh.prune(now)
+	cut := 0
+	for cut < len(a.failures) && now.Sub(a.failures[cut]) > codeFailuresWindow {
+		cut++
+	}
+	a.failures = a.failures[cut:]
+}
+
+// handleDevicePage shows the form where a person types the user code.
+func (a *Authority) handleDevicePage(w http.ResponseWriter, r *http.Request) {
+	code := r.URL.Query().Get("user_code")
+	if len(code) > 20 {
+		code = ""
+	}
+	a.renderPage(w, r, http.StatusOK, pageData{Title: "Sign in to a device", Step: "enter", UserCode: code, Action: "/device"})
+}
+
+// handleDeviceSubmit handles the two steps of the page: "continue" with a typed code shows
+// the consent screen; "approve" or "decline" records the person's decision.
+func (a *Authority) handleDeviceSubmit(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		a.renderPage(w, r, http.StatusBadRequest, pageData{Title: "Sign in to a device", Step: "enter", Action: "/device",
+			Error: "The form could not be read. Reload the page and try again."})
+		return
+	}
+	if !a.checkCSRF(r) {
+		a.renderPage(w, r, http.StatusForbidden, pageData{Title: "Sign in to a device", Step: "enter", Action: "/device",
+			Error: "This form has expired or was sent from another site. Reload the page and enter the code again."})
+		return
+	}
+	typed := r.PostForm.Get("user_code")
+	action := r.PostForm.Get("action")
+	now := a.cfg.Now()
+	a.mu.Lock()
+	a.pruneLocked(now)
+	if len(a.failures) >= maxCodeFailures {
+		a.mu.Unlock()
+		a.renderPage(w, r, http.StatusTooManyRequests, pageData{Title: "Sign in to a device", Step: "enter", Action: "/device",
+			Error: "Too many wrong codes. Wait a minute, then try again."})
+		return
+	}
+	d, ok := a.userCodes[normalizeUserCode(typed)]
+	msg := ""
+	switch {
+	case !ok:
+		a.failures = append(a.failures, now)
+		msg = "That code is not right. Check the code shown on your device and try again."
+	case now.After(d.expires):
+		msg = "That code has expired. Start the sign-in again on your device to get a new code."
+	case d.state != statePending:
+		msg = "That code was already used. Start the sign-in again on your device if you need a new one."
+	}
+	if msg != "" {
+		a.mu.Unlock()
+		keep := typed
+		if len(keep) > 20 {
+			keep = ""
+		}
+		a.renderPage(w, r, http.StatusBadRequest, pageData{Title: "Sign in to a device", Step: "enter", Action: "/device", UserCode: keep, Error: msg})
+		return
+	}
+	clientID, scopes, userCode := d.clientID, d.scopes, d.userCode
+	switch action {
+	case "approve":
+		d.state = stateApproved
+	case "decline":
+		d.state = stateDeclined
+	}
+	a.mu.Unlock()
+
+	switch action {
+	case "approve":
+		a.log.Info("device sign-in approved", "client_id", clientID)
+		a.renderPage(w, r, http.StatusOK, pageData{Title: "Signed in", Result: "You have signed in to " + clientID +
+			" as " + devUserName + ". You can close this window and return to your device."})
+	case "decline":
+		a.log.Info("device sign-in declined", "client_id", clientID)
+		a.renderPage(w, r, http.StatusOK, pageData{Title: "Sign-in declined", Result: "You declined the sign-in. " +
+			"The application on your device gets no access. You can close this window."})
+	default:
+		a.renderPage(w, r, http.StatusOK, a.consentData("/device", clientID, scopes, pageData{UserCode: userCode}))
+	}
+}

@@ -1,0 +1,207 @@
+package devauthority
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Grant types of the token endpoint. MSAL Go polls with the short "device_code"; RFC 8628
+// clients send the URN: both are accepted.
+const (
+	grantDeviceCodeURN = "urn:ietf:params:oauth:grant-type:device_code"
+	grantDeviceCode    = "device_code"
+	grantRefresh       = "refresh_token"
+	grantClientCreds   = "client_credentials"
+	grantAuthCode      = "authorization_code"
+)
+
+// handleToken is the token endpoint. Every answer allows the calling origin (CORS): Entra
+// lets single-page applications redeem codes cross-origin, and no cookie is involved.
+func (a *Authority) handleToken(w http.ResponseWriter, r *http.Request) {
+	if o := r.Header.Get("Origin"); o != "" {
+		w.Header().Set("Access-Control-Allow-Origin", o)
+		w.Header().Set("Vary", "Origin")
+	}
+	form, oerr := readForm(r)
+	if oerr == nil {
+		var resp map[string]any
+		resp, oerr = a.grant(r, form)
+		if oerr == nil {
+			writeJSON(w, http.StatusOK, resp)
+			return
+		}
+	}
+	a.log.Info("token request refused", "grant_type", truncate(r.PostForm.Get("grant_type"), 60),
+		"client_id", truncate(r.PostForm.Get("client_id"), 60), "error", oerr.code, "aadsts", oerr.aadsts)
+	writeOAuthError(w, r, a.cfg.Now(), oerr)
+}
+
+func (a *Authority) grant(r *http.Request, form url.Values) (map[string]any, *oauthError) {
+	gt := form.Get("grant_type")
+	if gt == "" {
+		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'grant_type'.")
+	}
+	if gt == grantClientCreds {
+		return a.grantClientCredentials(r, form)
+	}
+	clientID := form.Get("client_id")
+	if clientID == "" {
+		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'client_id'.")
+	}
+	if !validClientID(clientID) {
+		return nil, errInvalidRequest(aadstsMalformed, "The client_id is not valid.")
+	}
+	switch gt {
+	case grantDeviceCode, grantDeviceCodeURN:
+		return a.grantDevice(r, form, clientID)
+	case grantRefresh:
+		return a.grantRefresh(r, form, clientID)
+	case grantAuthCode:
+		return a.grantAuthorizationCode(r, form, clientID)
+	default:
+		return nil, &oauthError{400, "unsupported_grant_type", aadstsUnsupportedGrant,
+			"The provided value for the input parameter 'grant_type' is not valid. Expected authorization_code, refresh_token, client_credentials or " + grantDeviceCodeURN + "."}
+	}
+}
+
+var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+
+// validClientID accepts any plausible client ID: there are no registrations here, but the ID
+// is shown on the approval page and put in tokens, so it must be plain text.
+func validClientID(id string) bool { return clientIDPattern.MatchString(id) }
+
+// tokenResponse mints the tokens of a delegated grant: the access token, the id_token when
+// openid was asked for, a refresh token (in family) when offline_access was.
+func (a *Authority) tokenResponse(r *http.Request, form url.Values, clientID string, req, consent *scopeRequest, family, nonce string) (map[string]any, *oauthError) {
+	iss := a.issuerFor(r)
+	at, err := a.mintUserAccessToken(userToken{issuer: iss, clientID: clientID, scp: req.api, lifetime: a.cfg.TokenLifetime})
+	if err != nil {
+		return nil, &oauthError{500, "server_error", 500011, "Could not sign the token."}
+	}
+	secs := int(a.cfg.TokenLifetime.Seconds())
+	resp := map[string]any{
+		"token_type":     "Bearer",
+		"scope":          req.echo(),
+		"expires_in":     secs,
+		"ext_expires_in": secs,
+		"access_token":   at,
+	}
+	if req.openid || consent.openid {
+		idt, err := a.mintIDToken(iss, clientID, nonce)
+		if err != nil {
+			return nil, &oauthError{500, "server_error", 500011, "Could not sign the token."}
+		}
+		resp["id_token"] = idt
+	}
+	if consent.offline {
+		if family == "" {
+			family = randomToken(12)
+		}
+		a.mu.Lock()
+		resp["refresh_token"] = a.refresh.issue(&refreshGrant{clientID: clientID, scopes: consent, family: family,
+			expires: a.cfg.Now().Add(refreshTokenLifetime)})
+		a.mu.Unlock()
+	}
+	if form.Get("client_info") == "1" {
+		resp["client_info"] = a.clientInfo()
+	}
+	a.log.Info("tokens issued", "client_id", clientID, "scp", strings.Join(req.api, " "), "refresh_token", consent.offline)
+	return resp, nil
+}
+
+// grantRefresh redeems a refresh token, retiring it and returning a new one (rotation).
+func (a *Authority) grantRefresh(r *http.Request, form url.Values, clientID string) (map[string]any, *oauthError) {
+	rt := form.Get("refresh_token")
+	if rt == "" {
+		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'refresh_token'.")
+	}
+	now := a.cfg.Now()
+	a.mu.Lock()
+	a.refresh.prune(now)
+	g, oerr := a.refresh.peek(rt, now)
+	if oerr == nil && !strings.EqualFold(g.clientID, clientID) {
+		oerr = errInvalidGrant(aadstsClientMismatch, "The refresh token was issued to a different client.")
+	}
+	var req *scopeRequest
+	if oerr == nil {
+		if strings.TrimSpace(form.Get("scope")) == "" {
+			req = g.scopes
+		} else if req, oerr = parseScopes(form.Get("scope"), a.cfg.APIClientID, a.cfg.APIScopes); oerr == nil && !g.allows(req) {
+			oerr = errInvalidGrant(aadstsConsentRequired, "The user or administrator has not consented to use the application for the requested scopes. Sign in again with these scopes.")
+		}
+	}
+	if oerr == nil {
+		a.refresh.retire(rt)
+	}
+	a.mu.Unlock()
+	if oerr != nil {
+		return nil, oerr
+	}
+	return a.tokenResponse(r, form, clientID, req, g.scopes, g.family, "")
+}
+
+// grantClientCredentials issues an app-only token to a client presenting the configured
+// secret, with every API scope as a role.
+func (a *Authority) grantClientCredentials(r *http.Request, form url.Values) (map[string]any, *oauthError) {
+	clientID, secret := form.Get("client_id"), form.Get("client_secret")
+	if u, p, ok := r.BasicAuth(); ok {
+		if secret != "" {
+			return nil, errInvalidRequest(aadstsMalformed, "Use one client authentication method: client_secret or HTTP Basic, not both.")
+		}
+		// RFC 6749 section 2.3.1: Basic credentials are form-urlencoded first.
+		uu, err1 := url.QueryUnescape(u)
+		pp, err2 := url.QueryUnescape(p)
+		if err1 != nil || err2 != nil {
+			return nil, errInvalidClient(aadstsInvalidSecret, "The HTTP Basic credentials are malformed.")
+		}
+		if clientID != "" && clientID != uu {
+			return nil, errInvalidRequest(aadstsMalformed, "The client_id differs from the HTTP Basic user name.")
+		}
+		clientID, secret = uu, pp
+	}
+	if clientID == "" {
+		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'client_id'.")
+	}
+	if !validClientID(clientID) {
+		return nil, errInvalidRequest(aadstsMalformed, "The client_id is not valid.")
+	}
+	if a.cfg.ClientSecret == "" {
+		return nil, errInvalidClient(aadstsMissingSecret, "The client credentials grant is disabled: start dev-authority with --client-secret-file or FASTMCP_AUTH_DEV_CLIENT_SECRET.")
+	}
+	if secret == "" {
+		return nil, errInvalidClient(aadstsMissingSecret, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+	}
+	// Compare digests in constant time, so neither the content nor the length of the
+	// configured secret leaks through timing.
+	want, got := sha256.Sum256([]byte(a.cfg.ClientSecret)), sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
+		return nil, errInvalidClient(aadstsInvalidSecret, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value.")
+	}
+	// MSAL adds openid, profile and offline_access to every request; like Entra, ignore
+	// them here. The one API scope must be .default: app permissions are all or nothing.
+	scope := strings.TrimSpace(form.Get("scope"))
+	sr, serr := parseScopes(scope, a.cfg.APIClientID, a.cfg.APIScopes)
+	apiScopes := 0
+	if serr == nil {
+		for _, s := range sr.requested {
+			if strings.HasPrefix(strings.ToLower(s), "api://") {
+				apiScopes++
+			}
+		}
+	}
+	if serr != nil || !sr.dflt || apiScopes != 1 {
+		return nil, errInvalidScope(aadstsClientCredScope, "The provided value for scope "+quoteScope(scope)+
+			" is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier: api://"+a.cfg.APIClientID+"/.default.")
+	}
+	at, err := a.mintAppAccessToken(a.issuerFor(r), clientID, a.cfg.APIScopes)
+	if err != nil {
+		return nil, &oauthError{500, "server_error", 500011, "Could not sign the token."}
+	}
+	secs := int(a.cfg.TokenLifetime.Seconds())
+	a.log.Info("app token issued", "client_id", clientID, "roles", strings.Join(a.cfg.APIScopes, " "))
+	return map[string]any{"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": at}, nil
+}

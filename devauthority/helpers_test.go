@@ -1,0 +1,264 @@
+package devauthority_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+)
+
+// fakeClock is a settable clock for Config.Now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// newAuthority starts an authority on a free loopback port with a temporary state directory.
+func newAuthority(t *testing.T, cfg devauthority.Config) *devauthority.Authority {
+	t.Helper()
+	if cfg.StateDir == "" {
+		cfg.StateDir = t.TempDir()
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	a, err := devauthority.New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = a.Shutdown(ctx)
+	})
+	return a
+}
+
+// exchange is one request/response seen by the recorder.
+type exchange struct {
+	path   string
+	form   url.Values
+	status int
+	body   map[string]any
+}
+
+// recorder is an MSAL HTTP client that records what went over the wire, so tests assert
+// protocol facts (polls answered pending, rotated refresh tokens) rather than guess.
+type recorder struct {
+	c  *http.Client
+	mu sync.Mutex
+	ex []exchange
+}
+
+func newRecorder(a *devauthority.Authority) *recorder { return &recorder{c: a.HTTPClient()} }
+
+func (r *recorder) Do(req *http.Request) (*http.Response, error) {
+	var form url.Values
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(b))
+		form, _ = url.ParseQuery(string(b))
+	}
+	resp, err := r.c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	var body map[string]any
+	_ = json.Unmarshal(b, &body)
+	r.mu.Lock()
+	r.ex = append(r.ex, exchange{path: req.URL.Path, form: form, status: resp.StatusCode, body: body})
+	r.mu.Unlock()
+	return resp, nil
+}
+
+func (r *recorder) CloseIdleConnections() { r.c.CloseIdleConnections() }
+
+// count returns how many token endpoint answers had the given error ("" for successes).
+func (r *recorder) count(errCode string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.ex {
+		if strings.HasSuffix(e.path, "/oauth2/v2.0/token") {
+			if got, _ := e.body["error"].(string); got == errCode {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// refreshTokens returns the refresh tokens issued so far, in order.
+func (r *recorder) refreshTokens() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.ex {
+		if rt, ok := e.body["refresh_token"].(string); ok {
+			out = append(out, rt)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or the test times out.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// browser is an HTTP client with a cookie jar that fills the /device form as a person would.
+type browser struct {
+	t      *testing.T
+	c      *http.Client
+	origin string
+}
+
+func newBrowser(t *testing.T, a *devauthority.Authority) *browser {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := a.HTTPClient()
+	c.Jar = jar
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	u, _ := url.Parse(a.URL())
+	return &browser{t: t, c: c, origin: u.Scheme + "://" + u.Host}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// get fetches a page and returns status, body and the form's CSRF token.
+func (b *browser) get(path string) (int, string, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(b.origin + path)
+	if err != nil {
+		b.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := csrfField.FindStringSubmatch(string(body))
+	tok := ""
+	if m != nil {
+		tok = html.UnescapeString(m[1])
+	}
+	return resp.StatusCode, string(body), tok
+}
+
+// post submits a form with the Origin header a browser sends.
+func (b *browser) post(path string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, b.origin+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", b.origin)
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// decide enters userCode on /device, continues, then presses approve or decline; it returns
+// the final page.
+func (b *browser) decide(userCode, action string) (int, string) {
+	b.t.Helper()
+	_, _, tok := b.get("/device")
+	resp, body := b.post("/device", url.Values{"csrf": {tok}, "user_code": {userCode}, "action": {"continue"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="approve"`) {
+		b.t.Fatalf("continue: status %d, no consent screen:\n%s", resp.StatusCode, body)
+	}
+	resp, body = b.post("/device", url.Values{"csrf": {tok}, "user_code": {userCode}, "action": {action}})
+	return resp.StatusCode, body
+}
+
+// verify validates an access token as a resource server would: key from the JWKS (which,
+// like Entra's, has no alg), issuer, audience, time.
+func verify(t *testing.T, a *devauthority.Authority, token string, clk *fakeClock) jwt.Token {
+	t.Helper()
+	ctx := context.Background()
+	set, err := jwk.Fetch(ctx, strings.TrimSuffix(a.URL(), "/")+"/discovery/v2.0/keys", jwk.WithHTTPClient(a.HTTPClient()))
+	if err != nil {
+		t.Fatalf("fetch JWKS: %v", err)
+	}
+	opts := []jwt.ParseOption{
+		jwt.WithKeySet(set, jws.WithInferAlgorithmFromKey(true)),
+		jwt.WithValidate(true),
+		jwt.WithIssuer(a.Issuer()),
+		jwt.WithAudience("fastmcp-dev-api"),
+	}
+	if clk != nil {
+		opts = append(opts, jwt.WithClock(jwt.ClockFunc(clk.Now)))
+	}
+	tok, err := jwt.ParseString(token, opts...)
+	if err != nil {
+		t.Fatalf("access token does not verify: %v", err)
+	}
+	return tok
+}
+
+func claim(tok jwt.Token, name string) any {
+	v, _ := tok.Get(name)
+	return v
+}
+
+// postForm posts a form to the authority and decodes the JSON answer.
+func postForm(t *testing.T, a *devauthority.Authority, path string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	resp, err := a.HTTPClient().PostForm(a.URL()+path, form)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("POST %s: status %d, body not JSON: %v", path, resp.StatusCode, err)
+	}
+	return resp.StatusCode, body
+}

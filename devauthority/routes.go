@@ -1,0 +1,212 @@
+package devauthority
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// routes builds the handler: Entra's v2 paths under /{tenant}, plus the /device page.
+func (a *Authority) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", a.tenantOnly(a.handleDiscovery))
+	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", a.tenantOnly(a.handleKeys))
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", a.tenantOnly(a.handleDeviceCode))
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", a.tenantOnly(a.handleToken))
+	mux.HandleFunc("OPTIONS /{tenant}/oauth2/v2.0/token", a.handlePreflight)
+	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", a.tenantOnly(a.handleAuthorize))
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/authorize", a.tenantOnly(a.handleAuthorizeDecision))
+	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", a.tenantOnly(a.handleLogout))
+	mux.HandleFunc("GET /device", a.handleDevicePage)
+	mux.HandleFunc("POST /device", a.handleDeviceSubmit)
+	mux.HandleFunc("GET /{$}", a.handleIndex)
+	return a.middleware(mux)
+}
+
+// middleware bounds bodies, refuses Host headers that are not this loopback listener and
+// logs requests at debug level (path only: queries may carry codes).
+func (a *Authority) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		if !a.hostAllowed(r.Host) {
+			// Defence against DNS rebinding: only the loopback names the TLS leaf covers.
+			http.Error(w, "misdirected request: use https://127.0.0.1, localhost or [::1] with this port", http.StatusMisdirectedRequest)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// hostAllowed accepts Host values naming a loopback address with the listening port.
+func (a *Authority) hostAllowed(hostport string) bool {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	a.mu.Lock()
+	ln := a.ln
+	a.mu.Unlock()
+	if ln != nil && port != strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// base is the scheme and host the client addressed (already checked by hostAllowed). The
+// discovery document and the issuer follow it, because MSAL requires the issuer's host:port
+// to equal the authority's: a client using https://localhost:8443/dev gets localhost URLs.
+func (a *Authority) base(r *http.Request) string { return "https://" + r.Host }
+
+// issuerFor is the issuer for a request: <base>/<tenant>/v2.0.
+func (a *Authority) issuerFor(r *http.Request) string {
+	return a.base(r) + "/" + a.cfg.Tenant + "/v2.0"
+}
+
+// tenantOnly answers Entra's "tenant not found" for any other tenant segment. Tenants match
+// case-insensitively: MSAL lower-cases them for its cache but requests the original case.
+func (a *Authority) tenantOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !strings.EqualFold(r.PathValue("tenant"), a.cfg.Tenant) {
+			writeOAuthError(w, r, a.cfg.Now(), errInvalidRequest(90002,
+				"Tenant '"+truncate(r.PathValue("tenant"), 64)+"' not found. This development authority serves tenant '"+a.cfg.Tenant+"'."))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (a *Authority) handleIndex(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write([]byte("fastmcp-auth development authority (not for production)\n" +
+		"authority: " + a.base(r) + "/" + a.cfg.Tenant + "\n" +
+		"sign-in page: " + a.base(r) + "/device\n"))
+}
+
+// handleDiscovery serves the OpenID Connect discovery document.
+func (a *Authority) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	b := a.base(r) + "/" + a.cfg.Tenant
+	scopes := append([]string{}, oidcScopes...)
+	for _, s := range a.cfg.APIScopes {
+		scopes = append(scopes, "api://"+a.cfg.APIClientID+"/"+s)
+	}
+	doc := map[string]any{
+		"issuer":                                a.issuerFor(r),
+		"authorization_endpoint":                b + "/oauth2/v2.0/authorize",
+		"token_endpoint":                        b + "/oauth2/v2.0/token",
+		"device_authorization_endpoint":         b + "/oauth2/v2.0/devicecode",
+		"end_session_endpoint":                  b + "/oauth2/v2.0/logout",
+		"jwks_uri":                              b + "/discovery/v2.0/keys",
+		"response_types_supported":              []string{"code"},
+		"response_modes_supported":              []string{"query", "fragment"},
+		"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"},
+		"scopes_supported":                      scopes,
+		"subject_types_supported":               []string{"pairwise"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_post", "client_secret_basic"},
+		"claims_supported":                      []string{"sub", "iss", "aud", "exp", "iat", "nbf", "name", "preferred_username", "oid", "tid", "nonce", "ver"},
+		"request_uri_parameter_supported":       false,
+		"tenant_region_scope":                   nil,
+		"cloud_instance_name":                   "dev.localhost",
+	}
+	// Browser SPAs (MSAL.js, the web console) read discovery and keys cross-origin.
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	writeJSONCacheable(w, doc)
+}
+
+// handleKeys serves the JSON Web Key Set. Like Entra's, the keys carry no "alg" member, so
+// verifiers tested here must take the algorithm from the token header (restricted to RS256
+// for RSA keys), as they must with Entra.
+func (a *Authority) handleKeys(w http.ResponseWriter, r *http.Request) {
+	pub := &a.km.signKey.PublicKey
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	writeJSONCacheable(w, map[string]any{"keys": []map[string]any{{
+		"kty": "RSA",
+		"use": "sig",
+		"kid": a.km.kid,
+		"n":   b64(pub.N.Bytes()),
+		"e":   b64(bigEndian(pub.E)),
+	}}})
+}
+
+func writeJSONCacheable(w http.ResponseWriter, v any) {
+	writeJSON(w, http.StatusOK, v)
+}
+
+// handlePreflight answers CORS preflight requests to the token endpoint. Entra lets
+// single-page applications redeem codes cross-origin; no cookies are involved, so any
+// origin may call.
+func (a *Authority) handlePreflight(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	if o := r.Header.Get("Origin"); o != "" {
+		h.Set("Access-Control-Allow-Origin", o)
+		h.Set("Vary", "Origin")
+	}
+	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Content-Type, client-request-id, return-client-request-id, x-client-sku, x-client-ver, x-client-os, x-client-cpu, x-app-name, x-app-ver, x-ms-lib-capability")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleLogout ends nothing (the authority keeps no browser session) and sends the browser
+// back to post_logout_redirect_uri when it is an allowed redirect URI.
+func (a *Authority) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if u := r.URL.Query().Get("post_logout_redirect_uri"); u != "" && validRedirectURI(u) {
+		http.Redirect(w, r, u, http.StatusFound)
+		return
+	}
+	a.renderPage(w, r, http.StatusOK, pageData{Title: "Signed out", Result: "You are signed out. You can close this window."})
+}
+
+// readForm parses an application/x-www-form-urlencoded body (at most maxBody bytes) and
+// refuses repeated parameters, as RFC 6749 section 3.2 requires.
+func readForm(r *http.Request) (url.Values, *oauthError) {
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errInvalidRequest(aadstsTooLarge, "The request body is larger than 64 KiB.")
+		}
+		return nil, errInvalidRequest(aadstsMalformed, "The request body must be application/x-www-form-urlencoded.")
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 {
+			return nil, errInvalidRequest(aadstsMalformed, "The parameter '"+truncate(k, 40)+"' is repeated.")
+		}
+	}
+	return r.PostForm, nil
+}
+
+func truncate(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}

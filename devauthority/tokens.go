@@ -1,0 +1,189 @@
+package devauthority
+
+import (
+	"crypto"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The built-in development user. There are no passwords: approving on the page (or
+// AutoApprove) signs this user in.
+const (
+	devUserName = "Dev User"
+)
+
+// devUsername is the preferred_username of the built-in user.
+func (a *Authority) devUsername() string { return "dev@" + a.cfg.Tenant + ".localhost" }
+
+// b64 is unpadded base64url, the encoding of JWT segments and client_info (MSAL fails on
+// padding).
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func bigEndian(e int) []byte {
+	var out []byte
+	for ; e > 0; e >>= 8 {
+		out = append([]byte{byte(e)}, out...)
+	}
+	return out
+}
+
+// deriveGUID makes a stable GUID from the signing key and a label, so that the dev user's
+// oid survives restarts with the same state directory and differs between directories.
+func deriveGUID(key *rsa.PrivateKey, label string) string {
+	m := hmac.New(sha256.New, x509.MarshalPKCS1PrivateKey(key))
+	m.Write([]byte(label))
+	sum := m.Sum(nil)
+	sum[6] = sum[6]&0x0f | 0x50 // version 5 style: name-based
+	sum[8] = sum[8]&0x3f | 0x80
+	return formatGUID(sum[:16])
+}
+
+// pairwiseSub is the sub claim: like Entra's, unique per user and application, so two
+// client apps see different subjects for the same person (oid stays the same).
+func pairwiseSub(oid, clientID string) string {
+	sum := sha256.Sum256([]byte(oid + "\x00" + strings.ToLower(clientID)))
+	return b64(sum[:])
+}
+
+// sign makes a compact RS256 JWS of claims with the kid header verifiers select the key by.
+func (a *Authority) sign(claims map[string]any) (string, error) {
+	hdr, err := json.Marshal(map[string]string{"typ": "JWT", "alg": "RS256", "kid": a.km.kid})
+	if err != nil {
+		return "", err
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	input := b64(hdr) + "." + b64(payload)
+	digest := sha256.Sum256([]byte(input))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, a.km.signKey, crypto.SHA256, digest[:])
+	if err != nil {
+		return "", fmt.Errorf("could not sign token: %w", err)
+	}
+	return input + "." + b64(sig), nil
+}
+
+// userToken describes a delegated access token to mint.
+type userToken struct {
+	issuer   string
+	clientID string
+	scp      []string
+	lifetime time.Duration
+}
+
+// mintUserAccessToken issues an access token for the dev user, shaped like an Entra v2
+// token: aud is the API client ID and scp holds short scope names.
+func (a *Authority) mintUserAccessToken(t userToken) (string, error) {
+	now := a.cfg.Now()
+	claims := map[string]any{
+		"aud":                a.cfg.APIClientID,
+		"iss":                t.issuer,
+		"iat":                now.Unix(),
+		"nbf":                now.Unix(),
+		"exp":                now.Add(t.lifetime).Unix(),
+		"azp":                t.clientID,
+		"azpacr":             "0", // public client
+		"name":               devUserName,
+		"oid":                a.userOID,
+		"preferred_username": a.devUsername(),
+		"sub":                pairwiseSub(a.userOID, t.clientID),
+		"tid":                a.cfg.Tenant,
+		"uti":                randomToken(16),
+		"ver":                "2.0",
+	}
+	if len(t.scp) > 0 {
+		// Entra puts short names in scp, never the api://<id>/ form clients request.
+		claims["scp"] = strings.Join(t.scp, " ")
+	}
+	return a.sign(claims)
+}
+
+// mintAppAccessToken issues an app-only (client credentials) token: no scp, the API's
+// scopes as roles, and the calling app's own object ID as oid and sub.
+func (a *Authority) mintAppAccessToken(issuer, clientID string, roles []string) (string, error) {
+	now := a.cfg.Now()
+	oid := deriveGUID(a.km.signKey, "app-oid:"+strings.ToLower(clientID))
+	return a.sign(map[string]any{
+		"aud":    a.cfg.APIClientID,
+		"iss":    issuer,
+		"iat":    now.Unix(),
+		"nbf":    now.Unix(),
+		"exp":    now.Add(a.cfg.TokenLifetime).Unix(),
+		"azp":    clientID,
+		"azpacr": "1", // client secret
+		"idtyp":  "app",
+		"oid":    oid,
+		"sub":    oid,
+		"roles":  roles,
+		"tid":    a.cfg.Tenant,
+		"uti":    randomToken(16),
+		"ver":    "2.0",
+	})
+}
+
+// mintIDToken issues the OpenID Connect id_token for clientID (its aud).
+func (a *Authority) mintIDToken(issuer, clientID, nonce string) (string, error) {
+	now := a.cfg.Now()
+	claims := map[string]any{
+		"aud":                clientID,
+		"iss":                issuer,
+		"iat":                now.Unix(),
+		"nbf":                now.Unix(),
+		"exp":                now.Add(idTokenLifetime).Unix(),
+		"name":               devUserName,
+		"oid":                a.userOID,
+		"preferred_username": a.devUsername(),
+		"sub":                pairwiseSub(a.userOID, clientID),
+		"tid":                a.cfg.Tenant,
+		"ver":                "2.0",
+	}
+	if nonce != "" {
+		claims["nonce"] = nonce
+	}
+	return a.sign(claims)
+}
+
+// clientInfo is MSAL's client_info: unpadded base64url JSON of the home account (uid.utid).
+func (a *Authority) clientInfo() string {
+	b, _ := json.Marshal(map[string]string{"uid": a.userOID, "utid": a.cfg.Tenant})
+	return b64(b)
+}
+
+// IssueAccessToken mints a delegated access token for the dev user without any flow, with
+// exactly the given short scope names in scp (none is allowed: tests of 403 answers) and the
+// given lifetime (0 means Config.TokenLifetime). A test helper: the token is as valid as any
+// other this authority issues.
+func (a *Authority) IssueAccessToken(clientID string, scopes []string, lifetime time.Duration) (string, error) {
+	if lifetime <= 0 {
+		lifetime = a.cfg.TokenLifetime
+	}
+	if clientID == "" {
+		clientID = DevClientID
+	}
+	return a.mintUserAccessToken(userToken{issuer: a.Issuer(), clientID: clientID, scp: scopes, lifetime: lifetime})
+}
+
+// randomToken returns n random bytes as unpadded base64url.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return b64(b)
+}
+
+// hashToken is how refresh tokens and codes are looked up: by their SHA-256, so a memory
+// dump or a debug print of the maps shows no usable secret.
+func hashToken(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return b64(sum[:])
+}
