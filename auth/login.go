@@ -372,8 +372,21 @@ func (l *Login) unreachable(err error) error {
 	if certErr != nil || uaErr.Cert != nil || hostErr.Certificate != nil {
 		hint = "check --ca-file"
 	}
-	return fmt.Errorf("could not reach the authority %s: %w: %s", l.cfg.Authority, errors.Join(ErrUnreachable, cause), hint)
+	return &unreachableError{
+		msg:   fmt.Sprintf("could not reach the authority %s: %v: %s", l.cfg.Authority, cause, hint),
+		cause: err,
+	}
 }
+
+// unreachableError is a one-line message that matches both ErrUnreachable and the
+// transport error beneath it.
+type unreachableError struct {
+	msg   string
+	cause error
+}
+
+func (e *unreachableError) Error() string   { return e.msg }
+func (e *unreachableError) Unwrap() []error { return []error{ErrUnreachable, e.cause} }
 
 // loginOAuthErr is the JSON error answer of an OAuth endpoint.
 type loginOAuthErr struct {
@@ -471,7 +484,9 @@ func UnverifiedIdentity(accessToken string) (*Identity, error) {
 	if scp == "" {
 		scp = c.Scope
 	}
-	id.Scopes = strings.Fields(scp)
+	if scp != "" {
+		id.Scopes = strings.Fields(scp)
+	}
 	var one string
 	if json.Unmarshal(c.Aud, &one) == nil {
 		id.Audience = []string{one}

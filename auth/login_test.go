@@ -205,8 +205,9 @@ func TestUnreachableAuthority(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = l.DeviceCode(testCtx(t))
-	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), authority) {
-		t.Fatalf("err = %v; want ErrUnreachable naming %s", err, authority)
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), authority) ||
+		!strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("err = %q; want one line, ErrUnreachable naming %s and the cause", err, authority)
 	}
 }
 
@@ -327,5 +328,43 @@ func TestConcurrentRefresh(t *testing.T) {
 	leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(cacheFile), ".*tmp-*"))
 	if len(leftovers) != 0 {
 		t.Errorf("temporary files left: %v", leftovers)
+	}
+}
+
+func TestUnverifiedIdentity(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		token   string
+		want    *Identity
+		wantErr error
+	}{
+		{
+			name: "v2 delegated",
+			token: faJWT(map[string]any{"iss": "https://h/t/v2.0", "aud": "api://x", "scp": "execute read", "tid": "t1",
+				"oid": "o1", "sub": "s1", "azp": "c1", "preferred_username": "a@b", "exp": 1700000000, "ver": "2.0"}),
+			want: &Identity{Issuer: "https://h/t/v2.0", Audience: []string{"api://x"}, Scopes: []string{"execute", "read"},
+				TenantID: "t1", ObjectID: "o1", Subject: "s1", ClientID: "c1", Username: "a@b",
+				Expiry: time.Unix(1700000000, 0).UTC(), Version: "2.0"},
+		},
+		{
+			name:  "v1 app-only with audience list",
+			token: faJWT(map[string]any{"aud": []string{"a1", "a2"}, "roles": []string{"execute"}, "appid": "c2", "upn": "u@v"}),
+			want:  &Identity{Audience: []string{"a1", "a2"}, Roles: []string{"execute"}, ClientID: "c2", Username: "u@v"},
+		},
+		{name: "opaque", token: "opaque-token", wantErr: ErrNotJWT},
+		{name: "bad payload", token: "a.!!!.c", wantErr: ErrNotJWT},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := UnverifiedIdentity(tt.token)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("identity (-want +got):\n%s", d)
+			}
+		})
 	}
 }

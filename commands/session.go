@@ -52,9 +52,12 @@ func clientAccessToken(ctx context.Context, c *cli.Context, stderr io.Writer) (s
 	return tok.AccessToken, nil
 }
 
-// promptsOnTerminal reports whether w is a terminal a person can read a device code on. It
-// is a variable so that tests can pretend.
-var promptsOnTerminal = func(w io.Writer) bool {
+// promptsOnTerminal reports whether w is a terminal a person can read a device code on:
+// the *os.File behind it is a terminal, or w says so itself (tests).
+func promptsOnTerminal(w io.Writer) bool {
+	if t, ok := w.(interface{ IsTerminal() bool }); ok {
+		return t.IsTerminal()
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

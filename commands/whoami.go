@@ -35,7 +35,7 @@ type whoamiOutput struct {
 }
 
 // unverifiedNote labels every whoami output.
-const unverifiedNote = "claims decoded by the client without verifying the token (unverified)"
+const unverifiedNote = "unverified: decoded by the client without checking the signature; only the server's verification counts"
 
 // newWhoamiCommand is `fastmcp-auth whoami`: the account and the claims of the current
 // access token, never the token itself.
