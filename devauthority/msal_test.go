@@ -2,7 +2,6 @@ package devauthority_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -291,4 +290,3 @@ func TestRestartKeepsTokensValid(t *testing.T) {
 	}
 }
 
-var _ = errors.New
