@@ -17,6 +17,9 @@ import (
 type ServeConfig struct {
 	// Addr is the listen address, host:port (port 0 picks a free one; see Ready).
 	Addr string
+	// Listener, when set, is served instead of listening on Addr (the caller listened
+	// first, e.g. to learn the port before building the handler). It is closed on return.
+	Listener net.Listener
 	// TLSCert and TLSKey are PEM files; both set serves HTTPS, both empty plain HTTP.
 	TLSCert, TLSKey string
 	// ShutdownTimeout bounds the wait for in-flight requests once ctx ends; default 10s.
@@ -52,10 +55,12 @@ func ListenAndServe(ctx context.Context, h http.Handler, sc ServeConfig, logger 
 	case sc.TLSCert != "" && sc.TLSKey != "":
 		cert, err := tls.LoadX509KeyPair(sc.TLSCert, sc.TLSKey)
 		if err != nil {
+			closeListener(sc.Listener)
 			return fmt.Errorf("could not load the TLS key pair: %w", err)
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	case sc.TLSCert != "" || sc.TLSKey != "":
+		closeListener(sc.Listener)
 		return errors.New("a TLS certificate and a TLS key must be given together")
 	}
 
@@ -71,9 +76,12 @@ func ListenAndServe(ctx context.Context, h http.Handler, sc ServeConfig, logger 
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
 
-	ln, err := net.Listen("tcp", sc.Addr)
-	if err != nil {
-		return fmt.Errorf("could not listen on %s: %w", sc.Addr, err)
+	ln := sc.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", sc.Addr); err != nil {
+			return fmt.Errorf("could not listen on %s: %w", sc.Addr, err)
+		}
 	}
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
@@ -131,4 +139,10 @@ func trackRequests(calls *atomic.Int64, stopping context.Context, h http.Handler
 		defer stop()
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+func closeListener(ln net.Listener) {
+	if ln != nil {
+		_ = ln.Close()
+	}
 }

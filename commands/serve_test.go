@@ -1,0 +1,503 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/urfave/cli/v2"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth/authtest"
+)
+
+// lockedBuffer is a goroutine-safe stderr for a server running in the background.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// The tests that run the command line are not parallel: urfave/cli applies its global help
+// and version flags on every run, a data race between concurrent runs.
+
+func TestServeSettingErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantMsg  string
+	}{
+		{name: "no authority", args: []string{"--api-client-id", "api"}, wantCode: ExitUsage, wantMsg: "no authority: set --tenant-id"},
+		{name: "no api client id", args: []string{"--tenant-id", "t1"}, wantCode: ExitUsage, wantMsg: "--api-client-id is required (or set FASTMCP_AUTH_API_CLIENT_ID), or give --audience"},
+		{name: "long scope form", args: []string{"--no-auth", "--required-scope", "api://x/execute"}, wantCode: ExitUsage, wantMsg: "--required-scope takes the short scope name"},
+		{name: "cert without key", args: []string{"--no-auth", "--tls-cert", "c.pem"}, wantCode: ExitUsage, wantMsg: "--tls-cert and --tls-key must be given together"},
+		{name: "negative progress interval", args: []string{"--no-auth", "--progress-interval", "-1s"}, wantCode: ExitUsage, wantMsg: "--progress-interval must not be negative"},
+		{name: "negative clock skew", args: []string{"--no-auth", "--clock-skew", "-1s"}, wantCode: ExitUsage, wantMsg: "--clock-skew must not be negative"},
+		{name: "relative public url", args: []string{"--no-auth", "--public-url", "/mcp"}, wantCode: ExitUsage, wantMsg: "--public-url must be the absolute http(s) URL"},
+		{name: "origin with a path", args: []string{"--no-auth", "--allowed-origin", "https://a.example/app"}, wantCode: ExitUsage, wantMsg: "--allowed-origin takes an origin"},
+		{name: "addr without port", args: []string{"--no-auth", "--addr", "localhost"}, wantCode: ExitUsage, wantMsg: "--addr must be host:port"},
+		{name: "path without slash", args: []string{"--no-auth", "--path", "mcp"}, wantCode: ExitUsage, wantMsg: "--path must be a path"},
+		{name: "plain http key set off loopback", args: []string{"--jwks-uri", "http://keys.example/keys", "--issuer", "https://iss", "--audience", "a"}, wantCode: ExitUsage, wantMsg: "must use https"},
+		{name: "unknown flag", args: []string{"--no-such-flag"}, wantCode: ExitUsage, wantMsg: "no-such-flag"},
+		{
+			name:     "authority unreachable",
+			args:     []string{"--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api"},
+			wantCode: ExitUnreachable, wantMsg: "https://127.0.0.1:1/tenant/v2.0/.well-known/openid-configuration",
+		},
+		{
+			name:     "key set unreachable",
+			args:     []string{"--jwks-uri", "http://127.0.0.1:1/keys", "--issuer", "https://iss", "--audience", "a"},
+			wantCode: ExitUnreachable, wantMsg: "http://127.0.0.1:1/keys",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			code := Run(ctx, append([]string{"fastmcp-auth", "serve"}, tt.args...), &stdout, &stderr)
+			if code != tt.wantCode {
+				t.Errorf("exit code %d, want %d (stderr %q)", code, tt.wantCode, stderr.String())
+			}
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			last := lines[len(lines)-1]
+			if !strings.HasPrefix(last, "error: ") || !strings.Contains(last, tt.wantMsg) {
+				t.Errorf("last stderr line %q, want error: ...%s...", last, tt.wantMsg)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
+
+// parseServe runs only the flag resolution of serve on args.
+func parseServe(t *testing.T, args ...string) (*serveSettings, error) {
+	t.Helper()
+	cmd := newServeCommand()
+	var got *serveSettings
+	var perr error
+	cmd.Action = func(c *cli.Context) error {
+		got, perr = serveSettingsFromFlags(c)
+		return nil
+	}
+	app := &cli.App{Name: "fastmcp-auth", Commands: []*cli.Command{cmd}, Writer: io.Discard, ErrWriter: io.Discard}
+	if err := app.Run(append([]string{"fastmcp-auth", "serve"}, args...)); err != nil {
+		t.Fatalf("flags: %v", err)
+	}
+	return got, perr
+}
+
+func TestServeSettingsDefaults(t *testing.T) {
+	base := serveSettings{
+		Path: "/mcp", RequiredScopes: []string{"execute"}, ClockSkew: 60 * time.Second, ProgressInterval: time.Second,
+	}
+	with := func(f func(s *serveSettings)) serveSettings { s := base; f(&s); return s }
+	tests := []struct {
+		name string
+		args []string
+		want serveSettings
+	}{
+		{
+			name: "entra tenant",
+			args: []string{"--tenant-id", "contoso.onmicrosoft.com", "--api-client-id", "api-id"},
+			want: with(func(s *serveSettings) {
+				s.Addr, s.PublicURL, s.derivedURL = "0.0.0.0:8000", "http://localhost:8000/mcp", true
+				s.Authority = "https://login.microsoftonline.com/contoso.onmicrosoft.com"
+				s.Audiences = []string{"api-id", "api://api-id"}
+			}),
+		},
+		{
+			name: "no auth stays on loopback",
+			args: []string{"--no-auth"},
+			want: with(func(s *serveSettings) {
+				s.NoAuth, s.Addr, s.PublicURL, s.derivedURL = true, "127.0.0.1:8000", "http://127.0.0.1:8000/mcp", true
+			}),
+		},
+		{
+			name: "explicit key set and issuers need no authority",
+			args: []string{
+				"--jwks-uri", "https://keys.example/keys", "--issuer", "https://a/v2.0", "--issuer", "https://b/",
+				"--audience", "aud1", "--required-scope", "execute", "--required-scope", "admin", "--clock-skew", "5s",
+			},
+			want: with(func(s *serveSettings) {
+				s.Addr, s.PublicURL, s.derivedURL = "0.0.0.0:8000", "http://localhost:8000/mcp", true
+				s.JWKSURI, s.Issuers, s.Audiences = "https://keys.example/keys", []string{"https://a/v2.0", "https://b/"}, []string{"aud1"}
+				s.RequiredScopes, s.ClockSkew = []string{"execute", "admin"}, 5*time.Second
+			}),
+		},
+		{
+			name: "tls, custom path and origins",
+			args: []string{
+				"--no-auth", "--addr", "[::1]:9443", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--path", "/v1/mcp",
+				"--allowed-origin", "https://app.example", "--stateless", "--progress-interval", "0s",
+			},
+			want: with(func(s *serveSettings) {
+				s.NoAuth, s.Addr, s.PublicURL, s.derivedURL = true, "[::1]:9443", "https://[::1]:9443/v1/mcp", true
+				s.TLSCert, s.TLSKey, s.Path = "c.pem", "k.pem", "/v1/mcp"
+				s.AllowedOrigins, s.Stateless, s.ProgressInterval = []string{"https://app.example"}, true, 0
+			}),
+		},
+		{
+			name: "public url without a path gets the endpoint path",
+			args: []string{"--no-auth", "--public-url", "https://mcp.example.com/"},
+			want: with(func(s *serveSettings) {
+				s.NoAuth, s.Addr, s.PublicURL = true, "127.0.0.1:8000", "https://mcp.example.com/mcp"
+			}),
+		},
+		{
+			name: "public url behind a prefix is kept",
+			args: []string{"--no-auth", "--addr", "0.0.0.0:8000", "--public-url", "https://gw.example.com/team/mcp"},
+			want: with(func(s *serveSettings) {
+				s.NoAuth, s.Addr, s.PublicURL = true, "0.0.0.0:8000", "https://gw.example.com/team/mcp"
+			}),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseServe(t, tt.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, *got, cmp.AllowUnexported(serveSettings{}), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("settings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestServeSettingsFromEnvironment cannot run in parallel: it sets environment variables.
+func TestServeSettingsFromEnvironment(t *testing.T) {
+	t.Setenv("FASTMCP_AUTH_ADDR", "127.0.0.1:9000")
+	t.Setenv("FASTMCP_AUTH_JWKS_URI", "https://keys.example/keys")
+	t.Setenv("FASTMCP_AUTH_ISSUER", "https://a/v2.0,https://b/")
+	t.Setenv("FASTMCP_AUTH_AUDIENCE", "aud1")
+	t.Setenv("FASTMCP_AUTH_REQUIRED_SCOPE", "execute,admin")
+	t.Setenv("FASTMCP_AUTH_ALLOWED_ORIGIN", "https://a.example,http://localhost:3000")
+	t.Setenv("FASTMCP_AUTH_STATELESS", "true")
+	t.Setenv("FASTMCP_AUTH_PROGRESS_INTERVAL", "250ms")
+	// A flag beats the environment.
+	got, err := parseServe(t, "--audience", "flag-aud")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := serveSettings{
+		Addr: "127.0.0.1:9000", Path: "/mcp", PublicURL: "http://127.0.0.1:9000/mcp", derivedURL: true,
+		JWKSURI: "https://keys.example/keys", Issuers: []string{"https://a/v2.0", "https://b/"}, Audiences: []string{"flag-aud"},
+		RequiredScopes: []string{"execute", "admin"}, ClockSkew: 60 * time.Second, Stateless: true, ProgressInterval: 250 * time.Millisecond,
+		AllowedOrigins: []string{"https://a.example", "http://localhost:3000"},
+	}
+	if diff := cmp.Diff(want, *got, cmp.AllowUnexported(serveSettings{}), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("settings (-want +got):\n%s", diff)
+	}
+}
+
+func TestDerivePublicURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		addr string
+		tls  bool
+		want string
+	}{
+		{"0.0.0.0:8000", false, "http://localhost:8000/mcp"},
+		{":8000", false, "http://localhost:8000/mcp"},
+		{"[::]:8000", false, "http://localhost:8000/mcp"},
+		{"127.0.0.1:8000", false, "http://127.0.0.1:8000/mcp"},
+		{"[::1]:8443", true, "https://[::1]:8443/mcp"},
+		{"mcp.internal:443", true, "https://mcp.internal/mcp"},
+		{"0.0.0.0:80", false, "http://localhost/mcp"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			t.Parallel()
+			if got := derivePublicURL(tt.addr, tt.tls, "/mcp"); got != tt.want {
+				t.Errorf("derivePublicURL(%q, %v) = %q, want %q", tt.addr, tt.tls, got, tt.want)
+			}
+		})
+	}
+}
+
+// runningServe is a `fastmcp-auth serve` running in the background.
+type runningServe struct {
+	base   string // http://127.0.0.1:port
+	stderr *lockedBuffer
+	stop   func() int // cancels (SIGTERM) and returns the exit code
+}
+
+var servingAddr = regexp.MustCompile(`"msg":"serving".*?"addr":"([^"]+)"`)
+
+// startServe runs serve with args on a free loopback port and waits for its "serving" line.
+func startServe(t *testing.T, args ...string) *runningServe {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := &lockedBuffer{}
+	done := make(chan int, 1)
+	all := append([]string{"fastmcp-auth", "serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--progress-interval", "0s"}, args...)
+	go func() { done <- Run(ctx, all, io.Discard, stderr) }()
+	stopped := false
+	code := 0
+	stop := func() int {
+		if !stopped {
+			stopped = true
+			cancel()
+			select {
+			case code = <-done:
+			case <-time.After(10 * time.Second):
+				t.Errorf("serve did not stop within 10s")
+			}
+		}
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := servingAddr.FindStringSubmatch(stderr.String()); m != nil {
+			return &runningServe{base: "http://" + m[1], stderr: stderr, stop: stop}
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited with %d: %s", code, stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve never logged serving: %s", stderr.String())
+	return nil
+}
+
+// post sends body to url with token and returns status, WWW-Authenticate and the JSON body.
+func post(t *testing.T, url, token, body string) (int, string, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), m
+}
+
+func getJSONMap(t *testing.T, url string) map[string]any {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return m
+}
+
+func TestServeWithExplicitKeySet(t *testing.T) {
+	const tenant, api = "11111111-2222-3333-4444-555555555555", "api-client"
+	key := authtest.NewKey(t, "k1")
+	other := authtest.NewKey(t, "k1") // same kid, different key: a forged signature
+	jwks := authtest.NewJWKSServer(t, key)
+	v2iss := "https://login.microsoftonline.com/" + tenant + "/v2.0"
+	v1iss := "https://sts.windows.net/" + tenant + "/"
+	srv := startServe(t, "--jwks-uri", jwks.URL, "--issuer", v2iss, "--issuer", v1iss, "--api-client-id", api)
+
+	expired := authtest.EntraV2Claims(tenant, v2iss, api, "execute")
+	expired["exp"] = time.Now().Add(-time.Hour).Unix()
+	expired["iat"] = time.Now().Add(-2 * time.Hour).Unix()
+	expired["nbf"] = time.Now().Add(-2 * time.Hour).Unix()
+	app := authtest.EntraV2Claims(tenant, v2iss, api)
+	app["roles"] = []string{"execute"}
+	tests := []struct {
+		name       string
+		token      string
+		wantStatus int
+		wantError  string
+	}{
+		{name: "v2 token", token: authtest.Mint(t, key, authtest.EntraV2Claims(tenant, v2iss, api, "execute")), wantStatus: 200},
+		{name: "v1 token", token: authtest.Mint(t, key, authtest.EntraV1Claims(tenant, "api://"+api, "execute")), wantStatus: 200},
+		{name: "app-only token", token: authtest.Mint(t, key, app), wantStatus: 200},
+		{name: "no token", wantStatus: 401, wantError: "unauthorized"},
+		{name: "missing scope", token: authtest.Mint(t, key, authtest.EntraV2Claims(tenant, v2iss, api, "read")), wantStatus: 403, wantError: "insufficient_scope"},
+		{name: "wrong audience", token: authtest.Mint(t, key, authtest.EntraV2Claims(tenant, v2iss, "other-api", "execute")), wantStatus: 401, wantError: "invalid_token"},
+		{name: "another tenant", token: authtest.Mint(t, key, authtest.EntraV2Claims("99999999-2222-3333-4444-555555555555", "https://login.microsoftonline.com/99999999-2222-3333-4444-555555555555/v2.0", api, "execute")), wantStatus: 401, wantError: "invalid_token"},
+		{name: "expired", token: authtest.Mint(t, key, expired), wantStatus: 401, wantError: "invalid_token"},
+		{name: "wrong key", token: authtest.Mint(t, other, authtest.EntraV2Claims(tenant, v2iss, api, "execute")), wantStatus: 401, wantError: "invalid_token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, challenge, body := post(t, srv.base+"/reverse", tt.token, `{"input_string":"abc"}`)
+			if status != tt.wantStatus {
+				t.Fatalf("status %d, want %d (%v)", status, tt.wantStatus, body)
+			}
+			if tt.wantError == "" {
+				if body["reversed"] != "cba" {
+					t.Errorf("body %v, want reversed cba", body)
+				}
+				return
+			}
+			if body["error"] != tt.wantError {
+				t.Errorf("error %v, want %s", body["error"], tt.wantError)
+			}
+			if !strings.Contains(challenge, `resource_metadata="`+srv.base+`/.well-known/oauth-protected-resource/mcp"`) || !strings.Contains(challenge, `scope="execute"`) {
+				t.Errorf("challenge %q lacks resource_metadata or scope", challenge)
+			}
+		})
+	}
+
+	t.Run("metadata", func(t *testing.T) {
+		got := getJSONMap(t, srv.base+"/.well-known/oauth-protected-resource/mcp")
+		want := map[string]any{
+			"resource": srv.base + "/mcp", "authorization_servers": []any{v2iss}, "scopes_supported": []any{"execute"},
+			"bearer_methods_supported": []any{"header"}, "resource_name": "fastmcp-auth",
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("metadata (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("mcp call", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		tok := authtest.Mint(t, key, authtest.EntraV2Claims(tenant, v2iss, api, "execute"))
+		var mu sync.Mutex
+		var steps []float64
+		client := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, &mcp.ClientOptions{
+			ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+				mu.Lock()
+				steps = append(steps, r.Params.Progress)
+				mu.Unlock()
+			},
+		})
+		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{
+			Endpoint: srv.base + "/mcp", MaxRetries: -1,
+			HTTPClient: &http.Client{Transport: bearer{tok}},
+		}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "reverse_tool", Arguments: map[string]any{"query": "abc"}, Meta: mcp.Meta{"progressToken": "p"}})
+		if err != nil || res.IsError {
+			t.Fatalf("call: %v %+v", err, res)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			n := len(steps)
+			mu.Unlock()
+			if n == 5 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if diff := cmp.Diff([]float64{1, 2, 3, 4, 5}, steps); diff != "" {
+			t.Errorf("progress (-want +got):\n%s", diff)
+		}
+	})
+
+	if code := srv.stop(); code != ExitOK {
+		t.Errorf("exit code after SIGTERM %d, want 0", code)
+	}
+	logs := srv.stderr.String()
+	for _, want := range []string{`"auth":true`, `"msg":"request"`, `"reason":"wrong_audience"`, `"subject":"` + authtest.ObjectID + `"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s", want)
+		}
+	}
+	for _, tt := range tests {
+		if tt.token != "" && strings.Contains(logs, tt.token) {
+			t.Errorf("the log holds the %s token", tt.name)
+		}
+	}
+}
+
+// bearer is a RoundTripper adding a bearer token.
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestServeDiscoversTheAuthority(t *testing.T) {
+	key := authtest.NewKey(t, "k1")
+	var authority *httptest.Server
+	authority = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/dev/v2.0/.well-known/openid-configuration":
+			fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, authority.URL+"/dev/v2.0", authority.URL+"/dev/discovery/v2.0/keys")
+		case "/dev/discovery/v2.0/keys":
+			_, _ = w.Write(authtest.JWKS(key))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(authority.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: authority.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, "--authority", authority.URL+"/dev", "--ca-file", caFile, "--api-client-id", "dev-api")
+	iss := authority.URL + "/dev/v2.0"
+
+	status, _, body := post(t, srv.base+"/reverse", authtest.Mint(t, key, authtest.EntraV2Claims("dev", iss, "dev-api", "execute")), `{"input_string":"ab"}`)
+	if status != 200 || body["reversed"] != "ba" {
+		t.Errorf("got %d %v, want 200 ba", status, body)
+	}
+	status, _, body = post(t, srv.base+"/reverse", authtest.Mint(t, key, authtest.EntraV2Claims("dev", "https://sts.windows.net/dev/", "dev-api", "execute")), `{"input_string":"ab"}`)
+	if status != 401 || body["error"] != "invalid_token" {
+		t.Errorf("a v1 issuer of a non-Microsoft authority: got %d %v, want 401 invalid_token", status, body)
+	}
+	prm := getJSONMap(t, srv.base+"/.well-known/oauth-protected-resource")
+	if diff := cmp.Diff([]any{iss}, prm["authorization_servers"]); diff != "" {
+		t.Errorf("authorization_servers (-want +got):\n%s", diff)
+	}
+}
+
+func TestServeNoAuthWarns(t *testing.T) {
+	srv := startServe(t, "--no-auth")
+	status, _, body := post(t, srv.base+"/reverse", "", `{"input_string":"ab"}`)
+	if status != 200 || body["reversed"] != "ba" {
+		t.Errorf("got %d %v, want 200 ba", status, body)
+	}
+	if !strings.Contains(srv.stderr.String(), `"level":"WARN","msg":"authentication is disabled`) {
+		t.Errorf("no warning about --no-auth in %s", srv.stderr.String())
+	}
+	if !strings.Contains(srv.stderr.String(), `"auth":false`) {
+		t.Errorf("serving line does not say auth is off")
+	}
+}
