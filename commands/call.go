@@ -28,7 +28,7 @@ const (
 	progressNone  = "none"
 )
 
-func init() { register(newCallCommand()) }
+func init() { registerNew(newCallCommand) }
 
 // newCallCommand is `fastmcp-auth call TOOL [ARG...]`.
 func newCallCommand() *cli.Command {
@@ -222,11 +222,11 @@ func (r *progressReporter) update(p mcpclient.Progress) {
 		}{p.Progress, p.Total, p.Message})
 		fmt.Fprintf(r.w, "%s\n", line)
 	case r.mode == progressPlain:
-		fmt.Fprintf(r.w, "progress %s", formatProgress(p))
+		line := "progress " + formatProgress(p)
 		if msg != "" {
-			fmt.Fprintf(r.w, ": %s", msg)
+			line += ": " + msg
 		}
-		fmt.Fprintln(r.w)
+		fmt.Fprintln(r.w, line) // one write per line, so that lines never interleave
 	default:
 		if r.bar == nil {
 			max := int64(-1) // spinner while the total is unknown

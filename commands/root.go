@@ -96,15 +96,25 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 
 // commandList is every subcommand; each lives in its own file.
 func commandList() []*cli.Command {
-	return registered
+	out := make([]*cli.Command, 0, len(registered))
+	for _, newCommand := range registered {
+		out = append(out, newCommand())
+	}
+	return out
 }
 
 // registered is filled by each command file's init, so that parallel work on separate
 // commands never edits one shared list.
-var registered []*cli.Command
+var registered []func() *cli.Command
 
-// register adds a subcommand constructor's result to the application.
-func register(c *cli.Command) { registered = append(registered, c) }
+// register adds a subcommand constructor's result to the application. The same
+// *cli.Command is then shared by every App; prefer registerNew.
+func register(c *cli.Command) { registered = append(registered, func() *cli.Command { return c }) }
+
+// registerNew adds a subcommand constructor, called afresh for each App: a *cli.Command and
+// its flags keep parse state, so one shared between Apps (parallel tests, or one process
+// running several command lines) is a data race.
+func registerNew(newCommand func() *cli.Command) { registered = append(registered, newCommand) }
 
 func onUsageError(_ *cli.Context, err error, _ bool) error {
 	return &exitError{code: ExitUsage, err: fmt.Errorf("%w (see --help)", err)}

@@ -16,7 +16,7 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
 )
 
-func init() { register(newToolsCommand()) }
+func init() { registerNew(newToolsCommand) }
 
 // jsonOutputFlag is --json of tools and call.
 func jsonOutputFlag() cli.Flag {
