@@ -108,6 +108,10 @@ type Authority struct {
 	ln  net.Listener
 }
 
+// ErrInvalidConfig is wrapped by New's errors about Config values (a non-loopback address, a
+// reserved tenant name...), as opposed to failures reading or writing the state directory.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
 var tenantPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
 // New validates cfg, then loads the CA, TLS leaf and RS256 signing key from cfg.StateDir or
@@ -117,7 +121,7 @@ func New(cfg Config) (*Authority, error) {
 		cfg.Addr = DefaultAddr
 	}
 	if err := checkLoopback(cfg.Addr); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if cfg.Tenant == "" {
 		cfg.Tenant = DefaultTenant
@@ -125,33 +129,33 @@ func New(cfg Config) (*Authority, error) {
 	cfg.Tenant = strings.ToLower(cfg.Tenant)
 	switch {
 	case !tenantPattern.MatchString(cfg.Tenant):
-		return nil, fmt.Errorf("tenant %q: use letters, digits, '.', '_' or '-'", cfg.Tenant)
+		return nil, fmt.Errorf("%w: tenant %q: use letters, digits, '.', '_' or '-'", ErrInvalidConfig, cfg.Tenant)
 	case cfg.Tenant == "adfs" || cfg.Tenant == "dstsv2":
 		// MSAL switches to ADFS or dSTS mode for these names.
-		return nil, fmt.Errorf("tenant %q is reserved by MSAL: choose another name", cfg.Tenant)
+		return nil, fmt.Errorf("%w: tenant %q is reserved by MSAL: choose another name", ErrInvalidConfig, cfg.Tenant)
 	case strings.Contains(cfg.Tenant, "token"):
 		// MSAL derives the device code URL by replacing every "token" in the token endpoint.
-		return nil, fmt.Errorf("tenant %q must not contain \"token\": MSAL would derive a wrong device code URL", cfg.Tenant)
+		return nil, fmt.Errorf("%w: tenant %q must not contain \"token\": MSAL would derive a wrong device code URL", ErrInvalidConfig, cfg.Tenant)
 	}
 	if cfg.APIClientID == "" {
 		cfg.APIClientID = DefaultAPIClientID
 	}
 	if strings.ContainsAny(cfg.APIClientID, "/ \t\r\n?#") {
-		return nil, fmt.Errorf("API client ID %q must not contain '/', '?', '#' or spaces", cfg.APIClientID)
+		return nil, fmt.Errorf("%w: API client ID %q must not contain '/', '?', '#' or spaces", ErrInvalidConfig, cfg.APIClientID)
 	}
 	if len(cfg.APIScopes) == 0 {
 		cfg.APIScopes = []string{"execute"}
 	}
 	for _, s := range cfg.APIScopes {
 		if !shortNamePattern.MatchString(s) {
-			return nil, fmt.Errorf("API scope %q: use letters, digits, '.', '_' or '-'", s)
+			return nil, fmt.Errorf("%w: API scope %q: use letters, digits, '.', '_' or '-'", ErrInvalidConfig, s)
 		}
 	}
 	if cfg.TokenLifetime <= 0 {
 		cfg.TokenLifetime = DefaultTokenLifetime
 	}
 	if cfg.StateDir == "" {
-		return nil, errors.New("no state directory: set Config.StateDir")
+		return nil, fmt.Errorf("%w: no state directory: set Config.StateDir", ErrInvalidConfig)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -1,0 +1,138 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+)
+
+// Flags of dev-authority (../shared/CLI.md, "fastmcp-auth dev-authority").
+const (
+	flagDevAddr             = "addr"
+	flagDevTenant           = "tenant"
+	flagDevStateDir         = "state-dir"
+	flagDevAutoApprove      = "auto-approve"
+	flagDevTokenLifetime    = "token-lifetime"
+	flagDevClientSecretFile = "client-secret-file"
+
+	// envDevClientSecret carries the client credentials secret itself. There is no flag for
+	// the value: argv is visible to every user of the machine in the process list.
+	envDevClientSecret = envPrefix + "DEV_CLIENT_SECRET"
+	// envDevAddr is --addr's variable. It is not FASTMCP_AUTH_ADDR, which is serve's: one
+	// .env configures both, and the authority must not try to take the server's address.
+	envDevAddr = envPrefix + "DEV_AUTHORITY_ADDR"
+
+	devShutdownTimeout = 5 * time.Second
+)
+
+func init() { register(newDevAuthorityCommand()) }
+
+// newDevAuthorityCommand is `fastmcp-auth dev-authority`: the local Entra-compatible
+// authority, for development and tests only.
+func newDevAuthorityCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "dev-authority",
+		Usage: "run a local Entra-compatible authority for development (loopback only, never for production)",
+		Description: "Serves the Entra ID v2 endpoints MSAL uses over HTTPS with its own CA, and a sign-in page at\n" +
+			"/device. On start it prints the FASTMCP_AUTH_* settings that point serve and login at it, on\n" +
+			"stdout (fastmcp-auth dev-authority >> .env). Runs until interrupted.",
+		Flags: flagsOf(sharedFlags(), []cli.Flag{
+			&cli.StringFlag{Name: flagDevAddr, Value: devauthority.DefaultAddr, Usage: "loopback listen `ADDRESS` host:port; keep it fixed (MSAL keys its cache by host and port)", EnvVars: []string{envDevAddr}},
+			&cli.StringFlag{Name: flagDevTenant, Value: devauthority.DefaultTenant, Usage: "tenant path `SEGMENT`: the authority is https://<addr>/<tenant>", EnvVars: envVar(flagDevTenant)},
+			&cli.StringFlag{Name: flagDevStateDir, Usage: "`DIR` keeping ca.pem, the TLS key pair and the signing key", DefaultText: "<user config dir>/fastmcp-auth/dev-authority", EnvVars: envVar(flagDevStateDir)},
+			&cli.BoolFlag{Name: flagDevAutoApprove, Usage: "approve every sign-in at once, without the browser page (scripts, tests)", EnvVars: envVar(flagDevAutoApprove)},
+			&cli.DurationFlag{Name: flagDevTokenLifetime, Value: devauthority.DefaultTokenLifetime, Usage: "access token lifetime", EnvVars: envVar(flagDevTokenLifetime)},
+			&cli.StringFlag{Name: flagDevClientSecretFile, Usage: "`FILE` holding the secret that enables the client credentials grant (or set " + envDevClientSecret + ")", EnvVars: envVar(flagDevClientSecretFile)},
+		}),
+		Action: runDevAuthority,
+	}
+}
+
+// devAuthorityConfig builds the authority's Config from the flags.
+func devAuthorityConfig(c *cli.Context) (devauthority.Config, error) {
+	cfg := devauthority.Config{
+		Addr:          strings.TrimSpace(c.String(flagDevAddr)),
+		Tenant:        strings.TrimSpace(c.String(flagDevTenant)),
+		StateDir:      strings.TrimSpace(c.String(flagDevStateDir)),
+		APIClientID:   strings.TrimSpace(c.String(flagAPIClientID)),
+		AutoApprove:   c.Bool(flagDevAutoApprove),
+		TokenLifetime: c.Duration(flagDevTokenLifetime),
+	}
+	if cfg.TokenLifetime < time.Minute {
+		return cfg, usageErrorf("--%s must be at least 1m, not %s", flagDevTokenLifetime, cfg.TokenLifetime)
+	}
+	if cfg.StateDir == "" {
+		dir, err := os.UserConfigDir()
+		if err != nil {
+			return cfg, usageErrorf("no user config directory (%v): set --%s", err, flagDevStateDir)
+		}
+		cfg.StateDir = filepath.Join(dir, "fastmcp-auth", "dev-authority")
+	}
+	if p := strings.TrimSpace(c.String(flagDevClientSecretFile)); p != "" {
+		b, err := os.ReadFile(p) // #nosec G304 -- a path the user chose
+		if err != nil {
+			return cfg, usageErrorf("could not read --%s: %v", flagDevClientSecretFile, err)
+		}
+		cfg.ClientSecret = strings.TrimRight(string(b), "\r\n")
+		if strings.TrimSpace(cfg.ClientSecret) == "" {
+			return cfg, usageErrorf("--%s %s is empty", flagDevClientSecretFile, p)
+		}
+	} else {
+		cfg.ClientSecret = os.Getenv(envDevClientSecret)
+	}
+	return cfg, nil
+}
+
+func runDevAuthority(c *cli.Context) error {
+	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	logger, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := devAuthorityConfig(c)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = logger
+	a, err := devauthority.New(cfg)
+	if err != nil {
+		if errors.Is(err, devauthority.ErrInvalidConfig) {
+			return usageErrorf("%v (check --%s, --%s and --%s)", err, flagDevAddr, flagDevTenant, flagAPIClientID)
+		}
+		return fmt.Errorf("could not prepare the dev authority in %s: %w", cfg.StateDir, err)
+	}
+	if err := a.Start(); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("could not listen on %s: the address is in use (another dev-authority?): stop that process or choose another --%s", cfg.Addr, flagDevAddr)
+		}
+		return fmt.Errorf("%w: choose another --%s", err, flagDevAddr)
+	}
+	for _, l := range a.EnvLines() {
+		fmt.Fprintln(stdout, l)
+	}
+	fmt.Fprintf(stderr, "dev authority ready at %s (development only). Sign-in page: %s/device\n"+
+		"The lines above point serve and login at it: save them with `fastmcp-auth dev-authority >> .env`. Ctrl-C stops.\n",
+		a.URL(), strings.TrimSuffix(a.URL(), "/"+strings.ToLower(cfg.Tenant)))
+	if cfg.AutoApprove {
+		fmt.Fprintln(stderr, "warning: --auto-approve: every sign-in is approved without asking")
+	}
+	if cfg.TokenLifetime <= 5*time.Minute {
+		fmt.Fprintln(stderr, "warning: MSAL does not cache access tokens living 5 minutes or less; every call will refresh")
+	}
+	<-c.Context.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), devShutdownTimeout)
+	defer cancel()
+	if err := a.Shutdown(ctx); err != nil {
+		return fmt.Errorf("could not stop the dev authority cleanly: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// syncBuffer is a bytes.Buffer safe for the command goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDevAuthorityCommandServes starts the command, reads the settings it prints on stdout
+// and uses them: the CA file, the authority URL and the client credentials secret from env.
+func TestDevAuthorityCommandServes(t *testing.T) {
+	t.Setenv(envDevClientSecret, "env-secret")
+	dir := t.TempDir()
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- NewApp(&stdout, &stderr).RunContext(ctx, []string{"fastmcp-auth", "dev-authority", "--addr", "127.0.0.1:0", "--state-dir", dir, "--tenant", "Lab"})
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(stdout.String(), "\n") < 4 {
+		select {
+		case err := <-done:
+			t.Fatalf("command ended early: %v\nstderr: %s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no settings printed; stderr: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	env := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok {
+			t.Fatalf("stdout line is not KEY=VALUE: %q", l)
+		}
+		env[k] = v
+	}
+	keys := []string{}
+	for k := range env {
+		keys = append(keys, k)
+	}
+	wantKeys := []string{"FASTMCP_AUTH_API_CLIENT_ID", "FASTMCP_AUTH_AUTHORITY", "FASTMCP_AUTH_CA_FILE", "FASTMCP_AUTH_CLIENT_ID"}
+	if diff := cmp.Diff(wantKeys, sortStrings(keys)); diff != "" {
+		t.Fatalf("printed settings (-want +got):\n%s", diff)
+	}
+	if env["FASTMCP_AUTH_CA_FILE"] != filepath.Join(dir, "ca.pem") || !strings.HasSuffix(env["FASTMCP_AUTH_AUTHORITY"], "/lab") {
+		t.Errorf("settings: %v", env)
+	}
+	if !strings.Contains(stderr.String(), "/device") {
+		t.Errorf("stderr has no hint: %s", stderr.String())
+	}
+	// Use the printed settings as login and serve would.
+	pem, err := os.ReadFile(env["FASTMCP_AUTH_CA_FILE"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	resp, err := client.PostForm(env["FASTMCP_AUTH_AUTHORITY"]+"/oauth2/v2.0/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {"daemon"}, "client_secret": {"env-secret"}, "scope": {"api://fastmcp-dev-api/.default"}})
+	if err != nil {
+		t.Fatalf("token request with the printed CA: %v", err)
+	}
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || body["access_token"] == nil {
+		t.Errorf("client credentials with the env secret: %d %v", resp.StatusCode, body["error"])
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("command did not stop on cancel")
+	}
+}
+
+func sortStrings(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+// TestDevAuthorityCommandErrors: bad settings exit 2, a busy port exits 1, each naming what
+// to change.
+func TestDevAuthorityCommandErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	empty := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantMsg  string
+	}{
+		{name: "non-loopback", args: []string{"--addr", "0.0.0.0:8443"}, wantCode: ExitUsage, wantMsg: "not loopback"},
+		{name: "busy port", args: []string{"--addr", ln.Addr().String()}, wantCode: ExitFailure, wantMsg: "--addr"},
+		{name: "empty secret file", args: []string{"--addr", "127.0.0.1:0", "--client-secret-file", empty}, wantCode: ExitUsage, wantMsg: "--client-secret-file"},
+		{name: "missing secret file", args: []string{"--addr", "127.0.0.1:0", "--client-secret-file", empty + ".none"}, wantCode: ExitUsage, wantMsg: "--client-secret-file"},
+		{name: "short lifetime", args: []string{"--addr", "127.0.0.1:0", "--token-lifetime", "10s"}, wantCode: ExitUsage, wantMsg: "--token-lifetime"},
+		{name: "reserved tenant", args: []string{"--addr", "127.0.0.1:0", "--tenant", "adfs"}, wantCode: ExitUsage, wantMsg: "reserved"},
+		{name: "secret as a flag value", args: []string{"--client-secret", "x"}, wantCode: ExitUsage, wantMsg: "flag provided but not defined"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr syncBuffer
+			args := append([]string{"fastmcp-auth", "dev-authority", "--state-dir", t.TempDir()}, tc.args...)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := NewApp(&stdout, &stderr).RunContext(ctx, args)
+			if got := ExitCode(err); got != tc.wantCode || err == nil || !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Fatalf("exit %d err %v, want %d with %q", got, err, tc.wantCode, tc.wantMsg)
+			}
+			if stdout.String() != "" {
+				t.Errorf("stdout not empty on failure: %q", stdout.String())
+			}
+		})
+	}
+}
