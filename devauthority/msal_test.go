@@ -289,4 +289,3 @@ func TestRestartKeepsTokensValid(t *testing.T) {
 		t.Errorf("new token has another oid")
 	}
 }
-
