@@ -610,7 +610,7 @@
             text.textContent = `${p.progress}${of}${p.message ? ` — ${p.message}` : ''}`;
           },
         });
-        if (!bar.hasAttribute('value')) { bar.max = 1; bar.value = 1; text.textContent = 'Done.'; }
+        if (!bar.hasAttribute('value')) box.hidden = true; // the tool reported no progress
         showResult(result);
       } catch (e) {
         const info = explain(e);
