@@ -106,7 +106,7 @@ func TestCallExitCodes(t *testing.T) {
 		{"bad token (401)", []string{"tools", "--server", srv.URL, "--token", "bad"},
 			3, "", []string{"HTTP 401 invalid_token: token expired at 2026-01-02T15:04:05Z", "run fastmcp-auth login"}},
 		{"missing scope (403)", []string{"call", "reverse_tool", "query=x", "--server", srv.URL, "--token", "noscope"},
-			3, "", []string{"HTTP 403 insufficient_scope", "needs the scope execute"}},
+			3, "", []string{"HTTP 403 insufficient_scope", "missing scope: execute"}},
 		{"connection refused", []string{"call", "reverse_tool", "query=x", "--server", refused, "--token", "good"},
 			4, "", []string{"cannot reach the MCP server at " + refused, "connection refused"}},
 		{"tools: connection refused", []string{"tools", "--server", refused, "--no-auth"},

@@ -3,6 +3,7 @@ package mcpclient
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -40,13 +41,14 @@ func (e *AuthError) Error() string {
 		if scope == "" {
 			scope = "(not named by the server)"
 		}
-		return fmt.Sprintf("the server refused the token (HTTP 403%s): it needs the scope %s; "+
-			"sign in again with fastmcp-auth login --force --scope api://<api-client-id>/<scope>, "+
-			"or ask an administrator to grant it", detail, scope)
+		return fmt.Sprintf("the server refused the token (HTTP 403%s); missing scope: %s: "+
+			"run fastmcp-auth login --force --scope api://<api-client-id>/%s, or have an administrator grant it",
+			detail, scope, strings.Fields(scope + " x")[0])
 	case e.Status == 403:
 		return fmt.Sprintf("the server refused the request (HTTP 403%s): check --server and the token's permissions", detail)
-	case e.Code == "" && e.Description == "":
-		return "the server requires a bearer token (HTTP 401): run fastmcp-auth login, or pass a token in FASTMCP_AUTH_TOKEN"
+	case e.Code == "":
+		// RFC 6750 section 3.1: no error code means the request carried no token.
+		return "the server requires a bearer token (HTTP 401): run fastmcp-auth login, or set FASTMCP_AUTH_TOKEN"
 	default:
 		return fmt.Sprintf("the server rejected the token (HTTP %d%s): run fastmcp-auth login", e.Status, detail)
 	}
@@ -78,6 +80,13 @@ func newAuthError(status int, wwwAuthenticate, body string) *AuthError {
 		e.ResourceMetadata = params["resource_metadata"]
 	}
 	if e.Description == "" {
+		// Some servers explain only in the body, as text or as an OAuth-style JSON error.
+		var j struct {
+			Description string `json:"error_description"`
+		}
+		if json.Unmarshal([]byte(body), &j) == nil {
+			body = j.Description
+		}
 		e.Description = sanitizeLine(body, 200)
 	}
 	return e

@@ -58,9 +58,9 @@ func TestAuthErrorMessage(t *testing.T) {
 		{"expired", newAuthError(401, `Bearer error="invalid_token", error_description="token expired at 2026-01-02T15:04:05Z"`, "ignored"),
 			[]string{"HTTP 401 invalid_token: token expired at 2026-01-02T15:04:05Z", "run fastmcp-auth login"}},
 		{"missing scope", newAuthError(403, `Bearer error="insufficient_scope", scope="execute"`, ""),
-			[]string{"HTTP 403 insufficient_scope", "needs the scope execute", "--scope"}},
+			[]string{"HTTP 403 insufficient_scope", "missing scope: execute", "--scope"}},
 		{"go-sdk 403 without error code", newAuthError(403, `Bearer scope="execute"`, "insufficient scope\n"),
-			[]string{"needs the scope execute", "insufficient scope"}},
+			[]string{"missing scope: execute", "insufficient scope"}},
 		{"bare 403, body sanitized", newAuthError(403, "", "Forbidden: invalid Host header\x1b[2J\nsecond line"),
 			[]string{"HTTP 403 Forbidden: invalid Host header[2J)", "check --server"}},
 	}
