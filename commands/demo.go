@@ -1,0 +1,219 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
+	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
+)
+
+const flagDemoQuery = "query"
+
+func init() { registerNew(newDemoCommand) }
+
+func newDemoCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "demo",
+		Usage: "run authority, server, device-code login and a reverse_tool call in one process, offline",
+		Description: "Starts the development authority and the secured server on free loopback ports, signs in\n" +
+			"through the real login code path (MSAL, device code flow, auto-approved), lists the tools and\n" +
+			"calls reverse_tool with live progress. Keys and token cache live in a temporary directory\n" +
+			"removed on exit: nothing of yours is touched.",
+		Flags: flagsOf(sharedFlags(), []cli.Flag{
+			// Not FASTMCP_AUTH_PROGRESS_INTERVAL: a .env written for serve must not slow the demo.
+			&cli.DurationFlag{Name: flagProgressInterval, Value: 300 * time.Millisecond, Usage: "`DURATION` between the five progress steps", EnvVars: []string{envPrefix + "DEMO_PROGRESS_INTERVAL"}},
+			&cli.StringFlag{Name: flagDemoQuery, Value: "Hello, MCP! 👋🏽 🇫🇷", Usage: "text to reverse"},
+		}),
+		Action: func(c *cli.Context) error {
+			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+			if c.Bool(flagDebug) {
+				var err error
+				if logger, err = newLogger(c, c.App.ErrWriter); err != nil {
+					return err
+				}
+			}
+			return runDemo(c.Context, demoConfig{
+				out: c.App.Writer, errw: c.App.ErrWriter, logger: logger,
+				interval: c.Duration(flagProgressInterval), query: c.String(flagDemoQuery),
+			})
+		},
+	}
+}
+
+type demoConfig struct {
+	out, errw io.Writer
+	logger    *slog.Logger
+	interval  time.Duration
+	query     string
+}
+
+// runDemo is the whole flow; each step prints one line as it completes.
+func runDemo(ctx context.Context, cfg demoConfig) (err error) {
+	start := time.Now()
+	step := func(format string, args ...any) {
+		fmt.Fprintf(cfg.out, "%5.2fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+	dir, err := os.MkdirTemp("", "fastmcp-auth-demo-")
+	if err != nil {
+		return fmt.Errorf("could not create a temporary directory: %w", err)
+	}
+	defer func() {
+		if rmErr := os.RemoveAll(dir); rmErr != nil && err == nil {
+			err = fmt.Errorf("could not remove %s: %w", dir, rmErr)
+		} else if rmErr == nil {
+			step("removed %s", dir)
+		}
+	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// 1. The development authority, on a free loopback port.
+	const apiClientID = "fastmcp-dev-api"
+	authority, err := devauthority.New(devauthority.Config{
+		Addr: "127.0.0.1:0", StateDir: filepath.Join(dir, "authority"), APIClientID: apiClientID,
+		AutoApprove: true, Logger: cfg.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("demo: could not set up the development authority: %w", err)
+	}
+	if err := authority.Start(); err != nil {
+		return fmt.Errorf("demo: could not start the development authority: %w", err)
+	}
+	defer authority.Shutdown(context.Background())
+	step("development authority  %s (its CA: %s)", authority.URL(), authority.CAFile())
+
+	// 2. The secured server, validating the authority's tokens like `serve` does.
+	httpClient, err := auth.NewHTTPClient(authority.CAFile())
+	if err != nil {
+		return err
+	}
+	defer httpClient.CloseIdleConnections() // before the authority's shutdown, which waits for them
+	disc, err := auth.Discover(ctx, httpClient, authority.URL())
+	if err != nil {
+		return withCode(ExitUnreachable, fmt.Errorf("demo: %w", err))
+	}
+	verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{
+		JWKSURI: disc.JWKSURI, Issuers: auth.DefaultIssuers(authority.URL(), disc),
+		Audiences: auth.DefaultAudiences(apiClientID), HTTPClient: httpClient, Logger: cfg.logger,
+	})
+	if err != nil {
+		return withCode(ExitUnreachable, fmt.Errorf("demo: %w", err))
+	}
+	defer verifier.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("demo: could not listen on loopback: %w", err)
+	}
+	serverURL := "http://" + ln.Addr().String() + "/mcp"
+	handler, err := mcpserver.Handler(mcpserver.Config{
+		Verifier: verifier.Verify, RequiredScopes: []string{"execute"}, PublicURL: serverURL, Path: "/mcp",
+		AuthorizationServers: []string{disc.Issuer}, ProgressInterval: cfg.interval, Logger: cfg.logger,
+	})
+	if err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() {
+		served <- mcpserver.ListenAndServe(ctx, handler, mcpserver.ServeConfig{Listener: ln, ShutdownTimeout: 5 * time.Second}, cfg.logger)
+	}()
+	step("secured MCP server     %s (required scope: execute)", serverURL)
+
+	// 3. A request without a token is refused, the way MCP clients discover where to sign in.
+	if _, err := mcpclient.Connect(ctx, mcpclient.Config{Server: serverURL}); err != nil {
+		var ae *mcpclient.AuthError
+		if !errors.As(err, &ae) {
+			return fmt.Errorf("demo: expected a 401 without a token, got: %w", err)
+		}
+		step("no token               refused: %d, resource metadata at %s", ae.Status, ae.ResourceMetadata)
+	} else {
+		return errors.New("demo: the server accepted a request without a token")
+	}
+
+	// 4. Sign in through the real login code path: MSAL Go, device code flow.
+	login, err := auth.NewLogin(auth.LoginConfig{
+		Authority: authority.URL(), ClientID: "fastmcp-demo-cli",
+		Scopes:    []string{"api://" + apiClientID + "/execute"},
+		CacheFile: filepath.Join(dir, "cache", "token_cache.json"), HTTPClient: httpClient,
+		Prompt: prefixWriter{w: cfg.out, prefix: "                       "}, Logger: cfg.logger,
+	})
+	if err != nil {
+		return err
+	}
+	tok, err := login.DeviceCode(ctx)
+	if err != nil {
+		return withCode(ExitAuth, fmt.Errorf("demo: sign-in failed: %w", err))
+	}
+	step("signed in              %s, token valid until %s (device code flow, auto-approved)", tok.Username, tok.ExpiresOn.Format(time.Kitchen))
+	if again, err := login.Silent(ctx); err != nil || again.AccessToken == "" {
+		return withCode(ExitAuth, fmt.Errorf("demo: the cached token was not found again: %v", err))
+	}
+	cacheInfo, err := os.Stat(login.CacheFile())
+	if err != nil {
+		return fmt.Errorf("demo: the token cache was not written: %w", err)
+	}
+	step("token cache            silent sign-in served from %s (mode %v)", filepath.Base(login.CacheFile()), cacheInfo.Mode().Perm())
+
+	// 5. The MCP client: list the tools, call reverse_tool with live progress.
+	client, err := mcpclient.Connect(ctx, mcpclient.Config{Server: serverURL, Token: tok.AccessToken})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer client.Close()
+	tools, err := client.ListTools(ctx)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	names := make([]string, 0, len(tools))
+	for _, t := range tools {
+		names = append(names, t.Name)
+	}
+	step("tools/list             %s", strings.Join(names, ", "))
+	res, err := client.CallTool(ctx, "reverse_tool", map[string]any{"query": cfg.query}, func(p mcpclient.Progress) {
+		step("  progress %.0f/%.0f       %s", p.Progress, p.Total, p.Message)
+	})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if res.IsError {
+		return fmt.Errorf("demo: reverse_tool failed: %s", contentText(res.Content))
+	}
+	out, _ := json.Marshal(res.StructuredContent)
+	step("tools/call reverse_tool %q -> %s", cfg.query, out)
+
+	client.Close()
+	cancel()
+	if err := <-served; err != nil {
+		return fmt.Errorf("demo: server: %w", err)
+	}
+	step("done: the whole flow worked")
+	return nil
+}
+
+// prefixWriter indents what MSAL's device prompt prints so it reads as part of a step.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if _, err := fmt.Fprintf(p.w, "%s%s\n", p.prefix, line); err != nil {
+			return 0, err
+		}
+	}
+	return len(b), nil
+}
