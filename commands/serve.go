@@ -67,7 +67,7 @@ func newServeCommand() *cli.Command {
 			&cli.StringFlag{Name: flagTLSCert, Usage: "serve HTTPS with this PEM certificate `FILE`", EnvVars: envVar(flagTLSCert)},
 			&cli.StringFlag{Name: flagTLSKey, Usage: "PEM private key `FILE` of --tls-cert", EnvVars: envVar(flagTLSKey)},
 			&cli.StringSliceFlag{Name: flagAllowedOrigin, Usage: "browser `ORIGIN` allowed to call, scheme://host[:port] (repeatable)", EnvVars: envVar(flagAllowedOrigin)},
-		}),
+		}, webFlags()),
 		Action: runServe,
 	}
 }
@@ -234,6 +234,10 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	web, err := webSettingsFromFlags(c, s)
+	if err != nil {
+		return err
+	}
 	mcpserver.Version = Version
 	cfg := mcpserver.Config{
 		NoAuth:           s.NoAuth,
@@ -265,6 +269,14 @@ func runServe(c *cli.Context) error {
 	if s.derivedURL {
 		s.PublicURL = derivePublicURL(ln.Addr().String(), s.TLSCert != "", s.Path)
 		cfg.PublicURL = s.PublicURL
+	}
+	if web != nil {
+		console, err := newWebConsole(c.Context, web, s, logger)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		cfg.Extra = console.Register
 	}
 	h, err := mcpserver.Handler(cfg)
 	if err != nil {

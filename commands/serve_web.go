@@ -1,0 +1,121 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/webconsole"
+)
+
+// flagWeb is serve's --web: also serve the web console at "/".
+const flagWeb = "web"
+
+// webFlags are serve's web console settings. --client-id and --scope are the login settings'
+// names, so that one .env configures the CLI sign-in and the console alike.
+func webFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: flagWeb, Usage: "also serve the web console at / (sign in with the authorization code flow and PKCE, call the tools)", EnvVars: envVar(flagWeb)},
+		&cli.StringFlag{Name: flagClientID, Usage: "with --web: client `ID` of the single-page-application registration the console signs in with", EnvVars: envVar(flagClientID)},
+		&cli.StringSliceFlag{Name: flagScope, Usage: "with --web: `SCOPE` the console requests (repeatable)", DefaultText: "api://<api-client-id>/<required scope> for each --required-scope", EnvVars: envVar(flagScope)},
+	}
+}
+
+// webSettings is what the --web flags resolve to; nil when --web is off.
+type webSettings struct {
+	ClientID  string
+	Scopes    []string
+	Authority string
+}
+
+// webSettingsFromFlags validates the --web flags before anything touches the network.
+func webSettingsFromFlags(c *cli.Context, s *serveSettings) (*webSettings, error) {
+	if !c.Bool(flagWeb) {
+		return nil, nil
+	}
+	w := &webSettings{}
+	if s.NoAuth {
+		return w, nil
+	}
+	w.ClientID = strings.TrimSpace(c.String(flagClientID))
+	if w.ClientID == "" {
+		return nil, usageErrorf("--%s needs --%s (or %s): the client ID of a single-page-application registration whose redirect URI is the console's URL",
+			flagWeb, flagClientID, envVar(flagClientID)[0])
+	}
+	w.Authority = s.Authority
+	if w.Authority == "" {
+		a, err := authorityURL(c)
+		if err != nil {
+			return nil, usageErrorf("--%s signs in at the authority: %v", flagWeb, err)
+		}
+		w.Authority = a
+	}
+	w.Scopes = cleanList(c.StringSlice(flagScope))
+	if len(w.Scopes) == 0 {
+		prefix := apiScopePrefix(strings.TrimSpace(c.String(flagAPIClientID)), s.Audiences)
+		for _, sc := range s.RequiredScopes {
+			w.Scopes = append(w.Scopes, prefix+sc)
+		}
+	}
+	return w, nil
+}
+
+// apiScopePrefix is what a client puts before a short scope name to ask for it:
+// api://<api-client-id>/, or the Application ID URI among the audiences.
+func apiScopePrefix(apiClientID string, audiences []string) string {
+	if apiClientID != "" {
+		return "api://" + apiClientID + "/"
+	}
+	for _, a := range audiences {
+		if strings.Contains(a, "://") {
+			return strings.TrimSuffix(a, "/") + "/"
+		}
+	}
+	if len(audiences) > 0 {
+		return "api://" + audiences[0] + "/"
+	}
+	return ""
+}
+
+// newWebConsole builds the console (fetching the authority's discovery document) and logs its
+// URL. An unreachable authority is exit 4.
+func newWebConsole(ctx context.Context, w *webSettings, s *serveSettings, logger *slog.Logger) (*webconsole.Console, error) {
+	cfg := webconsole.Config{
+		Authority: w.Authority,
+		ClientID:  w.ClientID,
+		Scopes:    w.Scopes,
+		MCPPath:   s.Path,
+		NoAuth:    s.NoAuth,
+	}
+	if !s.NoAuth {
+		client, err := auth.NewHTTPClient(s.CAFile)
+		if err != nil {
+			return nil, usageErrorf("%v", err)
+		}
+		cfg.HTTPClient = client
+	}
+	console, err := webconsole.New(ctx, cfg)
+	if err != nil {
+		if auth.IsUnreachable(err) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, withCode(ExitUnreachable, fmt.Errorf("web console: %w", err))
+		}
+		return nil, fmt.Errorf("web console: %w", err)
+	}
+	consoleURL := s.PublicURL
+	if u, err := url.Parse(s.PublicURL); err == nil {
+		consoleURL = u.Scheme + "://" + u.Host + "/"
+	}
+	attrs := []any{"url", consoleURL}
+	if !s.NoAuth {
+		// The SPA registration must list exactly this URL as a redirect URI.
+		attrs = append(attrs, "redirect_uri", consoleURL, "client_id", w.ClientID, "scopes", w.Scopes)
+	}
+	logger.Info("web console", attrs...)
+	return console, nil
+}
