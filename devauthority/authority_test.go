@@ -494,3 +494,53 @@ func TestShutdown(t *testing.T) {
 		t.Error("still serving after Shutdown")
 	}
 }
+
+// TestIssuerFollowsHost: MSAL requires the discovery issuer's host:port to equal the
+// authority's, so a client addressing localhost gets localhost URLs.
+func TestIssuerFollowsHost(t *testing.T) {
+	t.Parallel()
+	a := newAuthority(t, devauthority.Config{})
+	u, _ := url.Parse(a.URL())
+	req, _ := http.NewRequest(http.MethodGet, a.URL()+"/v2.0/.well-known/openid-configuration", nil)
+	req.Host = "localhost:" + u.Port()
+	resp, err := a.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc map[string]any
+	if err := jsonDecode(resp, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if want := "https://localhost:" + u.Port() + "/dev/v2.0"; doc["issuer"] != want {
+		t.Errorf("issuer = %v, want %s", doc["issuer"], want)
+	}
+}
+
+// TestUserCodeRateLimit: after 20 wrong codes in a minute the page refuses even a right one
+// until the minute has passed (RFC 8628 section 5.1).
+func TestUserCodeRateLimit(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	a := newAuthority(t, devauthority.Config{Now: clk.Now})
+	_, body := postForm(t, a, "/oauth2/v2.0/devicecode", url.Values{"client_id": {"c"}, "scope": {testScope}})
+	code := body["user_code"].(string)
+	b := newBrowser(t, a)
+	_, _, tok := b.get("/device")
+	try := func(c string) int {
+		resp, _ := b.post("/device", url.Values{"csrf": {tok}, "user_code": {c}, "action": {"continue"}})
+		return resp.StatusCode
+	}
+	for i := 0; i < 20; i++ {
+		if s := try("BBBB-BBBB"); s != http.StatusBadRequest {
+			t.Fatalf("wrong code %d: status %d", i, s)
+		}
+	}
+	if s := try(code); s != http.StatusTooManyRequests {
+		t.Fatalf("right code after 20 wrong ones: status %d, want 429", s)
+	}
+	clk.Advance(61 * time.Second)
+	if s := try(code); s != http.StatusOK {
+		t.Fatalf("right code a minute later: status %d, want 200", s)
+	}
+}
