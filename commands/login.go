@@ -16,7 +16,7 @@ import (
 // flagForce is login's --force: run the device flow even when a cached token works.
 const flagForce = "force"
 
-func init() { register(newLoginCommand()) }
+func init() { registerNew(newLoginCommand) }
 
 // newLoginCommand is `fastmcp-auth login`: silent sign-in first, else the device code flow.
 func newLoginCommand() *cli.Command {

@@ -7,7 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-func init() { register(newLogoutCommand()) }
+func init() { registerNew(newLogoutCommand) }
 
 // newLogoutCommand is `fastmcp-auth logout`: it removes the cached accounts of the authority
 // (or the --account one) with their tokens, and says what it removed. It needs no network.

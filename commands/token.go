@@ -9,7 +9,7 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 )
 
-func init() { register(newTokenCommand()) }
+func init() { registerNew(newTokenCommand) }
 
 // newTokenCommand is `fastmcp-auth token`: the access token and a newline on stdout, for
 // scripts (TOKEN=$(fastmcp-auth token)). It refreshes silently and never prompts: a script

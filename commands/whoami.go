@@ -14,7 +14,7 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 )
 
-func init() { register(newWhoamiCommand()) }
+func init() { registerNew(newWhoamiCommand) }
 
 // whoamiOutput is `whoami --json`. Verified is always false: the client decodes the token's
 // claims without checking the signature (only the resource server can vouch for them).
