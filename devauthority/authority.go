@@ -259,7 +259,7 @@ func (a *Authority) Shutdown(ctx context.Context) error {
 // Handler returns the authority's HTTP handler (for serving it some other way in tests).
 func (a *Authority) Handler() http.Handler { return a.handler }
 
-// hostPort is the host:port clients use: the configured host with the bound port.
+// hostPortLocked is the host:port clients use: the configured host with the bound port.
 func (a *Authority) hostPortLocked() string {
 	host, port, _ := net.SplitHostPort(a.cfg.Addr)
 	if a.ln != nil {
