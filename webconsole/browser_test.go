@@ -49,11 +49,11 @@ type consoleStack struct {
 	baseURL   string // the console, http://127.0.0.1:port/
 }
 
-func newConsoleStack(t *testing.T, requiredScopes []string) *consoleStack {
+func newConsoleStack(t *testing.T, requiredScopes []string, now func() time.Time) *consoleStack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	da, err := devauthority.New(devauthority.Config{Addr: "127.0.0.1:0", StateDir: t.TempDir(), APIClientID: testAPIClientID})
+	da, err := devauthority.New(devauthority.Config{Addr: "127.0.0.1:0", StateDir: t.TempDir(), APIClientID: testAPIClientID, Now: now})
 	if err != nil {
 		t.Fatalf("devauthority.New: %v", err)
 	}
@@ -214,7 +214,7 @@ func textOf(t *testing.T, ctx context.Context, sel string) string {
 // list the tools, call reverse_tool and watch its progress reach 5 of 5, call POST /reverse,
 // check the layout at 360 px, and sign out.
 func TestBrowserSignInAndCallTool(t *testing.T) {
-	st := newConsoleStack(t, []string{"execute"})
+	st := newConsoleStack(t, []string{"execute"}, nil)
 	ctx := newBrowser(t)
 	signIn(t, ctx, st.baseURL)
 
@@ -346,7 +346,7 @@ func TestBrowserSignInAndCallTool(t *testing.T) {
 // TestBrowserInsufficientScope signs in for "execute" against a server that also requires
 // "admin": the console explains the 403, naming the missing scope.
 func TestBrowserInsufficientScope(t *testing.T) {
-	st := newConsoleStack(t, []string{"execute", "admin"})
+	st := newConsoleStack(t, []string{"execute", "admin"}, nil)
 	ctx := newBrowser(t)
 	signIn(t, ctx, st.baseURL)
 	run(t, ctx, "see the explanation", chromedp.WaitVisible(`#alert`, chromedp.ByID))
@@ -368,4 +368,28 @@ func TestBrowserInsufficientScope(t *testing.T) {
 		t.Error("the 403 explanation offers no Sign in again button")
 	}
 	screenshot(t, ctx, "web-console-403.png")
+}
+
+// TestBrowserExpiredToken signs in at an authority whose clock runs two hours late, so the
+// token it issues expired an hour ago: the console shows it as expired and explains the
+// server's 401 with the reason and a Sign in again button.
+func TestBrowserExpiredToken(t *testing.T) {
+	st := newConsoleStack(t, []string{"execute"}, func() time.Time { return time.Now().Add(-2 * time.Hour) })
+	ctx := newBrowser(t)
+	signIn(t, ctx, st.baseURL)
+	run(t, ctx, "see the explanation", chromedp.WaitVisible(`#alert`, chromedp.ByID))
+	if got := textOf(t, ctx, "#alert-title"); got != "Your sign-in was not accepted (401)" {
+		t.Errorf("alert title %q", got)
+	}
+	text := textOf(t, ctx, "#alert-text")
+	for _, want := range []string{"expired", "Sign in again"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("alert text %q lacks %q", text, want)
+		}
+	}
+	if got := textOf(t, ctx, "#claim-expiry"); !strings.Contains(got, "expired: sign in again") {
+		t.Errorf("expiry shown %q, want it marked expired", got)
+	}
+	// Sign in again starts a new authorization request at the authority.
+	run(t, ctx, "sign in again", chromedp.Click(`#alert-sign-in`, chromedp.ByID), chromedp.WaitVisible(`#approve`, chromedp.ByID))
 }
