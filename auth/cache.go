@@ -61,6 +61,11 @@ type FileCache struct {
 	lockPath string
 	logger   *slog.Logger
 
+	// ownDir is set when the directory is fastmcp-auth's own (the default location): it is
+	// then forced to 0700 even if something else created it more open. A directory named by
+	// --cache-file may be shared (/tmp), so it is never changed.
+	ownDir bool
+
 	mu   sync.Mutex // guards lock
 	lock *os.File   // held flock, nil when not held
 
@@ -75,7 +80,11 @@ func NewFileCache(path string, logger *slog.Logger) *FileCache {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &FileCache{path: path, lockPath: path + ".lock", logger: logger}
+	c := &FileCache{path: path, lockPath: path + ".lock", logger: logger}
+	if def, err := DefaultCacheFile(); err == nil && filepath.Dir(def) == filepath.Dir(filepath.Clean(path)) {
+		c.ownDir = true
+	}
+	return c
 }
 
 // Path returns the cache file's path.
@@ -130,7 +139,7 @@ func (c *FileCache) Export(ctx context.Context, m cache.Marshaler, _ cache.Expor
 // over the cache, then syncs the directory so the rename survives a crash.
 func (c *FileCache) writeAtomic(data []byte) (err error) {
 	dir := filepath.Dir(c.path)
-	if err := ensureCacheDir(dir); err != nil {
+	if err := c.ensureDir(); err != nil {
 		return err
 	}
 	create := c.createTemp
@@ -176,10 +185,17 @@ func (c *FileCache) writeAtomic(data []byte) (err error) {
 	return nil
 }
 
-// ensureCacheDir creates the cache directory with mode 0700 when it is missing. An existing
-// directory is left as it is: --cache-file may point into a directory the user chose.
-func ensureCacheDir(dir string) error {
-	return os.MkdirAll(dir, 0o700)
+// ensureDir creates the cache directory with mode 0700 when it is missing. An existing
+// directory is left as it is, unless it is fastmcp-auth's own (see ownDir).
+func (c *FileCache) ensureDir() error {
+	dir := filepath.Dir(c.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if c.ownDir {
+		return os.Chmod(dir, 0o700)
+	}
+	return nil
 }
 
 // acquire takes the cross-process lock unless this cache already holds it. It waits for
@@ -192,7 +208,7 @@ func (c *FileCache) acquire(ctx context.Context) error {
 	if c.lock != nil {
 		return nil
 	}
-	if err := ensureCacheDir(filepath.Dir(c.lockPath)); err != nil {
+	if err := c.ensureDir(); err != nil {
 		c.logger.Debug("token cache lock unavailable, going on without it", "path", c.lockPath, "err", err)
 		return nil
 	}

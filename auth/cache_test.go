@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 )
 
 func TestDamagedCacheIsMovedAside(t *testing.T) {
@@ -144,5 +146,55 @@ func TestDefaultCacheFile(t *testing.T) {
 	got, err := DefaultCacheFile()
 	if err != nil || got != "/x/cache/fastmcp-auth/token_cache.json" {
 		t.Fatalf("DefaultCacheFile() = %q, %v", got, err)
+	}
+}
+
+// jsonMarshaler is a cache.Marshaler returning fixed bytes.
+type jsonMarshaler string
+
+func (m jsonMarshaler) Marshal() ([]byte, error) { return []byte(m), nil }
+
+func TestCacheDirectoryModes(t *testing.T) {
+	xdg := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", xdg)
+	def, err := DefaultCacheFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := filepath.Join(t.TempDir(), "shared")
+	tests := []struct {
+		name    string
+		path    string
+		wantDir os.FileMode
+	}{
+		// fastmcp-auth's own directory is tightened even when something made it 0755.
+		{"default location", def, 0o700},
+		// A directory the user named is never changed: it may be shared.
+		{"user's directory", filepath.Join(shared, "cache.json"), 0o755},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.MkdirAll(filepath.Dir(tt.path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(filepath.Dir(tt.path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			c := NewFileCache(tt.path, nil)
+			defer c.Release()
+			if err := c.Export(context.Background(), jsonMarshaler(`{}`), cache.ExportHints{}); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(filepath.Dir(tt.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != tt.wantDir {
+				t.Errorf("directory mode %v, want %v", fi.Mode().Perm(), tt.wantDir)
+			}
+			if fi, err := os.Stat(tt.path); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("file mode: %v %v, want 0600", fi.Mode(), err)
+			}
+		})
 	}
 }
