@@ -27,8 +27,9 @@ const (
 	// envDevClientSecret carries the client credentials secret itself. There is no flag for
 	// the value: argv is visible to every user of the machine in the process list.
 	envDevClientSecret = envPrefix + "DEV_CLIENT_SECRET"
-	// envDevAddr is --addr's variable. It is not FASTMCP_AUTH_ADDR, which is serve's: one
-	// .env configures both, and the authority must not try to take the server's address.
+	// envDevAddr is --addr's own variable, read before FASTMCP_AUTH_ADDR (which CLI.md's rule
+	// also gives it): one .env configures serve and the authority, so a shared .env should set
+	// this one to keep the authority off the server's address.
 	envDevAddr = envPrefix + "DEV_AUTHORITY_ADDR"
 
 	devShutdownTimeout = 5 * time.Second
@@ -46,7 +47,7 @@ func newDevAuthorityCommand() *cli.Command {
 			"/device. On start it prints the FASTMCP_AUTH_* settings that point serve and login at it, on\n" +
 			"stdout (fastmcp-auth dev-authority >> .env). Runs until interrupted.",
 		Flags: flagsOf(sharedFlags(), []cli.Flag{
-			&cli.StringFlag{Name: flagDevAddr, Value: devauthority.DefaultAddr, Usage: "loopback listen `ADDRESS` host:port; keep it fixed (MSAL keys its cache by host and port)", EnvVars: []string{envDevAddr}},
+			&cli.StringFlag{Name: flagDevAddr, Value: devauthority.DefaultAddr, Usage: "loopback listen `ADDRESS` host:port; keep it fixed (MSAL keys its cache by host and port)", EnvVars: []string{envDevAddr, envVar(flagDevAddr)[0]}},
 			&cli.StringFlag{Name: flagDevTenant, Value: devauthority.DefaultTenant, Usage: "tenant path `SEGMENT`: the authority is https://<addr>/<tenant>", EnvVars: envVar(flagDevTenant)},
 			&cli.StringFlag{Name: flagDevStateDir, Usage: "`DIR` keeping ca.pem, the TLS key pair and the signing key", DefaultText: "<user config dir>/fastmcp-auth/dev-authority", EnvVars: envVar(flagDevStateDir)},
 			&cli.BoolFlag{Name: flagDevAutoApprove, Usage: "approve every sign-in at once, without the browser page (scripts, tests)", EnvVars: envVar(flagDevAutoApprove)},
