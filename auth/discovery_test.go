@@ -1,0 +1,131 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestDiscover(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/v2.0/.well-known/openid-configuration") {
+			http.NotFound(w, r)
+			return
+		}
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/ok/"):
+			_, _ = w.Write([]byte(`{"issuer":"https://issuer.example/t/v2.0","jwks_uri":"https://issuer.example/t/discovery/v2.0/keys",
+				"token_endpoint":"https://issuer.example/t/oauth2/v2.0/token","authorization_endpoint":"https://issuer.example/t/oauth2/v2.0/authorize",
+				"device_authorization_endpoint":"https://issuer.example/t/oauth2/v2.0/devicecode","extra":[1,2]}`))
+		case strings.HasPrefix(r.URL.Path, "/nojwks/"):
+			_, _ = w.Write([]byte(`{"issuer":"https://issuer.example/t/v2.0"}`))
+		case strings.HasPrefix(r.URL.Path, "/html/"):
+			_, _ = w.Write([]byte(`<html>`))
+		case strings.HasPrefix(r.URL.Path, "/huge/"):
+			_, _ = w.Write([]byte(`{"issuer":"` + strings.Repeat("a", maxDocumentBytes) + `"}`))
+		case strings.HasPrefix(r.URL.Path, "/down/"):
+			http.Error(w, "down", http.StatusBadGateway)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+
+	d, err := Discover(context.Background(), srv.Client(), srv.URL+"/ok/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Discovery{
+		Issuer:                      "https://issuer.example/t/v2.0",
+		JWKSURI:                     "https://issuer.example/t/discovery/v2.0/keys",
+		TokenEndpoint:               "https://issuer.example/t/oauth2/v2.0/token",
+		AuthorizationEndpoint:       "https://issuer.example/t/oauth2/v2.0/authorize",
+		DeviceAuthorizationEndpoint: "https://issuer.example/t/oauth2/v2.0/devicecode",
+	}
+	if diff := cmp.Diff(want, d); diff != "" {
+		t.Errorf("Discover (-want +got):\n%s", diff)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String() + "/tenant"
+	_ = ln.Close()
+
+	tests := []struct {
+		name        string
+		authority   string
+		unreachable bool
+		contains    string
+	}{
+		{"nothing listening", dead, true, dead + "/v2.0/.well-known/openid-configuration"},
+		{"5xx", srv.URL + "/down", true, "502"},
+		{"404", srv.URL + "/missing", false, "404"},
+		{"no jwks_uri", srv.URL + "/nojwks", false, "no issuer or jwks_uri"},
+		{"not JSON", srv.URL + "/html", false, "did not answer a JSON document"},
+		{"oversized", srv.URL + "/huge", false, "more than 1048576 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Discover(context.Background(), srv.Client(), tt.authority)
+			if err == nil {
+				t.Fatal("Discover succeeded")
+			}
+			if got := errors.Is(err, ErrUnreachable); got != tt.unreachable {
+				t.Errorf("errors.Is(ErrUnreachable) = %v, want %v (err %v)", got, tt.unreachable, err)
+			}
+			if !strings.Contains(err.Error(), tt.contains) || !strings.Contains(err.Error(), tt.authority) {
+				t.Errorf("error %q does not contain %q and the URL", err, tt.contains)
+			}
+		})
+	}
+}
+
+func TestDefaultIssuers(t *testing.T) {
+	t.Parallel()
+	const tid = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	tests := []struct {
+		name      string
+		authority string
+		issuer    string
+		want      []string
+	}{
+		{"Entra by tenant ID", "https://login.microsoftonline.com/" + tid, "https://login.microsoftonline.com/" + tid + "/v2.0",
+			[]string{"https://login.microsoftonline.com/" + tid + "/v2.0", "https://sts.windows.net/" + tid + "/"}},
+		{"Entra by domain name: tid from the discovery issuer", "https://login.microsoftonline.com/contoso.onmicrosoft.com/", "https://login.microsoftonline.com/" + tid + "/v2.0",
+			[]string{"https://login.microsoftonline.com/" + tid + "/v2.0", "https://sts.windows.net/" + tid + "/"}},
+		{"Entra common: placeholder issuer", "https://login.microsoftonline.com/common", "https://login.microsoftonline.com/{tenantid}/v2.0",
+			[]string{"https://login.microsoftonline.com/{tenantid}/v2.0"}},
+		{"development authority", "https://127.0.0.1:8443/dev", "https://127.0.0.1:8443/dev/v2.0",
+			[]string{"https://127.0.0.1:8443/dev/v2.0"}},
+		{"no discovery", "https://login.microsoftonline.com/" + tid, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var d *Discovery
+			if tt.issuer != "" {
+				d = &Discovery{Issuer: tt.issuer}
+			}
+			if diff := cmp.Diff(tt.want, DefaultIssuers(tt.authority, d)); diff != "" {
+				t.Errorf("DefaultIssuers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDefaultAudiences(t *testing.T) {
+	t.Parallel()
+	if diff := cmp.Diff([]string{"abc", "api://abc"}, DefaultAudiences("abc")); diff != "" {
+		t.Errorf("DefaultAudiences (-want +got):\n%s", diff)
+	}
+}
