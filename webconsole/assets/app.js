@@ -215,7 +215,8 @@
       return;
     }
     const iss = params.get('iss');
-    if (iss && state.config.issuer && iss !== state.config.issuer) {
+    // A multi-tenant authority (common, organizations) publishes a templated issuer: skip then.
+    if (iss && state.config.issuer && !state.config.issuer.includes('{') && iss !== state.config.issuer) {
       // RFC 9207: the answer came from another authority than the one we asked (mix-up).
       showAlert({ title: 'Sign-in not completed', text: `The answer came from an unexpected issuer (${iss}). Sign in again.`, detail: '', signIn: true });
       return;
