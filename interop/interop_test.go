@@ -1,0 +1,216 @@
+// Package interop runs real third-party MCP clients (the official TypeScript SDK, from the
+// pinned packages in this folder) against a real `fastmcp-auth serve` process validating tokens
+// of the development authority. Node and the npm packages are required under CI=true; elsewhere
+// the tests skip without them.
+package interop
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+)
+
+// binary is the fastmcp-auth executable built once for the package.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fastmcp-auth-interop-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "fastmcp-auth")
+	build := exec.Command("go", "build", "-o", binary, "..")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "could not build fastmcp-auth:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireNode skips (or fails under CI) when node or the pinned npm packages are missing.
+func requireNode(t *testing.T) {
+	t.Helper()
+	_, nodeErr := exec.LookPath("node")
+	_, pkgErr := os.Stat(filepath.Join("node_modules", "@modelcontextprotocol", "sdk", "package.json"))
+	if nodeErr == nil && pkgErr == nil {
+		return
+	}
+	msg := "node and the pinned npm packages are needed: run `cd interop && npm ci`"
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// freeAddr returns a loopback address with a port free at the time of the call.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type fixture struct {
+	authority *devauthority.Authority
+	serverURL string
+}
+
+// startFixture starts the development authority in-process and `fastmcp-auth serve` as a process.
+func startFixture(t *testing.T) *fixture {
+	t.Helper()
+	a, err := devauthority.New(devauthority.Config{Addr: "127.0.0.1:0", StateDir: t.TempDir(), AutoApprove: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Shutdown(context.Background()) })
+	addr := freeAddr(t)
+	cmd := exec.Command(binary, "serve", "--addr", addr, "--progress-interval", "50ms")
+	cmd.Env = append(os.Environ(),
+		"FASTMCP_AUTH_AUTHORITY="+a.URL(), "FASTMCP_AUTH_CA_FILE="+a.CAFile(),
+		"FASTMCP_AUTH_API_CLIENT_ID=fastmcp-dev-api", "FASTMCP_AUTH_PUBLIC_URL=http://"+addr+"/mcp")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("serve logs:\n%s", logs.String())
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not become healthy: %v\n%s", err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &fixture{authority: a, serverURL: "http://" + addr + "/mcp"}
+}
+
+// tsReport is what interop/ts-client.mjs prints.
+type tsReport struct {
+	Tools    []string `json:"tools"`
+	Progress []struct {
+		Progress float64 `json:"progress"`
+		Total    float64 `json:"total"`
+		Message  string  `json:"message"`
+	} `json:"progress"`
+	Result *struct {
+		StructuredContent map[string]any `json:"structuredContent"`
+		IsError           bool           `json:"isError"`
+	} `json:"result"`
+	Error *struct {
+		Message string `json:"message"`
+		Code    any    `json:"code"`
+	} `json:"error"`
+}
+
+func runTS(t *testing.T, token string, args ...string) tsReport {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", append([]string{"ts-client.mjs"}, args...)...)
+	cmd.Env = append(os.Environ(), "MCP_TOKEN="+token)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ts-client: %v\n%s", err, stderr.String())
+	}
+	var rep tsReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("ts-client printed %q: %v", out, err)
+	}
+	return rep
+}
+
+func TestTypeScriptClientAgainstServe(t *testing.T) {
+	requireNode(t)
+	f := startFixture(t)
+	good, err := f.authority.IssueAccessToken("ts-interop", []string{"execute"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noScope, err := f.authority.IssueAccessToken("ts-interop", []string{"read"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("list and call with progress", func(t *testing.T) {
+		rep := runTS(t, good, "http", f.serverURL, "call")
+		if rep.Error != nil {
+			t.Fatalf("error: %+v", rep.Error)
+		}
+		if diff := cmp.Diff([]string{"random_number_tool", "reverse_tool"}, rep.Tools); diff != "" {
+			t.Errorf("tools (-want +got):\n%s", diff)
+		}
+		var got []float64
+		for _, p := range rep.Progress {
+			got = append(got, p.Progress)
+			if p.Total != 5 || p.Message == "" {
+				t.Errorf("progress %+v: want total 5 and a message", p)
+			}
+		}
+		if diff := cmp.Diff([]float64{1, 2, 3, 4, 5}, got); diff != "" {
+			t.Errorf("progress (-want +got):\n%s", diff)
+		}
+		if rep.Result == nil || rep.Result.IsError || rep.Result.StructuredContent["reversed_query"] != "edon morf olleh" {
+			t.Errorf("result = %+v, want reversed_query \"edon morf olleh\"", rep.Result)
+		}
+	})
+	for _, tc := range []struct {
+		name, token string
+		code        float64
+		contains    string
+	}{
+		{"no token is 401", "", 401, ""},
+		{"bad token is 401", good[:len(good)-4] + "AAAA", 401, ""},
+		{"missing scope is 403", noScope, 403, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := runTS(t, tc.token, "http", f.serverURL, "list")
+			if rep.Error == nil {
+				t.Fatalf("no error, tools %v", rep.Tools)
+			}
+			if code, _ := rep.Error.Code.(float64); code != tc.code {
+				t.Errorf("error code = %v (%s), want %v", rep.Error.Code, rep.Error.Message, tc.code)
+			}
+			if strings.Contains(rep.Error.Message, good) {
+				t.Error("error message echoes the token")
+			}
+		})
+	}
+}
