@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -366,5 +368,77 @@ func TestUnverifiedIdentity(t *testing.T) {
 				t.Errorf("identity (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// TestConcurrentRefreshProcesses is TestConcurrentRefresh with real processes: the test
+// binary runs itself as children that refresh through the same cache file at once.
+func TestConcurrentRefreshProcesses(t *testing.T) {
+	if os.Getenv("FASTMCP_AUTH_TEST_REFRESH_CHILD") == "1" {
+		refreshChild(t)
+		return
+	}
+	t.Parallel()
+	f := newFakeAuthority(t)
+	f.set(func(f *fakeAuthority) { f.lifetime = 200 * time.Second })
+	dir := t.TempDir()
+	cacheFile := filepath.Join(dir, "token_cache.json")
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	l, _ := newTestLogin(t, f, cacheFile)
+	if _, err := l.DeviceCode(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const children = 3
+	cmds := make([]*exec.Cmd, children)
+	outs := make([]*bytes.Buffer, children)
+	for i := range cmds {
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestConcurrentRefreshProcesses$", "-test.count=1")
+		outs[i] = &bytes.Buffer{}
+		cmd.Stdout, cmd.Stderr = outs[i], outs[i]
+		cmd.Env = append(os.Environ(), "FASTMCP_AUTH_TEST_REFRESH_CHILD=1",
+			"FASTMCP_AUTH_TEST_AUTHORITY="+f.URL(), "FASTMCP_AUTH_TEST_CA="+caFile, "FASTMCP_AUTH_TEST_CACHE="+cacheFile)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds[i] = cmd
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("child %d: %v\n%s", i, err, outs[i])
+		}
+	}
+	refreshes := 0
+	for _, g := range f.grantLog() {
+		if g == "refresh_token" {
+			refreshes++
+		}
+	}
+	if refreshes != children*3 {
+		t.Errorf("%d refresh grants, want %d", refreshes, children*3)
+	}
+	if _, err := l.Silent(ctx); err != nil {
+		t.Fatalf("Silent after the children: %v", err)
+	}
+}
+
+// refreshChild is the child side of TestConcurrentRefreshProcesses.
+func refreshChild(t *testing.T) {
+	client, err := NewHTTPClient(os.Getenv("FASTMCP_AUTH_TEST_CA"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLogin(LoginConfig{Authority: os.Getenv("FASTMCP_AUTH_TEST_AUTHORITY"), ClientID: "test-client",
+		Scopes: []string{"api://test-api/execute"}, CacheFile: os.Getenv("FASTMCP_AUTH_TEST_CACHE"), HTTPClient: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := l.Silent(context.Background()); err != nil {
+			t.Fatalf("refresh %d: %v", i, err)
+		}
 	}
 }
