@@ -39,6 +39,8 @@ type loadConfig struct {
 	sessions int
 	duration time.Duration
 	query    string
+	// stop, when not nil, ends the load early: calls in flight finish, none start.
+	stop <-chan struct{}
 }
 
 // runLoad opens cfg.sessions MCP sessions (go-sdk client over Streamable HTTP, as the
@@ -106,7 +108,7 @@ func runLoad(ctx context.Context, cfg loadConfig) (*loadResult, error) {
 		go func() {
 			defer wg.Done()
 			local := make([]time.Duration, 0, 256)
-			for k := 0; time.Now().Before(deadline) && ctx.Err() == nil; k++ {
+			for k := 0; time.Now().Before(deadline) && ctx.Err() == nil && !stopped(cfg.stop); k++ {
 				tok := "s" + strconv.Itoa(i) + "-" + strconv.Itoa(k)
 				t0 := time.Now()
 				res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "reverse_tool",
@@ -172,3 +174,13 @@ func pct(sorted []time.Duration, p float64) float64 {
 }
 
 func round(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+// stopped reports whether stop is closed.
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
+}
