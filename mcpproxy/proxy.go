@@ -1,0 +1,416 @@
+// Package mcpproxy relays the Model Context Protocol between a local stdio client (an MCP host
+// such as Claude Desktop, VS Code or Cursor, which only start servers as child processes) and a
+// remote server over Streamable HTTP, adding the bearer token the remote server requires.
+//
+// It is a raw JSON-RPC bridge: every message is passed on unchanged, in both directions, so
+// initialize and capabilities, tools, resources, prompts, progress notifications (with numeric
+// or string tokens), cancellation, list-changed notifications and requests from the server to
+// the client all work without the proxy knowing them. What the bridge adds is what an HTTP hop
+// needs and a stdio client cannot do for itself:
+//
+//   - the Authorization header, from a [TokenSource], refreshed once and retried on a 401;
+//   - a JSON-RPC error answer, instead of a hang, to every request the remote server could not
+//     answer (401, 403, unreachable, connection lost), with a message saying what to do;
+//   - the MCP session: the Mcp-Session-Id and Mcp-Protocol-Version headers, the standalone GET
+//     stream for server-initiated messages, and a transparent re-initialization (with the
+//     client's own initialize parameters) when the remote server restarted and lost the session.
+//
+// stdout carries protocol messages only. The proxy never logs, or puts in an error, a token or
+// an Authorization header.
+package mcpproxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// TokenSource supplies the bearer token sent upstream. forceRefresh is true after the remote
+// server rejected the token the source returned last (401): the source must then try to get a
+// new one (an MSAL silent refresh) and return an error saying what the user should do if it
+// cannot. An empty token sends no Authorization header. The proxy calls it before every HTTP
+// request, so it should cache (see [NewCachedTokenSource]).
+type TokenSource func(ctx context.Context, forceRefresh bool) (string, error)
+
+// Config configures [Run]. Only Server is required.
+type Config struct {
+	// Server is the remote MCP endpoint, e.g. https://mcp.example.com/mcp.
+	Server string
+	// Token supplies the bearer token; nil sends none (--no-auth).
+	Token TokenSource
+	// HTTPClient talks to the server; nil uses a client with a few idle connections per host.
+	// It must have no overall Timeout: SSE streams stay open for as long as a tool runs.
+	HTTPClient *http.Client
+	// Logger receives the proxy's own logs (never on stdout); nil discards them.
+	Logger *slog.Logger
+	// ProgressGap is the least time between a progress notification and the next response
+	// written to stdout; default 10ms, negative for none. The TypeScript SDK drops a final
+	// progress notification that arrives in the same stdout chunk as the result (its
+	// notification handlers run a microtask later, after the result removed the progress
+	// handler), so the gap makes the two lines reach it in separate reads.
+	ProgressGap time.Duration
+	// ShutdownGrace is how long, once stdin is closed, in-flight requests may still finish and
+	// have their answers written; default 3s.
+	ShutdownGrace time.Duration
+	// MaxLineLength bounds one message read from stdin; default 16 MiB.
+	MaxLineLength int
+}
+
+// Defaults of [Config].
+const (
+	DefaultProgressGap   = 10 * time.Millisecond
+	DefaultShutdownGrace = 3 * time.Second
+	DefaultMaxLineLength = 16 << 20
+)
+
+// JSON-RPC error codes of the answers the proxy writes itself, in the range JSON-RPC reserves
+// for implementation-defined server errors. The error's data object carries "httpStatus" and,
+// from the WWW-Authenticate challenge, "error" and "scope" when present. They avoid -32001 to
+// -32005, which the go-sdk's JSON-RPC layer uses itself (a Go client reads -32003 and -32004
+// as "connection closed"), and -32002 and -32042, which MCP defines.
+const (
+	// CodeUnauthorized: no usable token (401, or no token at all). The message says to run
+	// fastmcp-auth login.
+	CodeUnauthorized = -32030
+	// CodeForbidden: the token is valid but lacks a scope the server requires (403); the
+	// message names the scope.
+	CodeForbidden = -32031
+	// CodeUnreachable: the remote server could not be reached, or the connection was lost
+	// before it answered. The proxy reconnects on the next request.
+	CodeUnreachable = -32032
+	// CodeUpstream: the remote server answered with another HTTP error.
+	CodeUpstream = -32033
+)
+
+// Run relays messages between stdin/stdout (newline-delimited JSON-RPC, the MCP stdio
+// transport) and the remote server until stdin is closed, then lets in-flight requests finish
+// for ShutdownGrace, ends the remote session and returns nil. It returns ctx.Err() when ctx is
+// cancelled first, and an error when stdin cannot be read.
+func Run(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) error {
+	if cfg.Server == "" {
+		return errors.New("mcpproxy: Config.Server is required")
+	}
+	p := newProxy(cfg, stdout)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p.ctx = runCtx
+
+	readDone := make(chan error, 1)
+	go func() { readDone <- p.readLoop(runCtx, stdin) }()
+
+	var err error
+	select {
+	case err = <-readDone:
+		// stdin closed: the client is gone or done; let its last requests finish.
+		idle := make(chan struct{})
+		go func() { p.inflight.Wait(); close(idle) }()
+		select {
+		case <-idle:
+		case <-time.After(p.cfg.ShutdownGrace):
+			p.log.Warn("stdin closed; abandoning requests still in flight", "grace", p.cfg.ShutdownGrace)
+		case <-ctx.Done():
+		}
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	cancel()
+	p.stopListening()
+	p.endSession()
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+// proxy is the state of one Run.
+type proxy struct {
+	cfg Config
+	hc  *http.Client
+	log *slog.Logger
+	out *lineWriter
+	ctx context.Context
+
+	inflight sync.WaitGroup
+
+	mu         sync.Mutex
+	sess       session
+	initParams json.RawMessage // the client's initialize params, replayed on re-initialization
+	cancelled  map[string]bool // requests the client cancelled: no error when their stream ends
+	stopListen context.CancelFunc
+	reinitSeq  int
+
+	reinitMu sync.Mutex // one re-initialization at a time
+
+	refreshMu sync.Mutex
+	replaced  map[string]string // rejected token -> the token that replaced it
+}
+
+// session is the upstream MCP session as of one moment; gen counts initializations, so that
+// concurrent requests failing on the same lost session re-initialize it only once.
+type session struct {
+	id      string
+	version string
+	gen     uint64
+}
+
+func newProxy(cfg Config, stdout io.Writer) *proxy {
+	if cfg.ProgressGap == 0 {
+		cfg.ProgressGap = DefaultProgressGap
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = DefaultShutdownGrace
+	}
+	if cfg.MaxLineLength <= 0 {
+		cfg.MaxLineLength = DefaultMaxLineLength
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		// A tool call holds one connection for its SSE stream; keep enough idle ones that
+		// concurrent requests do not open a new connection each time.
+		tr.MaxIdleConnsPerHost = 16
+		hc = &http.Client{Transport: tr}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &proxy{
+		cfg:       cfg,
+		hc:        hc,
+		log:       log,
+		out:       &lineWriter{w: stdout, gap: cfg.ProgressGap},
+		cancelled: map[string]bool{},
+	}
+}
+
+// readLoop reads messages from stdin and forwards each upstream in its own goroutine (a tool
+// call's answer may take minutes; other requests must not wait behind it). It waits until a
+// message has been written to the network before reading the next one, so that the server sees
+// them in the client's order: a notifications/cancelled never overtakes its request.
+func (p *proxy) readLoop(ctx context.Context, stdin io.Reader) error {
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 64<<10), p.cfg.MaxLineLength)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		msgs, err := splitBatch(line)
+		if err != nil {
+			p.log.Warn("ignoring a line of stdin that is not JSON-RPC", "error", err)
+			p.writeError(nullID, &rpcError{Code: -32700, Message: "parse error: " + err.Error()})
+			continue
+		}
+		for _, raw := range msgs {
+			env, err := parseEnvelope(raw)
+			if err != nil {
+				p.log.Warn("ignoring a message of stdin that is not JSON-RPC", "error", err)
+				p.writeError(nullID, &rpcError{Code: -32600, Message: "invalid request: " + err.Error()})
+				continue
+			}
+			written := make(chan struct{})
+			var once sync.Once
+			signal := func() { once.Do(func() { close(written) }) }
+			p.inflight.Add(1)
+			go func() {
+				defer p.inflight.Done()
+				defer signal()
+				p.forward(raw, env, signal)
+			}()
+			select {
+			case <-written:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("could not read stdin: %w", err)
+	}
+	return nil
+}
+
+// splitBatch returns the messages of one stdin line: the line itself, or the elements of a
+// JSON-RPC batch (protocol 2025-03-26), which are relayed one by one. The scanner's buffer is
+// reused for the next line, so the messages are copies.
+func splitBatch(line []byte) ([][]byte, error) {
+	if line[0] != '[' {
+		return [][]byte{bytes.Clone(line)}, nil
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(line, &elems); err != nil {
+		return nil, err
+	}
+	if len(elems) == 0 {
+		return nil, errors.New("empty batch")
+	}
+	out := make([][]byte, len(elems))
+	for i, e := range elems {
+		out[i] = bytes.Clone(e)
+	}
+	return out, nil
+}
+
+// forward sends one client message upstream and relays what comes back. written is called
+// once the message has reached the network (or failed to).
+func (p *proxy) forward(raw []byte, env *envelope, written func()) {
+	ctx := p.ctx
+	switch env.Method {
+	case methodInitialize:
+		p.mu.Lock()
+		p.initParams = bytes.Clone(env.Params)
+		p.mu.Unlock()
+	case methodCancelled:
+		p.markCancelled(env.Params)
+	}
+	start := time.Now()
+	resp, err := p.post(ctx, raw, env, written)
+	if err != nil {
+		if ctx.Err() != nil {
+			return // shutting down: nobody is left to read an answer
+		}
+		if env.isRequest() {
+			p.log.Warn("request failed upstream", "method", env.Method, "error", err)
+			p.writeError(env.ID, err)
+		} else {
+			p.log.Warn("message not delivered upstream", "method", env.Method, "error", err)
+		}
+		return
+	}
+	defer resp.Body.Close()
+	if !env.isRequest() {
+		// Notifications and the client's answers get 202; relay anything else the server sent.
+		if _, err := p.relay(resp, nil, false); err != nil && ctx.Err() == nil {
+			p.log.Debug("reading the answer to a notification", "method", env.Method, "error", err)
+		}
+		if env.Method == methodInitialized {
+			p.startListening()
+		}
+		p.log.Debug("relayed", "method", env.Method, "status", resp.StatusCode, "duration", time.Since(start))
+		return
+	}
+	answered, err := p.relay(resp, env.ID, env.Method == methodInitialize)
+	p.log.Debug("relayed", "method", env.Method, "status", resp.StatusCode, "duration", time.Since(start), "answered", answered)
+	if answered || ctx.Err() != nil {
+		p.forgetCancelled(env.ID)
+		return
+	}
+	if p.forgetCancelled(env.ID) {
+		return // the client gave up on it: no answer expected
+	}
+	msg := "the connection to the MCP server was lost before it answered; retry (the proxy reconnects on the next request)"
+	if err == nil && resp.StatusCode == http.StatusAccepted {
+		msg = "the MCP server accepted the request without answering it"
+	} else if err != nil {
+		msg = fmt.Sprintf("the connection to the MCP server was lost before it answered (%v); retry (the proxy reconnects on the next request)", err)
+	}
+	p.writeError(env.ID, &rpcError{Code: CodeUnreachable, Message: msg})
+}
+
+// relay writes to stdout every message of an upstream response (a JSON body or an SSE stream)
+// and reports whether the answer to the request with the given id was among them; it returns as
+// soon as it was. For the client's initialize, it records the new session before writing the
+// answer, so that the client's next message already goes to that session.
+func (p *proxy) relay(resp *http.Response, id json.RawMessage, isInit bool) (bool, error) {
+	want := idKey(id)
+	answered := false
+	err := readMessages(resp, func(msg []byte, env *envelope) bool {
+		isAnswer := want != "" && env.isResponse() && idKey(env.ID) == want
+		if isAnswer && isInit {
+			p.startSession(resp.Header.Get(headerSessionID), protocolVersionOf(env))
+		}
+		p.out.write(msg, env)
+		if isAnswer {
+			answered = true
+			return true
+		}
+		return false
+	})
+	return answered, err
+}
+
+// markCancelled records the request a notifications/cancelled names.
+func (p *proxy) markCancelled(params json.RawMessage) {
+	var c struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if json.Unmarshal(params, &c) != nil || len(c.RequestID) == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.cancelled[idKey(c.RequestID)] = true
+	p.mu.Unlock()
+}
+
+// forgetCancelled removes id from the cancelled set and reports whether it was there.
+func (p *proxy) forgetCancelled(id json.RawMessage) bool {
+	k := idKey(id)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	was := p.cancelled[k]
+	delete(p.cancelled, k)
+	return was
+}
+
+// writeError answers the client's request id with a JSON-RPC error.
+func (p *proxy) writeError(id json.RawMessage, err error) {
+	var re *rpcError
+	if !errors.As(err, &re) {
+		re = &rpcError{Code: CodeUpstream, Message: err.Error()}
+	}
+	msg, mErr := json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   *rpcError       `json:"error"`
+	}{"2.0", id, re})
+	if mErr != nil {
+		p.log.Error("could not encode an error answer", "error", mErr)
+		return
+	}
+	p.out.write(msg, &envelope{ID: id})
+}
+
+// lineWriter writes messages to stdout, one a line, whole, in the order they are given.
+type lineWriter struct {
+	mu           sync.Mutex
+	w            io.Writer
+	gap          time.Duration
+	lastProgress time.Time
+	buf          []byte
+}
+
+// write writes one message and a newline. A response that follows a progress notification by
+// less than the gap waits for the rest of it (see [Config.ProgressGap]). Multi-line JSON (SSE
+// data may span lines) is compacted, since a newline ends a message on stdio.
+func (lw *lineWriter) write(msg []byte, env *envelope) {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	if lw.gap > 0 && env.isResponse() && !lw.lastProgress.IsZero() {
+		if d := lw.gap - time.Since(lw.lastProgress); d > 0 {
+			time.Sleep(d)
+		}
+		lw.lastProgress = time.Time{}
+	}
+	lw.buf = lw.buf[:0]
+	if bytes.ContainsAny(msg, "\r\n") {
+		var b bytes.Buffer
+		if json.Compact(&b, msg) == nil {
+			msg = b.Bytes()
+		}
+	}
+	lw.buf = append(append(lw.buf, msg...), '\n')
+	// A write error means the client is gone; the read loop sees EOF and ends the run.
+	_, _ = lw.w.Write(lw.buf)
+	if env.Method == methodProgress {
+		lw.lastProgress = time.Now()
+	}
+}
