@@ -26,7 +26,7 @@ type upstream struct {
 	t        *testing.T
 	server   *mcp.Server
 	ts       *httptest.Server
-	interval time.Duration
+	interval atomic.Int64 // pause before each progress step, in nanoseconds
 
 	mu       sync.Mutex
 	valid    map[string]bool // accepted tokens; nil map: no auth at all
@@ -62,7 +62,7 @@ func newMCPServer(u *upstream) *mcp.Server {
 				case <-ctx.Done():
 					u.toolEnded <- ctx.Err()
 					return nil, reverseOut{}, ctx.Err()
-				case <-time.After(u.interval):
+				case <-time.After(time.Duration(u.interval.Load())):
 				}
 				if tok != nil {
 					_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
@@ -95,13 +95,14 @@ func newMCPServer(u *upstream) *mcp.Server {
 // accepted tokens; with none, no token is needed.
 func newUpstream(t *testing.T, addr string, valid ...string) *upstream {
 	t.Helper()
-	u := &upstream{t: t, interval: 20 * time.Millisecond, toolEnded: make(chan error, 100), noScope: map[string]bool{}}
+	u := &upstream{t: t, toolEnded: make(chan error, 100), noScope: map[string]bool{}}
 	if len(valid) > 0 {
 		u.valid = map[string]bool{}
 		for _, v := range valid {
 			u.valid[v] = true
 		}
 	}
+	u.interval.Store(int64(20 * time.Millisecond))
 	u.server = newMCPServer(u)
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return u.server }, nil)
 	u.ts = httptest.NewUnstartedServer(u.wrap(h))

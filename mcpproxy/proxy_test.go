@@ -103,7 +103,7 @@ func TestRelayCallWithProgressTokens(t *testing.T) {
 func TestCancellationReachesTheServerTool(t *testing.T) {
 	t.Parallel()
 	u := newUpstream(t, "")
-	u.interval = 200 * time.Millisecond
+	u.interval.Store(int64(200 * time.Millisecond))
 	p, err := startProxy(t, Config{Server: u.url()})
 	if err != nil {
 		t.Fatal(err)

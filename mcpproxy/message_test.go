@@ -1,0 +1,157 @@
+package mcpproxy
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseChallenge(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, header string
+		want         challenge
+	}{
+		{"invalid token", `Bearer error="invalid_token", error_description="token expired at 2026-01-02T15:04:05Z", resource_metadata="http://x/.well-known/oauth-protected-resource"`,
+			challenge{Error: "invalid_token", Description: "token expired at 2026-01-02T15:04:05Z"}},
+		{"insufficient scope", `Bearer error="insufficient_scope", scope="execute read"`, challenge{Error: "insufficient_scope", Scope: "execute read"}},
+		{"no error", `Bearer resource_metadata="http://x", scope="execute"`, challenge{Scope: "execute"}},
+		{"escaped quote and token value", `bearer error=invalid_token, error_description="a \"quoted\" reason"`,
+			challenge{Error: "invalid_token", Description: `a "quoted" reason`}},
+		{"empty", ``, challenge{}},
+		{"garbage", `Bearer ,,, =`, challenge{}},
+		{"unterminated", `Bearer error="invalid_tok`, challenge{Error: "invalid_tok"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if diff := cmp.Diff(tc.want, parseChallenge(tc.header)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestIDKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ a, b string }{
+		{`1`, `1`}, {`1`, `1.0`}, {`"a"`, `"a"`}, {`"\u0061"`, `"a"`}, {` 7 `, `7`},
+	} {
+		if idKey([]byte(tc.a)) != idKey([]byte(tc.b)) {
+			t.Errorf("idKey(%s) != idKey(%s)", tc.a, tc.b)
+		}
+	}
+	for _, tc := range []struct{ a, b string }{{`1`, `"1"`}, {`1`, `2`}, {`"a"`, `"b"`}} {
+		if idKey([]byte(tc.a)) == idKey([]byte(tc.b)) {
+			t.Errorf("idKey(%s) == idKey(%s)", tc.a, tc.b)
+		}
+	}
+	if idKey(nil) != "" || idKey([]byte("null")) != "" {
+		t.Error("a missing or null id must have no key")
+	}
+}
+
+func TestReadSSE(t *testing.T) {
+	t.Parallel()
+	stream := ": keep-alive\n\n" +
+		"event: message\nid: 1\ndata: {\"a\":1}\n\n" +
+		"data: {\"b\":\ndata: 2}\r\n\r\n" + // multi-line data, CRLF
+		"retry: 100\n\n" + // no data: no event
+		"data: {\"cut\":true}" // cut off by the end of the stream: dropped
+	var got []string
+	if err := readSSE(strings.NewReader(stream), func(d []byte) bool { got = append(got, string(d)); return false }); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{`{"a":1}`, "{\"b\":\n2}"}, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	got = nil
+	_ = readSSE(strings.NewReader("data: 1\n\ndata: 2\n\n"), func(d []byte) bool { got = append(got, string(d)); return true })
+	if diff := cmp.Diff([]string{"1"}, got); diff != "" {
+		t.Errorf("stop after the first event (-want +got):\n%s", diff)
+	}
+}
+
+// recordingWriter records when each write happened.
+type recordingWriter struct {
+	mu    sync.Mutex
+	lines []string
+	times []time.Time
+}
+
+func (w *recordingWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lines = append(w.lines, string(p))
+	w.times = append(w.times, time.Now())
+	return len(p), nil
+}
+
+func TestLineWriterGapAfterProgressAndCompaction(t *testing.T) {
+	t.Parallel()
+	rw := &recordingWriter{}
+	lw := &lineWriter{w: rw, gap: 30 * time.Millisecond}
+	progress := []byte(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":5}}`)
+	lw.write(progress, &envelope{Method: methodProgress})
+	lw.write([]byte("{\"jsonrpc\":\"2.0\",\n \"id\":1,\"result\":{}}"), &envelope{ID: []byte("1")})
+	lw.write([]byte(`{"jsonrpc":"2.0","id":2,"result":{}}`), &envelope{ID: []byte("2")})
+	if gap := rw.times[1].Sub(rw.times[0]); gap < 30*time.Millisecond {
+		t.Errorf("response written %v after the progress, want at least 30ms", gap)
+	}
+	if gap := rw.times[2].Sub(rw.times[1]); gap > 20*time.Millisecond {
+		t.Errorf("a response not following a progress waited %v", gap)
+	}
+	want := []string{string(progress) + "\n", `{"jsonrpc":"2.0","id":1,"result":{}}` + "\n", `{"jsonrpc":"2.0","id":2,"result":{}}` + "\n"}
+	if diff := cmp.Diff(want, rw.lines); diff != "" {
+		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+}
+
+func TestCachedTokenSource(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		expiresIn time.Duration // of each fetched token; 0 = unknown
+		calls     []bool        // force flags
+		wantFetch int
+		wantLast  string
+	}{
+		{"cached while valid", time.Hour, []bool{false, false, false}, 1, "t1"},
+		{"forced refresh fetches", time.Hour, []bool{false, true, false}, 2, "t2"},
+		{"near expiry refetches", time.Minute, []bool{false, false}, 2, "t2"},
+		{"unknown expiry is kept", 0, []bool{false, false}, 1, "t1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n := 0
+			src := NewCachedTokenSource(func(_ context.Context, _ bool) (string, time.Time, error) {
+				n++
+				exp := time.Time{}
+				if tc.expiresIn != 0 {
+					exp = time.Now().Add(tc.expiresIn)
+				}
+				return "t" + string(rune('0'+n)), exp, nil
+			})
+			var last string
+			for _, force := range tc.calls {
+				var err error
+				if last, err = src(context.Background(), force); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n != tc.wantFetch || last != tc.wantLast {
+				t.Errorf("fetches = %d, last token %q; want %d, %q", n, last, tc.wantFetch, tc.wantLast)
+			}
+		})
+	}
+	errSource := NewCachedTokenSource(func(context.Context, bool) (string, time.Time, error) {
+		return "", time.Time{}, errors.New("not signed in")
+	})
+	if _, err := errSource(context.Background(), false); err == nil {
+		t.Error("a fetch error must be returned")
+	}
+}
