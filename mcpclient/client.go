@@ -10,9 +10,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -257,6 +259,11 @@ func (c *Client) classify(ctx context.Context, err error) error {
 		return &UnreachableError{URL: redactURL(c.endpoint), Err: errEndpointNotFound}
 	case auth.IsUnreachable(err):
 		return unreachable(c.endpoint, err)
+	case strings.Contains(err.Error(), sdkStreamEnded), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		// The server closed the call's stream before answering: it was stopped (its
+		// shutdown timeout cut the call) or the connection broke. To the user that is a
+		// server gone away, exit 4, not a tool failure.
+		return &UnreachableError{URL: redactURL(c.endpoint), Err: ErrConnectionLost}
 	}
 	return fmt.Errorf("mcp server %s: %w", redactURL(c.endpoint), err)
 }

@@ -131,6 +131,14 @@ func (e *UnreachableError) Error() string {
 // Unwrap returns the cause; UnreachableError also matches [auth.ErrUnreachable].
 func (e *UnreachableError) Unwrap() []error { return []error{e.Err, auth.ErrUnreachable} }
 
+// ErrConnectionLost is the cause of an UnreachableError when the server closed a call's
+// stream before sending its result (the server was stopped, or the connection broke).
+var ErrConnectionLost = errors.New("the server closed the connection before answering (stopped or restarted?)")
+
+// sdkStreamEnded is the go-sdk's message (a plain error, no sentinel) for a call whose
+// response stream ended without a response.
+const sdkStreamEnded = "request terminated without response"
+
 // errEndpointNotFound is the cause when the server answered 404 to a request opening a session.
 var errEndpointNotFound = errors.New("HTTP 404 Not Found: no MCP endpoint at this path")
 
