@@ -44,7 +44,7 @@ func printLoad(w io.Writer, c config, rounds [][]loadResult) {
 	fmt.Fprintln(w)
 
 	// Indexes follow state.targets.
-	const noauthMax, authMax, authRate, peerRate, authLow, peerLow = 0, 1, 2, 3, 4, 5
+	const noauthMax, authMax, authRate, peerRate, noauthRate, authLow, peerLow = 0, 1, 2, 3, 4, 5, 6
 	type check struct {
 		what    string
 		a, b    int // ratio a/b; b < 0: the figure of a itself
@@ -60,7 +60,9 @@ func printLoad(w io.Writer, c config, rounds [][]loadResult) {
 	thr := func(r loadResult) float64 { return r.Throughput }
 	checks := []check{
 		{"CPU per call, auth / no-auth (max rate)", authMax, noauthMax, cpu, 1.10, true, "x", 2},
+		{fmt.Sprintf("CPU per call, auth / no-auth at %g/s", c.rate), authRate, noauthRate, cpu, 1.10, true, "x", 2},
 		{"peak RSS, serve with auth (max rate)", authMax, -1, rss, 60, false, " MiB", 1},
+		{fmt.Sprintf("peak RSS, serve with auth at %g/s", c.rate), authRate, -1, rss, 60, false, " MiB", 1},
 		{fmt.Sprintf("p99, serve / peer at %g/s", c.rate), authRate, peerRate, p99, 0.1, true, "x", 3},
 		{fmt.Sprintf("CPU per call, serve / peer at %g/s", c.rate), authRate, peerRate, cpu, 0.4, true, "x", 3},
 		{fmt.Sprintf("peak RSS, serve / peer at %g/s", c.rate), authRate, peerRate, rss, 0.15, true, "x", 3},
