@@ -20,6 +20,15 @@ if [ -z "${SKIP_INSTALL:-}" ]; then
       log "chromium is missing: install it (apt-get install chromium) or the browser tests will skip (fail under CI=true)"
     fi
   fi
+  if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing nginx (Debian package) for the scale-out test (reliability/)"
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+    else
+      log "nginx is missing: install it (apt-get install nginx) or the scale-out test will skip (fail under CI=true)"
+    fi
+  fi
   for dir in interop bench; do
     if [ -f "$dir/package-lock.json" ]; then
       log "npm ci in $dir (pinned by its lock file)"
