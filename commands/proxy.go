@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -115,6 +116,11 @@ func openLogFile(path string) (*os.File, error) {
 	return f, nil
 }
 
+// proxyForcedRefreshInterval is the least time between two refresh grants forced by a 401:
+// enough for one refresh per rejection burst, few enough grants to keep the authority from
+// throttling the user when the server rejects every token.
+const proxyForcedRefreshInterval = 10 * time.Second
+
 // errStaticTokenRejected is the refresh error of a --token the server rejected.
 var errStaticTokenRejected = errors.New("a token given with --token or FASTMCP_AUTH_TOKEN cannot be refreshed: " +
 	"pass a valid one, or unset it to use the cache of `fastmcp-auth login`")
@@ -145,12 +151,33 @@ func proxyTokenSource(c *cli.Context, stderr io.Writer, logger *slog.Logger) (mc
 	if err != nil {
 		return nil, "", withCode(ExitUsage, err)
 	}
-	fetch := func(ctx context.Context, force bool) (string, time.Time, error) {
-		// MSAL's silent call returns the cached access token while it is valid and redeems
-		// the refresh token otherwise. A forced refresh cannot skip a cached token that has
-		// not expired yet (MSAL Go has no such option): the proxy then sees the same token and
-		// tells the user to sign in again.
-		tok, err := l.Silent(ctx)
+	fetch := proxyFetch(l.Silent, l.Refresh, time.Now)
+	return mcpproxy.NewCachedTokenSource(fetch), "login cache " + l.CacheFile(), nil
+}
+
+// proxyFetch is the proxy's token fetch on the login cache: silent (the cached access token
+// while it is valid, else a refresh grant), or refresh (a refresh grant even though the cached
+// token has not expired) when the server rejected the token, as after a key set rotation or a
+// revocation. A server that rejects every token (a wrong audience) would make each request a
+// refresh grant, and the authority would throttle the user: so forced refreshes are at least
+// proxyForcedRefreshInterval apart, and in between the cached token is returned, which the
+// proxy answers with the error saying to sign in, with the server's reason.
+func proxyFetch(silent, refresh func(context.Context) (*auth.Token, error), now func() time.Time) mcpproxy.FetchFunc {
+	var (
+		mu         sync.Mutex
+		lastForced time.Time
+	)
+	return func(ctx context.Context, force bool) (string, time.Time, error) {
+		get := silent
+		if force {
+			mu.Lock()
+			if t := now(); lastForced.IsZero() || t.Sub(lastForced) >= proxyForcedRefreshInterval {
+				lastForced = t
+				get = refresh
+			}
+			mu.Unlock()
+		}
+		tok, err := get(ctx)
 		if err != nil {
 			if errors.Is(err, auth.ErrNotSignedIn) {
 				return "", time.Time{}, fmt.Errorf("%w; run `fastmcp-auth login`", err)
@@ -159,5 +186,4 @@ func proxyTokenSource(c *cli.Context, stderr io.Writer, logger *slog.Logger) (mc
 		}
 		return tok.AccessToken, tok.ExpiresOn, nil
 	}
-	return mcpproxy.NewCachedTokenSource(fetch), "login cache " + l.CacheFile(), nil
 }
