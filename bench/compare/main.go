@@ -271,6 +271,7 @@ type loadResult struct {
 	P99ms        float64 `json:"p99_ms"`
 	ServerCPUus  float64 `json:"server_cpu_us_per_call"`
 	ServerRSSMiB float64 `json:"server_peak_rss_mib"`
+	OtherCores   float64 `json:"other_cpu_cores"`
 }
 
 func (s *state) targets() []target {

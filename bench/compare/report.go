@@ -20,8 +20,8 @@ func printLoad(w io.Writer, c config, rounds [][]loadResult) {
 	}
 	fmt.Fprintf(w, "### Load: %d sessions calling reverse_tool (progress interval 0), %s measured after %s warm-up, median of %d round(s); %s\n\n",
 		c.sessions, c.duration, c.warmup, len(rounds), pin)
-	fmt.Fprintln(w, "| target | calls/s | p50 ms | p99 ms | server CPU µs/call | server peak RSS MiB | errors |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| target | calls/s | p50 ms | p99 ms | server CPU µs/call | server peak RSS MiB | errors | other processes' CPU, cores |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
 	for i, t := range rounds[0] {
 		col := func(f func(loadResult) float64) float64 {
 			var xs []float64
@@ -34,12 +34,13 @@ func printLoad(w io.Writer, c config, rounds [][]loadResult) {
 		for _, r := range rounds {
 			errs += r[i].Errors
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.2f | %.0f | %.1f | %d |\n", t.Target,
+		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.2f | %.0f | %.1f | %d | %.2f |\n", t.Target,
 			col(func(r loadResult) float64 { return r.Throughput }),
 			col(func(r loadResult) float64 { return r.P50ms }),
 			col(func(r loadResult) float64 { return r.P99ms }),
 			col(func(r loadResult) float64 { return r.ServerCPUus }),
-			col(func(r loadResult) float64 { return r.ServerRSSMiB }), errs)
+			col(func(r loadResult) float64 { return r.ServerRSSMiB }), errs,
+			col(func(r loadResult) float64 { return r.OtherCores }))
 	}
 	fmt.Fprintln(w)
 

@@ -44,6 +44,10 @@ type Report struct {
 	ProgressSeen int64   `json:"progress_notifications"`
 	ServerCPUus  float64 `json:"server_cpu_us_per_call,omitempty"`
 	ServerRSSMiB float64 `json:"server_peak_rss_mib,omitempty"`
+	// OtherCores is the CPU, in cores, that processes other than the server and this load
+	// generator used while measuring (from /proc/stat). On a shared machine it says how far
+	// other work may have disturbed the figures.
+	OtherCores float64 `json:"other_cpu_cores"`
 }
 
 type bearer struct {
@@ -131,11 +135,11 @@ func run(url string, n int, duration, warmup time.Duration, rate float64, pid in
 		wg        sync.WaitGroup
 	)
 	deadline := time.Now().Add(warmup + duration)
-	var cpu0 float64
+	var cpu0, self0, busy0 float64
 	var t0 time.Time
 	go func() {
 		time.Sleep(warmup)
-		cpu0 = procCPU(pid)
+		cpu0, self0, busy0 = procCPU(pid), procCPU(os.Getpid()), machineBusy()
 		t0 = time.Now()
 		progress.Store(0)
 		measuring.Store(true)
@@ -181,11 +185,14 @@ func run(url string, n int, duration, warmup time.Duration, rate float64, pid in
 	wg.Wait()
 	close(stopPace)
 	secs := time.Since(t0).Seconds()
-	cpu1 := procCPU(pid)
+	cpu1, self1, busy1 := procCPU(pid), procCPU(os.Getpid()), machineBusy()
 	slices.Sort(lat)
 	rep := &Report{URL: url, Sessions: n, Rate: rate, Calls: calls.Load(), Errors: errs.Load(), Seconds: secs,
 		Throughput: float64(calls.Load()) / secs, ProgressSeen: progress.Load(),
 		P50ms: pct(lat, 0.50), P90ms: pct(lat, 0.90), P99ms: pct(lat, 0.99)}
+	if busy1 > 0 {
+		rep.OtherCores = max(0, (busy1-busy0)-(cpu1-cpu0)-(self1-self0)) / secs
+	}
 	if v, ok := firstErr.Load().(string); ok {
 		rep.FirstError = v
 	}
@@ -218,6 +225,28 @@ func procCPU(pid int) float64 {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	return (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// machineBusy is the CPU seconds all cores spent busy since boot (Linux /proc/stat: every
+// state but idle and iowait).
+func machineBusy() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0
+	}
+	var busy float64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseFloat(v, 64)
+		if i != 3 && i != 4 && i < 8 { // idle, iowait; guest times are already in user
+			busy += n
+		}
+	}
+	return busy / 100 // USER_HZ
 }
 
 // peakRSS is VmHWM of process pid in MiB.
