@@ -1,0 +1,146 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseEnv(t *testing.T) {
+	in := `# comment
+FASTMCP_AUTH_A=plain
+export FASTMCP_AUTH_B = spaced
+FASTMCP_AUTH_C="double # not a comment"
+FASTMCP_AUTH_D='single'
+FASTMCP_AUTH_E=value # trailing comment
+
+FASTMCP_AUTH_F=
+`
+	got, err := parseEnv(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"FASTMCP_AUTH_A": "plain", "FASTMCP_AUTH_B": "spaced", "FASTMCP_AUTH_C": "double # not a comment",
+		"FASTMCP_AUTH_D": "single", "FASTMCP_AUTH_E": "value", "FASTMCP_AUTH_F": "",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"NOEQUALS\n", "=value\n", "TWO WORDS=x\n"} {
+		if _, err := parseEnv(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("parseEnv(%q) error = %v, want one naming line 1", bad, err)
+		}
+	}
+}
+
+// unsetForTest clears variables for the test and restores them afterwards, including those
+// Run sets from a .env file.
+func unsetForTest(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		t.Setenv(n, "")
+		os.Unsetenv(n)
+	}
+}
+
+// TestSettingPrecedence checks flag > environment > .env > default on a setting whose value
+// is visible without a network: logout names the cache file it looked at.
+func TestSettingPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	unsetForTest(t, "FASTMCP_AUTH_CACHE_FILE", "FASTMCP_AUTH_TENANT_ID", "FASTMCP_AUTH_CLIENT_ID", "FASTMCP_AUTH_ENV_FILE", "FASTMCP_AUTH_AUTHORITY")
+	fromDotEnv := filepath.Join(dir, "dotenv.json")
+	fromEnv := filepath.Join(dir, "env.json")
+	fromFlag := filepath.Join(dir, "flag.json")
+	fromOther := filepath.Join(dir, "other.json")
+	if err := os.WriteFile(".env", []byte("FASTMCP_AUTH_TENANT_ID=t\nFASTMCP_AUTH_CLIENT_ID=c\nFASTMCP_AUTH_CACHE_FILE="+fromDotEnv+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("other.env", []byte("FASTMCP_AUTH_TENANT_ID=t\nFASTMCP_AUTH_CLIENT_ID=c\nFASTMCP_AUTH_CACHE_FILE="+fromOther+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logout := func(t *testing.T, args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := Run(context.Background(), append([]string{"fastmcp-auth", "logout"}, args...), &out, &errb)
+		if code != ExitOK {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		return out.String() + errb.String()
+	}
+	for _, tc := range []struct {
+		name string
+		env  string // FASTMCP_AUTH_CACHE_FILE in the environment
+		args []string
+		want string
+	}{
+		{name: ".env applies", want: fromDotEnv},
+		{name: "environment beats .env", env: fromEnv, want: fromEnv},
+		{name: "flag beats environment", env: fromEnv, args: []string{"--cache-file", fromFlag}, want: fromFlag},
+		{name: "--env-file replaces .env", args: []string{"--env-file", "other.env"}, want: fromOther},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			unsetForTest(t, "FASTMCP_AUTH_CACHE_FILE", "FASTMCP_AUTH_TENANT_ID", "FASTMCP_AUTH_CLIENT_ID")
+			if tc.env != "" {
+				t.Setenv("FASTMCP_AUTH_CACHE_FILE", tc.env)
+			}
+			if got := logout(t, tc.args...); !strings.Contains(got, tc.want) {
+				t.Errorf("logout said %q, want it to name %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	unsetForTest(t, "FASTMCP_AUTH_ENV_FILE")
+	if err := os.WriteFile("broken.env", []byte("this is not an env file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		code     int
+		contains string
+	}{
+		{"unknown command", []string{"nosuch"}, ExitUsage, `unknown command "nosuch"`},
+		{"unknown flag", []string{"serve", "--bogus"}, ExitUsage, "bogus"},
+		{"missing env file", []string{"--env-file", "missing.env", "logout"}, ExitUsage, "could not read env file"},
+		{"broken env file", []string{"logout", "--env-file=broken.env"}, ExitUsage, "broken.env: line 1"},
+		{"bad log format", []string{"serve", "--no-auth", "--log-format", "xml"}, ExitUsage, "--log-format"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Run(context.Background(), append([]string{"fastmcp-auth"}, tc.args...), &out, &errb)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, errb.String())
+			}
+			line := errb.String()
+			if !strings.HasPrefix(line, "error: ") || !strings.Contains(line, tc.contains) {
+				t.Errorf("stderr %q: want an error: line containing %q", line, tc.contains)
+			}
+			if out.Len() != 0 {
+				t.Errorf("stdout %q, want nothing", out.String())
+			}
+		})
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"--help"}, {"serve", "--help"}, {"call", "--help"}} {
+		var out, errb bytes.Buffer
+		if code := Run(context.Background(), append([]string{"fastmcp-auth"}, args...), &out, &errb); code != ExitOK {
+			t.Errorf("%v: exit %d (%s)", args, code, errb.String())
+		}
+		if out.Len() == 0 {
+			t.Errorf("%v printed nothing on stdout", args)
+		}
+	}
+}
