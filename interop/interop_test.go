@@ -214,3 +214,47 @@ func TestTypeScriptClientAgainstServe(t *testing.T) {
 		})
 	}
 }
+
+// TestTypeScriptStdioClientThroughProxy drives a real `fastmcp-auth proxy` process with the
+// TypeScript SDK's stdio client, relaying to a real `serve` process: what Claude Desktop, VS
+// Code and Cursor do.
+func TestTypeScriptStdioClientThroughProxy(t *testing.T) {
+	requireNode(t)
+	f := startFixture(t)
+	good, err := f.authority.IssueAccessToken("ts-interop", []string{"execute"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := []string{"--", binary, "proxy", "--server", f.serverURL}
+
+	t.Run("list and call with progress", func(t *testing.T) {
+		t.Setenv("FASTMCP_AUTH_TOKEN", good)
+		rep := runTS(t, "", append([]string{"stdio", "call"}, proxy...)...)
+		if rep.Error != nil {
+			t.Fatalf("error: %+v", rep.Error)
+		}
+		if diff := cmp.Diff([]string{"random_number_tool", "reverse_tool"}, rep.Tools); diff != "" {
+			t.Errorf("tools (-want +got):\n%s", diff)
+		}
+		var got []float64
+		for _, p := range rep.Progress {
+			got = append(got, p.Progress)
+		}
+		if diff := cmp.Diff([]float64{1, 2, 3, 4, 5}, got); diff != "" {
+			t.Errorf("progress (-want +got):\n%s", diff)
+		}
+		if rep.Result == nil || rep.Result.StructuredContent["reversed_query"] != "edon morf olleh" {
+			t.Errorf("result = %+v", rep.Result)
+		}
+	})
+	t.Run("a rejected token is a JSON-RPC error telling to log in", func(t *testing.T) {
+		t.Setenv("FASTMCP_AUTH_TOKEN", good[:len(good)-4]+"AAAA")
+		rep := runTS(t, "", append([]string{"stdio", "list"}, proxy...)...)
+		if rep.Error == nil {
+			t.Fatalf("no error, tools %v", rep.Tools)
+		}
+		if !strings.Contains(rep.Error.Message, "fastmcp-auth login") || strings.Contains(rep.Error.Message, good[:40]) {
+			t.Errorf("error message %q: want the login hint and no token", rep.Error.Message)
+		}
+	})
+}
