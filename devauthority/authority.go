@@ -63,7 +63,8 @@ type Config struct {
 	// https://<addr>/<tenant>. Matched case-insensitively, like Entra.
 	Tenant string
 	// StateDir keeps ca.pem, the TLS key pair and the signing key (directory 0700, keys 0600)
-	// so that a restart keeps issued tokens valid. Created if missing. Required.
+	// so that a restart keeps issued tokens valid, and refresh_tokens.json (0600, hashes
+	// only) so that it keeps cached sign-ins. Created if missing. Required.
 	StateDir string
 	// APIClientID is the API the tokens are for: their aud and the scope prefix api://<id>/.
 	// Default "fastmcp-dev-api".
@@ -177,8 +178,9 @@ func New(cfg Config) (*Authority, error) {
 		userCodes: map[string]*deviceCode{},
 		authReqs:  map[string]*authRequest{},
 		codes:     map[string]*authCode{},
-		refresh:   newRefreshStore(),
 	}
+	// Refresh tokens survive restarts, as Entra's do: a restart must not end cached sign-ins.
+	a.refresh = a.loadRefreshStore()
 	if _, err := rand.Read(a.csrfKey); err != nil {
 		return nil, err
 	}
@@ -329,5 +331,6 @@ func (a *Authority) RevokeRefreshTokens() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.refresh.revokeAll()
+	a.saveRefreshLocked()
 	a.log.Info("revoked all refresh tokens")
 }

@@ -247,6 +247,7 @@ func (a *Authority) grantAuthorizationCode(r *http.Request, form url.Values, cli
 	case c.redeemed:
 		// A replayed code: revoke what the first redemption got.
 		a.refresh.revokeFamily(c.family)
+		a.saveRefreshLocked()
 		oerr = errInvalidGrant(aadstsCodeRedeemed, "OAuth2 Authorization code was already redeemed, please retry with a new valid code.")
 	case now.After(c.expires):
 		oerr = errInvalidGrant(aadstsCodeExpired, "The provided authorization code has expired. Sign in again.")

@@ -104,6 +104,7 @@ func (a *Authority) tokenResponse(r *http.Request, form url.Values, clientID str
 		a.mu.Lock()
 		resp["refresh_token"] = a.refresh.issue(&refreshGrant{clientID: clientID, scopes: consent, family: family,
 			expires: a.cfg.Now().Add(refreshTokenLifetime)})
+		a.saveRefreshLocked()
 		a.mu.Unlock()
 	}
 	if form.Get("client_info") == "1" {
@@ -137,6 +138,8 @@ func (a *Authority) grantRefresh(r *http.Request, form url.Values, clientID stri
 	if oerr == nil {
 		a.refresh.retire(rt)
 	}
+	// Saves the retirement, or the family revoked by a reused token.
+	a.saveRefreshLocked()
 	a.mu.Unlock()
 	if oerr != nil {
 		return nil, oerr

@@ -21,6 +21,9 @@ type refreshStore struct {
 	live    map[string]*refreshGrant // hash -> grant
 	used    map[string]retired       // hash -> family, for reuse detection
 	revoked map[string]time.Time     // hash -> when to forget it
+	// dirty is set by every change a restart must see (issue, retire, revoke) and cleared
+	// by a successful save. Forgetting expired entries does not set it: load prunes them too.
+	dirty bool
 }
 
 type retired struct {
@@ -36,6 +39,7 @@ func newRefreshStore() *refreshStore {
 func (s *refreshStore) issue(g *refreshGrant) string {
 	rt := "dev." + randomToken(32)
 	s.live[hashToken(rt)] = g
+	s.dirty = true
 	return rt
 }
 
@@ -66,6 +70,7 @@ func (s *refreshStore) retire(rt string) {
 	if g, ok := s.live[h]; ok {
 		delete(s.live, h)
 		s.used[h] = retired{family: g.family, until: g.expires}
+		s.dirty = true
 	}
 }
 
@@ -75,6 +80,7 @@ func (s *refreshStore) revokeFamily(family string) {
 		if g.family == family {
 			delete(s.live, h)
 			s.revoked[h] = g.expires
+			s.dirty = true
 		}
 	}
 }
@@ -84,6 +90,7 @@ func (s *refreshStore) revokeAll() {
 	for h, g := range s.live {
 		delete(s.live, h)
 		s.revoked[h] = g.expires
+		s.dirty = true
 	}
 }
 
