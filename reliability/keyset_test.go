@@ -135,11 +135,12 @@ func TestKeySetFaults(t *testing.T) {
 			case err != nil || status != http.StatusUnauthorized || !strings.Contains(challenge, `error="invalid_token"`):
 				t.Errorf("unknown key: status %d (%v), challenge %q, %v; want 401 invalid_token", status, err, challenge, took)
 			}
-			// Known key, never-seen token: answered from the cached keys, fast.
+			// Known key, never-seen token: answered from the cached keys, well within 2 s
+			// (a hanging fetch would hold it for 30 s; the bound is loose for busy CI).
 			for i := 0; i < 3; i++ {
 				status, _, took, err = reverseStatus(t, srv.URL, freshToken(t, fx.key), 2*time.Second)
-				if err != nil || status != http.StatusOK || took > time.Second {
-					t.Errorf("fresh token with the known key: status %d, %v, took %v; want 200 quickly", status, err, took)
+				if err != nil || status != http.StatusOK {
+					t.Errorf("fresh token with the known key: status %d, %v, took %v; want 200 within 2s", status, err, took)
 				}
 			}
 			if !f.slowKeySet || long() {
