@@ -130,7 +130,11 @@ func (c *FileCache) Export(ctx context.Context, m cache.Marshaler, _ cache.Expor
 		return fmt.Errorf("could not encode the %w: %w", ErrCache, err)
 	}
 	if err := c.writeAtomic(data); err != nil {
-		return fmt.Errorf("could not save the %w %s (the previous one is unchanged): %w: make its directory writable or choose another --cache-file", ErrCache, c.path, err)
+		hint := "make its directory writable or choose another --cache-file"
+		if errors.Is(err, syscall.ENOSPC) {
+			hint = "free some disk space or choose another --cache-file"
+		}
+		return fmt.Errorf("could not save the %w %s (the previous one is unchanged): %w: %s", ErrCache, c.path, err, hint)
 	}
 	return nil
 }

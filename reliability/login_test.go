@@ -221,7 +221,7 @@ func TestCacheWriteFailure(t *testing.T) {
 		}
 		_ = f.Close()
 		r := runBin(t, "", e.args("login", "--force")...)
-		checkError(t, "login, disk full", r, r.code, "cache", "no space")
+		checkError(t, "login, disk full", r, r.code, "cache", "no space", "free some disk space")
 		if r.code == 0 {
 			t.Errorf("login succeeded although the cache could not be written")
 		}
