@@ -34,9 +34,11 @@ func newDemoCommand() *cli.Command {
 			"calls reverse_tool with live progress. Keys and token cache live in a temporary directory\n" +
 			"removed on exit: nothing of yours is touched.",
 		Flags: flagsOf(sharedFlags(), []cli.Flag{
-			// Not FASTMCP_AUTH_PROGRESS_INTERVAL: a .env written for serve must not slow the demo.
-			&cli.DurationFlag{Name: flagProgressInterval, Value: 300 * time.Millisecond, Usage: "`DURATION` between the five progress steps", EnvVars: []string{envPrefix + "DEMO_PROGRESS_INTERVAL"}},
-			&cli.StringFlag{Name: flagDemoQuery, Value: "Hello, MCP! 👋🏽 🇫🇷", Usage: "text to reverse"},
+			// FASTMCP_AUTH_DEMO_PROGRESS_INTERVAL first, so that a .env written for serve (whose
+			// FASTMCP_AUTH_PROGRESS_INTERVAL CLI.md's rule also gives this flag) can be overridden.
+			&cli.DurationFlag{Name: flagProgressInterval, Value: 300 * time.Millisecond, Usage: "`DURATION` between the five progress steps",
+				EnvVars: append([]string{envPrefix + "DEMO_PROGRESS_INTERVAL"}, envVar(flagProgressInterval)...)},
+			&cli.StringFlag{Name: flagDemoQuery, Value: "Hello, MCP! 👋🏽 🇫🇷", Usage: "`TEXT` to reverse", EnvVars: envVar(flagDemoQuery)},
 		}),
 		Action: func(c *cli.Context) error {
 			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
