@@ -32,7 +32,10 @@ import (
 	"time"
 )
 
-// Defaults of Config.
+// Defaults of Config. DefaultAddr is a fixed port rather than a free one because MSAL keys its
+// token cache by the authority's host and port: a new port at every start would orphan every
+// cached sign-in. DefaultTokenLifetime matches Entra's usual access token lifetime (about an
+// hour), so expiry and refresh happen as often as they would in production.
 const (
 	DefaultAddr          = "127.0.0.1:8443"
 	DefaultTenant        = "dev"
@@ -40,7 +43,10 @@ const (
 	DefaultTokenLifetime = time.Hour
 )
 
-// Lifetimes of the codes the authority hands out.
+// Lifetimes of the codes the authority hands out. They follow Entra ID and the RFCs: device
+// codes live 15 minutes with a 5-second polling interval (RFC 8628 section 3.2, Entra's
+// expires_in of 900), authorization codes at most 10 minutes (RFC 6749 section 4.1.2
+// recommends that maximum, since a code is a short-lived bearer credential), ID tokens an hour.
 const (
 	deviceCodeLifetime   = 15 * time.Minute
 	deviceCodeInterval   = 5 // seconds, RFC 8628 interval
@@ -48,7 +54,8 @@ const (
 	authRequestLifetime  = 10 * time.Minute
 	refreshTokenLifetime = 90 * 24 * time.Hour // Entra's inactivity window
 	idTokenLifetime      = time.Hour
-	// maxBody bounds every request body: forms here are a few hundred bytes.
+	// maxBody bounds every request body: forms here are a few hundred bytes, and the bound
+	// stops a client (or a web page posting to loopback) from making the authority buffer more.
 	maxBody = 64 << 10
 )
 
@@ -94,16 +101,22 @@ type Authority struct {
 	km      *keyMaterial
 	log     *slog.Logger
 	userOID string
+	// csrfKey is the per-process HMAC key of the CSRF form tokens (see csrfToken). It is
+	// never stored: after a restart, forms served before it are refused and must be reloaded.
 	csrfKey []byte
 	handler http.Handler
 
+	// mu guards the fields below it. Codes and tokens are kept by the SHA-256
+	// of their value (hashToken), never the value, so a dump of these maps redeems nothing.
 	mu        sync.Mutex
 	devices   map[string]*deviceCode  // by device_code
 	userCodes map[string]*deviceCode  // by normalized user code
 	authReqs  map[string]*authRequest // pending /authorize requests, by transaction id
 	codes     map[string]*authCode    // authorization codes, by code
 	refresh   *refreshStore
-	failures  []time.Time // recent wrong user codes (rate limit)
+	// failures is global, not per client address: every client of a loopback-only authority
+	// comes from 127.0.0.1 or ::1, so a per-address limit would limit nothing.
+	failures []time.Time // recent wrong user codes (rate limit)
 
 	srv *http.Server
 	ln  net.Listener
@@ -113,6 +126,8 @@ type Authority struct {
 // reserved tenant name...), as opposed to failures reading or writing the state directory.
 var ErrInvalidConfig = errors.New("invalid configuration")
 
+// tenantPattern is what a tenant segment may be: one lower-case path segment (it is matched
+// after lower-casing) that needs no escaping in URLs, issuers or the env lines.
 var tenantPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
 // New validates cfg, then loads the CA, TLS leaf and RS256 signing key from cfg.StateDir or
@@ -181,6 +196,7 @@ func New(cfg Config) (*Authority, error) {
 	}
 	// Refresh tokens survive restarts, as Entra's do: a restart must not end cached sign-ins.
 	a.refresh = a.loadRefreshStore()
+	// The CSRF key is random per process (see Authority.csrfKey), so no CSRF secret touches disk.
 	if _, err := rand.Read(a.csrfKey); err != nil {
 		return nil, err
 	}
@@ -224,6 +240,8 @@ func (a *Authority) Start() error {
 		return fmt.Errorf("listen address %s resolved to %s, which is not loopback", a.cfg.Addr, ip)
 	}
 	a.ln = ln
+	// The timeouts and header limit bound what a slow or stuck client can hold open
+	// (slowloris); 30s of reading and writing is ample for forms of a few hundred bytes.
 	a.srv = &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -232,9 +250,13 @@ func (a *Authority) Start() error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		TLSConfig: &tls.Config{
+			// TLS 1.2 at least, as Entra requires. HTTPS even on loopback because MSAL refuses
+			// an authority that is not https, with no escape hatch.
 			MinVersion:   tls.VersionTLS12,
 			Certificates: []tls.Certificate{a.km.tlsCert},
 		},
+		// Handshake failures (a client not trusting ca.pem yet) are expected while setting
+		// up, so net/http's own errors go to debug rather than alarming the user.
 		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
 	srv := a.srv
@@ -270,6 +292,7 @@ func (a *Authority) hostPortLocked() string {
 	return net.JoinHostPort(host, port)
 }
 
+// urlLocked is [Authority.URL] for callers already holding a.mu.
 func (a *Authority) urlLocked() string {
 	return "https://" + a.hostPortLocked() + "/" + a.cfg.Tenant
 }
@@ -296,7 +319,9 @@ func (a *Authority) HTTPClient() *http.Client {
 	pool := x509.NewCertPool()
 	pool.AddCert(a.km.caCert)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil // loopback: never through a proxy
+	// Loopback: never through a proxy, which HTTPS_PROXY would otherwise insert between
+	// the client and an authority on the same host.
+	tr.Proxy = nil
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
@@ -316,6 +341,8 @@ func (a *Authority) EnvLines() []string {
 // DevClientID is the public client ID suggested by EnvLines; the authority accepts any.
 const DevClientID = "fastmcp-dev-cli"
 
+// shellSafe is the set of characters a POSIX shell and common .env parsers take literally, so
+// values made only of them need no quoting.
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=,-]+$`)
 
 // shellQuote single-quotes s when it holds anything a shell or .env parser would mangle.

@@ -14,10 +14,13 @@ import (
 
 // authRequest is an /authorize request waiting for the person's decision.
 type authRequest struct {
-	clientID     string
-	redirectURI  string
-	state        string
-	nonce        string
+	clientID    string
+	redirectURI string
+	state       string
+	// nonce is copied into the id_token so the client can detect a replayed one
+	// (OpenID Connect Core section 3.1.2.1).
+	nonce string
+	// challenge is the S256 code_challenge the code must later be redeemed against.
 	challenge    string
 	responseMode string // "query" or "fragment"
 	scopes       *scopeRequest
@@ -34,12 +37,15 @@ type authCode struct {
 	nonce       string
 	scopes      *scopeRequest
 	expires     time.Time
-	redeemed    bool
-	family      string
+	// redeemed marks a code already exchanged; family names the refresh tokens that
+	// exchange produced, so that a replay of the code can revoke them.
+	redeemed bool
+	family   string
 }
 
-// pkcePattern is RFC 7636's code_verifier (43 to 128 unreserved characters); an S256
-// code_challenge is 43 base64url characters.
+// pkceVerifierPattern is RFC 7636's code_verifier (section 4.1: 43 to 128 unreserved
+// characters); pkceChallengePattern an S256 code_challenge (the 43 unpadded base64url
+// characters of a SHA-256 digest). Checking the shape refuses short, low-entropy verifiers.
 var (
 	pkceVerifierPattern  = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 	pkceChallengePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
@@ -47,6 +53,10 @@ var (
 
 // validRedirectURI accepts https URLs and http URLs on loopback hosts (RFC 8252 section 7.3),
 // without fragment or user info: the same rules Entra applies to SPA and native redirects.
+// Any https URL is accepted because there are no app registrations to compare with: the
+// consent page shows the URI, and the person approving is the developer who started the
+// sign-in. No fragment (RFC 6749 section 3.1.2), no user info (https://good@evil.example
+// would mislead the person reading the consent page), at most 2048 bytes.
 func validRedirectURI(s string) bool {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.Fragment != "" || u.User != nil || len(s) > 2048 {
@@ -66,6 +76,8 @@ func validRedirectURI(s string) bool {
 	return false
 }
 
+// origin returns the scheme://host of s, the CSP form-action source of a consent page whose
+// form redirects there; renderPage uses it only when it matches originPattern.
 func origin(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -86,6 +98,8 @@ func (a *Authority) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	clientID, redirectURI := q.Get("client_id"), q.Get("redirect_uri")
+	// Until client_id and redirect_uri are known good, errors go on a page, never to the
+	// redirect URI: redirecting to an unchecked URI would make this an open redirector.
 	if !validClientID(clientID) {
 		a.renderPage(w, r, http.StatusBadRequest, pageData{Title: "Sign-in failed", Error: "The sign-in request has no valid client_id. Fix the application's configuration."})
 		return
@@ -113,6 +127,10 @@ func (a *Authority) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("unsupported_response_type", 70005, "The response_type must be 'code'.")
 		return
 	}
+	// PKCE is required for every client and S256 is the only method: public clients have
+	// no secret, so the verifier is what binds the code to the client that asked for it
+	// (RFC 7636 section 1, RFC 9700 section 2.1.1). "plain" would put the verifier itself in
+	// the browser's address bar and history.
 	if req.challenge == "" {
 		fail("invalid_request", 9002325, "Proof Key for Code Exchange is required: send code_challenge and code_challenge_method=S256.")
 		return
@@ -135,10 +153,14 @@ func (a *Authority) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		a.redirectCode(w, r, req)
 		return
 	}
+	// The authority keeps no browser session, so a silent (prompt=none) request can only be
+	// answered with interaction_required, as Entra answers it without a signed-in user.
 	if q.Get("prompt") == "none" {
 		fail("interaction_required", 50058, "A silent sign-in request was sent but no user is signed in.")
 		return
 	}
+	// The request stays here under a random transaction id; the page carries only that id,
+	// so a tampered form cannot change the redirect URI, scopes or challenge.
 	txn := randomToken(24)
 	now := a.cfg.Now()
 	a.mu.Lock()
@@ -154,6 +176,8 @@ func (a *Authority) handleAuthorizeDecision(w http.ResponseWriter, r *http.Reque
 		a.renderPage(w, r, http.StatusBadRequest, pageData{Title: "Sign-in failed", Error: "The form could not be read. Start the sign-in again from the application."})
 		return
 	}
+	// Without the CSRF check, a page on another site could post "approve" for a request it
+	// started, and receive a code for the dev user at its own redirect URI.
 	if !a.checkCSRF(r) {
 		a.renderPage(w, r, http.StatusForbidden, pageData{Title: "Sign-in failed",
 			Error: "This form has expired or was sent from another site. Start the sign-in again from the application."})
@@ -163,6 +187,7 @@ func (a *Authority) handleAuthorizeDecision(w http.ResponseWriter, r *http.Reque
 	txn := r.PostForm.Get("txn")
 	a.mu.Lock()
 	req, ok := a.authReqs[txn]
+	// Deleted on first use: a double submit cannot mint two codes.
 	delete(a.authReqs, txn)
 	a.mu.Unlock()
 	if !ok || now.After(req.expires) {
@@ -184,6 +209,8 @@ func (a *Authority) handleAuthorizeDecision(w http.ResponseWriter, r *http.Reque
 
 // redirectCode issues an authorization code and sends the browser back with it.
 func (a *Authority) redirectCode(w http.ResponseWriter, r *http.Request, req *authRequest) {
+	// 256 random bits: unguessable. Only the hash is kept (see hashToken). Each code starts
+	// its own refresh-token family.
 	code := "dev." + randomToken(32)
 	now := a.cfg.Now()
 	a.mu.Lock()
@@ -207,9 +234,13 @@ func (a *Authority) redirectError(w http.ResponseWriter, r *http.Request, req *a
 	a.redirectWith(w, r, req, v)
 }
 
+// redirectWith sends the browser to the client's redirect URI with v in the query or the
+// fragment (response_mode). 303 See Other makes the browser GET it even after the consent
+// form's POST, so the form (and its CSRF token) is never re-posted to the client.
 func (a *Authority) redirectWith(w http.ResponseWriter, r *http.Request, req *authRequest, v url.Values) {
 	u, _ := url.Parse(req.redirectURI) // validated before
 	if req.responseMode == "fragment" {
+		// A fragment never reaches the server of the redirect URI nor its logs: what SPAs ask.
 		u.Fragment = ""
 		u.RawFragment = ""
 		http.Redirect(w, r, u.String()+"#"+v.Encode(), http.StatusSeeOther)
@@ -220,6 +251,8 @@ func (a *Authority) redirectWith(w http.ResponseWriter, r *http.Request, req *au
 		q[k] = vals
 	}
 	u.RawQuery = q.Encode()
+	// The Location may carry the code: keep it out of caches, and send no Referer from this
+	// authority with the request that follows the redirect.
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, u.String(), http.StatusSeeOther)
@@ -239,12 +272,16 @@ func (a *Authority) grantAuthorizationCode(r *http.Request, form url.Values, cli
 	}
 	now := a.cfg.Now()
 	a.mu.Lock()
+	// Every check and the redeemed mark happen under one lock, so two concurrent
+	// redemptions of one code cannot both succeed.
 	c, ok := a.codes[hashToken(code)]
 	var oerr *oauthError
 	switch {
 	case !ok:
 		oerr = errInvalidGrant(aadstsInvalidGrant, "The provided authorization code is invalid or malformed.")
 	case c.redeemed:
+		// RFC 6749 section 4.1.2: a code used twice is refused, and the tokens issued from it
+		// SHOULD be revoked, since one of the two redeemers is an attacker.
 		// A replayed code: revoke what the first redemption got.
 		a.refresh.revokeFamily(c.family)
 		a.saveRefreshLocked()
@@ -253,8 +290,10 @@ func (a *Authority) grantAuthorizationCode(r *http.Request, form url.Values, cli
 		oerr = errInvalidGrant(aadstsCodeExpired, "The provided authorization code has expired. Sign in again.")
 	case !strings.EqualFold(c.clientID, clientID):
 		oerr = errInvalidGrant(aadstsClientMismatch, "The authorization code was issued to a different client.")
+	// Exact match, as RFC 6749 section 4.1.3 requires of redirect_uri.
 	case c.redirectURI != redirectURI:
 		oerr = errInvalidGrant(500112, "The redirect_uri does not match the one of the authorization request.")
+	// RFC 7636 section 4.6: the verifier's S256 hash must equal the stored challenge.
 	case !pkceVerifierPattern.MatchString(verifier) || !pkceMatches(verifier, c.challenge):
 		oerr = errInvalidGrant(aadstsPKCEMismatch, "The code_verifier does not match the code_challenge supplied in the authorization request.")
 	default:
@@ -268,6 +307,8 @@ func (a *Authority) grantAuthorizationCode(r *http.Request, form url.Values, cli
 }
 
 // pkceMatches checks BASE64URL(SHA256(verifier)) == challenge in constant time (RFC 7636).
+// The challenge is not secret, but a constant-time comparison costs nothing and leaves no
+// timing signal to reason about.
 func pkceMatches(verifier, challenge string) bool {
 	sum := sha256.Sum256([]byte(verifier))
 	return subtle.ConstantTimeCompare([]byte(b64(sum[:])), []byte(challenge)) == 1

@@ -14,12 +14,15 @@ import (
 const userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
 
 // Rate limit of wrong user codes on the page: RFC 8628 section 5.1 asks for one, because a
-// user code is short enough to guess.
+// user code is short enough to guess. At 20 guesses a minute, a code pending for its full 15
+// minutes faces 300 guesses against 20^8 (about 2.6e10) codes: odds of about 1 in 85 million.
 const (
 	maxCodeFailures    = 20
 	codeFailuresWindow = time.Minute
 )
 
+// deviceState is where a device authorization stands: waiting for the person, approved
+// (the next poll gets tokens) or declined (the next poll gets authorization_declined).
 type deviceState int
 
 const (
@@ -30,6 +33,8 @@ const (
 
 // deviceCode is one device authorization (RFC 8628).
 type deviceCode struct {
+	// The device code is kept only as its hash (see hashToken). The user code is kept in
+	// clear: the page looks it up by what the person types, and it is shown on screen anyway.
 	hash     string // of the device_code
 	userCode string // "BCDF-GHJK"
 	clientID string
@@ -52,6 +57,10 @@ func (a *Authority) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// startDevice validates a device authorization request (RFC 8628 section 3.1) and issues
+// its device code and user code (section 3.2). The device code carries 256 random bits,
+// since it alone redeems the tokens; the user code only needs to resist guessing within the
+// rate limit.
 func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]any, *oauthError) {
 	clientID := form.Get("client_id")
 	if clientID == "" {
@@ -76,6 +85,8 @@ func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]an
 	a.mu.Lock()
 	a.pruneLocked(now)
 	for {
+		// Two pending authorizations must not share a user code, or approving one would
+		// approve the other.
 		d.userCode = newUserCode()
 		if _, taken := a.userCodes[normalizeUserCode(d.userCode)]; !taken {
 			break
@@ -86,6 +97,8 @@ func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]an
 	a.mu.Unlock()
 	a.log.Info("device code issued", "client_id", clientID, "auto_approved", a.cfg.AutoApprove)
 
+	// verification_uri_complete (RFC 8628 section 3.3.1) opens the page with the code filled
+	// in; message is Entra's wording, which MSAL shows to the person as it is.
 	verify := a.base(r) + "/device"
 	return map[string]any{
 		"device_code":               dc,
@@ -117,6 +130,8 @@ func newUserCode() string {
 }
 
 // normalizeUserCode makes typed input comparable: upper case, without spaces and dashes.
+// RFC 8628 section 6.1: comparing case-insensitively and ignoring punctuation spares the
+// person retyping a code over a dash or a lower-case letter.
 func normalizeUserCode(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
@@ -129,7 +144,8 @@ func normalizeUserCode(s string) string {
 	}, s)
 }
 
-// grantDevice answers a device code poll.
+// grantDevice answers a device code poll (RFC 8628 section 3.4), with the errors of
+// section 3.5 in Entra's form: authorization_pending, expired_token, a decline, or tokens.
 func (a *Authority) grantDevice(r *http.Request, form url.Values, clientID string) (map[string]any, *oauthError) {
 	dc := form.Get("device_code")
 	if dc == "" {
@@ -142,6 +158,7 @@ func (a *Authority) grantDevice(r *http.Request, form url.Values, clientID strin
 	switch {
 	case !ok:
 		oerr = &oauthError{400, "bad_verification_code", aadstsBadVerificationCode, "The provided value for the input parameter 'device_code' is not valid."}
+	// A device code redeems only for the client that asked for it.
 	case !strings.EqualFold(d.clientID, clientID):
 		oerr = errInvalidGrant(aadstsClientMismatch, "The device code was issued to a different client.")
 	case now.After(d.expires):
@@ -163,6 +180,8 @@ func (a *Authority) grantDevice(r *http.Request, form url.Values, clientID strin
 	return a.tokenResponse(r, form, clientID, d.scopes, d.scopes, "", "")
 }
 
+// removeDeviceLocked forgets d under both of its keys (a.mu held). The user code entry is
+// removed only if it still points at d.
 func (a *Authority) removeDeviceLocked(d *deviceCode) {
 	delete(a.devices, d.hash)
 	if a.userCodes[normalizeUserCode(d.userCode)] == d {
@@ -199,6 +218,7 @@ func (a *Authority) pruneLocked(now time.Time) {
 // handleDevicePage shows the form where a person types the user code.
 func (a *Authority) handleDevicePage(w http.ResponseWriter, r *http.Request) {
 	code := r.URL.Query().Get("user_code")
+	// Longer than any real code: not echoed back into the page.
 	if len(code) > 20 {
 		code = ""
 	}
@@ -223,6 +243,8 @@ func (a *Authority) handleDeviceSubmit(w http.ResponseWriter, r *http.Request) {
 	now := a.cfg.Now()
 	a.mu.Lock()
 	a.pruneLocked(now)
+	// The limit is checked before the lookup, so once it is reached even a right guess
+	// learns nothing until the window moves on.
 	if len(a.failures) >= maxCodeFailures {
 		a.mu.Unlock()
 		a.renderPage(w, r, http.StatusTooManyRequests, pageData{Title: "Sign in to a device", Step: "enter", Action: "/device",
@@ -233,6 +255,7 @@ func (a *Authority) handleDeviceSubmit(w http.ResponseWriter, r *http.Request) {
 	msg := ""
 	switch {
 	case !ok:
+		// Only unknown codes count: an expired or used code was real, not a guess.
 		a.failures = append(a.failures, now)
 		msg = "That code is not right. Check the code shown on your device and try again."
 	case now.After(d.expires):
@@ -249,6 +272,9 @@ func (a *Authority) handleDeviceSubmit(w http.ResponseWriter, r *http.Request) {
 		a.renderPage(w, r, http.StatusBadRequest, pageData{Title: "Sign in to a device", Step: "enter", Action: "/device", UserCode: keep, Error: msg})
 		return
 	}
+	// Here the code is known and pending. "continue" only shows the consent screen; the
+	// decision is recorded under the same lock that checked the state, so of two concurrent
+	// Approve posts the second finds the code used.
 	clientID, scopes, userCode := d.clientID, d.scopes, d.userCode
 	switch action {
 	case "approve":

@@ -40,6 +40,9 @@ func (a *Authority) handleToken(w http.ResponseWriter, r *http.Request) {
 	writeOAuthError(w, r, a.cfg.Now(), oerr)
 }
 
+// grant dispatches a token request by grant_type (RFC 6749 section 4). client_credentials
+// is handled first because its client_id may come from HTTP Basic rather than the form;
+// every other grant is a public client's and needs client_id in the form.
 func (a *Authority) grant(r *http.Request, form url.Values) (map[string]any, *oauthError) {
 	gt := form.Get("grant_type")
 	if gt == "" {
@@ -68,6 +71,7 @@ func (a *Authority) grant(r *http.Request, form url.Values) (map[string]any, *oa
 	}
 }
 
+// clientIDPattern admits GUIDs and readable names alike, but no spaces, markup or controls.
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 
 // validClientID accepts any plausible client ID: there are no registrations here, but the ID
@@ -97,6 +101,10 @@ func (a *Authority) tokenResponse(r *http.Request, form url.Values, clientID str
 		}
 		resp["id_token"] = idt
 	}
+	// A refresh token only with offline_access, as Entra does. A new sign-in starts a new
+	// family; a refresh passes its own family on, so that reuse detection can revoke every
+	// token descended from one sign-in. It is saved (best effort, see saveRefreshLocked)
+	// before the answer is sent.
 	if consent.offline {
 		if family == "" {
 			family = randomToken(12)
@@ -110,11 +118,15 @@ func (a *Authority) tokenResponse(r *http.Request, form url.Values, clientID str
 	if form.Get("client_info") == "1" {
 		resp["client_info"] = a.clientInfo()
 	}
+	// Only who and what is logged, never the tokens themselves.
 	a.log.Info("tokens issued", "client_id", clientID, "scp", strings.Join(req.api, " "), "refresh_token", consent.offline)
 	return resp, nil
 }
 
-// grantRefresh redeems a refresh token, retiring it and returning a new one (rotation).
+// grantRefresh redeems a refresh token (RFC 6749 section 6), retiring it and returning a new
+// one. Rotation is what RFC 9700 section 4.14.2 asks of refresh tokens issued to public
+// clients: with no client secret, detecting the reuse of a retired token (see refreshStore) is
+// the only way to notice a stolen copy.
 func (a *Authority) grantRefresh(r *http.Request, form url.Values, clientID string) (map[string]any, *oauthError) {
 	rt := form.Get("refresh_token")
 	if rt == "" {
@@ -129,6 +141,8 @@ func (a *Authority) grantRefresh(r *http.Request, form url.Values, clientID stri
 	}
 	var req *scopeRequest
 	if oerr == nil {
+		// The scope may narrow the consented one but never widen it (RFC 6749 section 6):
+		// a client may ask for part of what the person consented to, never more.
 		if strings.TrimSpace(form.Get("scope")) == "" {
 			req = g.scopes
 		} else if req, oerr = parseScopes(form.Get("scope"), a.cfg.APIClientID, a.cfg.APIScopes); oerr == nil && !g.allows(req) {
@@ -136,6 +150,8 @@ func (a *Authority) grantRefresh(r *http.Request, form url.Values, clientID stri
 		}
 	}
 	if oerr == nil {
+		// Retired only on success: a refused request (wrong client, wider scope) gets no new
+		// token, so the presented one stays the current token of its family.
 		a.refresh.retire(rt)
 	}
 	// Saves the retirement, or the family revoked by a reused token.
@@ -151,6 +167,8 @@ func (a *Authority) grantRefresh(r *http.Request, form url.Values, clientID stri
 // secret, with every API scope as a role.
 func (a *Authority) grantClientCredentials(r *http.Request, form url.Values) (map[string]any, *oauthError) {
 	clientID, secret := form.Get("client_id"), form.Get("client_secret")
+	// RFC 6749 section 2.3: a client uses one authentication method per request, so a
+	// secret in both the form and the Basic header is refused rather than one picked.
 	if u, p, ok := r.BasicAuth(); ok {
 		if secret != "" {
 			return nil, errInvalidRequest(aadstsMalformed, "Use one client authentication method: client_secret or HTTP Basic, not both.")
@@ -172,6 +190,8 @@ func (a *Authority) grantClientCredentials(r *http.Request, form url.Values) (ma
 	if !validClientID(clientID) {
 		return nil, errInvalidRequest(aadstsMalformed, "The client_id is not valid.")
 	}
+	// Any client ID presenting the one configured secret gets an app token: there are no
+	// registrations to hold one secret per client. No configured secret, no grant.
 	if a.cfg.ClientSecret == "" {
 		return nil, errInvalidClient(aadstsMissingSecret, "The client credentials grant is disabled: start dev-authority with --client-secret-file or FASTMCP_AUTH_DEV_CLIENT_SECRET.")
 	}

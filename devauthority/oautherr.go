@@ -20,6 +20,7 @@ type oauthError struct {
 	msg    string // the human part of error_description, after "AADSTSnnnnn: "
 }
 
+// Error formats e like the start of Entra's error_description, for logs and tests.
 func (e *oauthError) Error() string { return fmt.Sprintf("%s: AADSTS%d: %s", e.code, e.aadsts, e.msg) }
 
 // AADSTS numbers used by the authority. They follow Entra ID's published codes where one
@@ -48,10 +49,14 @@ const (
 	aadstsTooLarge            = 90005   // request too large (our choice)
 )
 
+// errPending is the RFC 8628 section 3.5 answer to a poll before the person decided. MSAL
+// expects it as HTTP 400, as Entra sends it, and keeps polling.
 func errPending() *oauthError {
 	return &oauthError{400, "authorization_pending", aadstsPending, "OAuth 2.0 device flow error. Authorization is pending. Continue polling."}
 }
 
+// errInvalidRequest, errInvalidGrant, errInvalidScope and errInvalidClient build the
+// RFC 6749 section 5.2 errors of those names; invalid_client is a 401.
 func errInvalidRequest(aadsts int, msg string) *oauthError {
 	return &oauthError{400, "invalid_request", aadsts, msg}
 }
@@ -75,6 +80,7 @@ var correlationIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 // writeOAuthError writes e as Entra's JSON error body. The correlation_id echoes the
 // client-request-id header MSAL sends (a fresh one is made up when it is absent or odd).
 func writeOAuthError(w http.ResponseWriter, r *http.Request, now time.Time, e *oauthError) {
+	// trace_id is random: it correlates nothing here, but clients parse it.
 	trace := newGUID()
 	corr := r.Header.Get("client-request-id")
 	if !correlationIDPattern.MatchString(corr) {
@@ -119,6 +125,7 @@ func newGUID() string {
 	return formatGUID(b[:])
 }
 
+// formatGUID writes the first 16 bytes of b in the 8-4-4-4-12 hex form of a GUID.
 func formatGUID(b []byte) string {
 	h := hex.EncodeToString(b[:16])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]

@@ -28,6 +28,11 @@ var styleHash = func() string {
 	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 }()
 
+// pageTemplate is the one page of the authority: the code entry form, the consent screen
+// or a message. html/template escapes every field by context, which matters because client
+// IDs, redirect URIs and typed codes come from the request. Both forms carry the CSRF
+// token; the consent form carries the user code or the transaction id, never the scopes or
+// redirect URI themselves.
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}} - fastmcp-auth dev authority</title><style>` + pageCSS + `</style></head>
@@ -61,11 +66,15 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 
 // pageData fills pageTemplate.
 type pageData struct {
-	Title       string
-	Step        string // "enter", "consent" or "" (a message only)
-	Action      string // form action path
-	Error       string
-	Result      string
+	Title string
+	// Title, Error and Result are the heading and the messages; Error and Result get the
+	// IDs "error" and "result" browser tests look for.
+	Step   string // "enter", "consent" or "" (a message only)
+	Action string // form action path
+	Error  string
+	Result string
+	// UserCode, ClientID, UserName, Username, Scopes and RedirectURI describe the sign-in
+	// being approved; Txn is a pending /authorize request; CSRF is set by renderPage.
 	UserCode    string
 	ClientID    string
 	UserName    string
@@ -96,8 +105,13 @@ func (a *Authority) consentData(action, clientID string, sr *scopeRequest, pd pa
 	return pd
 }
 
+// csrfCookie names the CSRF cookie. The __Host- prefix makes browsers accept it only with
+// Secure, Path=/ and no Domain, so no other host (a sibling under the same name) can set or
+// overwrite it: the cookie half of the double-submit check stays ours.
 const csrfCookie = "__Host-dev-authority-csrf"
 
+// originPattern is what may be added to the CSP form-action directive: a bare scheme://host,
+// with no space or ';' that could smuggle another directive into the header.
 var originPattern = regexp.MustCompile(`^https?://[A-Za-z0-9.\-\[\]:]+$`)
 
 // renderPage writes an HTML page with strict security headers: no script may run, only our
@@ -111,6 +125,9 @@ func (a *Authority) renderPage(w http.ResponseWriter, r *http.Request, status in
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	// default-src 'none' forbids every script (the pages need none), so an injection that
+	// escaped the template still could not run; frame-ancestors 'none' and X-Frame-Options
+	// keep the Approve button out of any frame (clickjacking).
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src "+styleHash+"; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -127,10 +144,14 @@ func (a *Authority) renderPage(w http.ResponseWriter, r *http.Request, status in
 
 // ensureCSRFCookie returns the browser's CSRF cookie value, setting a new one when absent.
 func (a *Authority) ensureCSRFCookie(w http.ResponseWriter, r *http.Request) string {
+	// A value of another length (not 32 random bytes in base64url) is not ours: replace it.
 	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 43 {
 		return c.Value
 	}
 	v := randomToken(32)
+	// HttpOnly: no script reads it. SameSite=Strict: the browser never sends it with a
+	// request started by another site, so a forged cross-site post arrives without it and
+	// fails even if the attacker knew a token.
 	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	return v
 }
@@ -146,6 +167,8 @@ func (a *Authority) csrfToken(cookie string) string {
 // checkCSRF verifies a form post: the token must match the cookie, and when the browser
 // says where the post comes from (Origin, Sec-Fetch-Site) it must be this origin.
 func (a *Authority) checkCSRF(r *http.Request) bool {
+	// Origin and Sec-Fetch-Site are checked when present (older clients omit them); the
+	// token check below does not depend on them.
 	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, a.base(r)) {
 		return false
 	}
@@ -156,5 +179,6 @@ func (a *Authority) checkCSRF(r *http.Request) bool {
 	if err != nil || c.Value == "" {
 		return false
 	}
+	// hmac.Equal compares in constant time: no timing hint about the expected token.
 	return hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(a.csrfToken(c.Value)))
 }

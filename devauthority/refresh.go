@@ -18,19 +18,26 @@ type refreshGrant struct {
 // token and returns a new one. Presenting a retired token again is treated as theft (OAuth
 // 2.0 Security BCP, RFC 9700 section 4.14.2): the whole family is revoked.
 type refreshStore struct {
-	live    map[string]*refreshGrant // hash -> grant
-	used    map[string]retired       // hash -> family, for reuse detection
-	revoked map[string]time.Time     // hash -> when to forget it
+	// Keys are hashToken values: the store, in memory or in refresh_tokens.json, holds no
+	// token that could be redeemed. SHA-256 without salt suffices for 256-bit random tokens.
+	live map[string]*refreshGrant // hash -> grant
+	used map[string]retired       // hash -> family, for reuse detection
+	// used and revoked entries are kept until the token would have expired anyway: after
+	// that, the token is refused as unknown, whatever the store remembered.
+	revoked map[string]time.Time // hash -> when to forget it
 	// dirty is set by every change a restart must see (issue, retire, revoke) and cleared
 	// by a successful save. Forgetting expired entries does not set it: load prunes them too.
 	dirty bool
 }
 
+// retired is a rotated-out token: the family to revoke if it comes back, and until when
+// that matters.
 type retired struct {
 	family string
 	until  time.Time
 }
 
+// newRefreshStore returns an empty store.
 func newRefreshStore() *refreshStore {
 	return &refreshStore{live: map[string]*refreshGrant{}, used: map[string]retired{}, revoked: map[string]time.Time{}}
 }
@@ -49,6 +56,7 @@ func (s *refreshStore) peek(rt string, now time.Time) (*refreshGrant, *oauthErro
 	if g, ok := s.live[h]; ok {
 		if now.After(g.expires) {
 			delete(s.live, h)
+			// Each rotation gives a new 90-day token, so this is expiry through inactivity.
 			return nil, errInvalidGrant(aadstsExpiredGrant, "The refresh token has expired due to inactivity. Sign in again.")
 		}
 		return g, nil
@@ -75,6 +83,8 @@ func (s *refreshStore) retire(rt string) {
 }
 
 // revokeFamily revokes every live token of a family.
+// Revoked tokens are remembered, so that their holder is told "revoked" (sign in again)
+// rather than "invalid", as Entra distinguishes them.
 func (s *refreshStore) revokeFamily(family string) {
 	for h, g := range s.live {
 		if g.family == family {

@@ -12,6 +12,9 @@ import (
 
 // routes builds the handler: Entra's v2 paths under /{tenant}, plus the /device page.
 func (a *Authority) routes() http.Handler {
+	// Method patterns make the mux answer 405 for any other method, so no handler checks it.
+	// The preflight is answered for any tenant: it reveals nothing, and the POST that follows
+	// goes through tenantOnly.
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", a.tenantOnly(a.handleDiscovery))
 	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", a.tenantOnly(a.handleKeys))
@@ -32,11 +35,16 @@ func (a *Authority) routes() http.Handler {
 func (a *Authority) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// The Host check comes first, before any handler reads state. A page on attacker.example
+		// whose name rebinds to 127.0.0.1 sends "Host: attacker.example": it is refused here,
+		// behind TLS (whose leaf names only loopback) as a second line of defence.
 		if !a.hostAllowed(r.Host) {
 			// Defence against DNS rebinding: only the loopback names the TLS leaf covers.
 			http.Error(w, "misdirected request: use https://127.0.0.1, localhost or [::1] with this port", http.StatusMisdirectedRequest)
 			return
 		}
+		// Every body, form or not, is bounded before a handler reads it (readForm reports the
+		// overflow as Entra does).
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
@@ -44,11 +52,13 @@ func (a *Authority) middleware(next http.Handler) http.Handler {
 	})
 }
 
+// statusWriter records the status a handler wrote, for the request log.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 }
 
+// WriteHeader records code and passes it on.
 func (s *statusWriter) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
@@ -63,6 +73,7 @@ func (a *Authority) hostAllowed(hostport string) bool {
 	a.mu.Lock()
 	ln := a.ln
 	a.mu.Unlock()
+	// Before Start (Handler served by a test server) any port passes; after it, only ours.
 	if ln != nil && port != strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) {
 		return false
 	}
@@ -96,6 +107,7 @@ func (a *Authority) tenantOnly(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// handleIndex names the authority and its sign-in page, for a person who opens the root URL.
 func (a *Authority) handleIndex(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -111,6 +123,10 @@ func (a *Authority) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	for _, s := range a.cfg.APIScopes {
 		scopes = append(scopes, "api://"+a.cfg.APIClientID+"/"+s)
 	}
+	// Subjects are pairwise: sub differs per client application, as Entra's does (see
+	// pairwiseSub). PKCE is S256 only: "plain" sends the verifier itself as the challenge, so
+	// whoever sees the authorization request and intercepts the code can redeem it (RFC 7636
+	// section 7.2, RFC 9700 section 2.1.1).
 	doc := map[string]any{
 		"issuer":                                a.issuerFor(r),
 		"authorization_endpoint":                b + "/oauth2/v2.0/authorize",
@@ -151,6 +167,9 @@ func (a *Authority) handleKeys(w http.ResponseWriter, r *http.Request) {
 	}}})
 }
 
+// writeJSONCacheable writes a public document (discovery, key set). It is a separate name so
+// that those answers could get a cache lifetime; today it sends writeJSON's no-store headers
+// too, which only costs clients a refetch.
 func writeJSONCacheable(w http.ResponseWriter, v any) {
 	writeJSON(w, http.StatusOK, v)
 }
@@ -164,6 +183,8 @@ func (a *Authority) handlePreflight(w http.ResponseWriter, r *http.Request) {
 		h.Set("Access-Control-Allow-Origin", o)
 		h.Set("Vary", "Origin")
 	}
+	// No Access-Control-Allow-Credentials: the token endpoint reads no cookie, so a
+	// cross-origin caller gets nothing a direct request would not give it.
 	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
 	h.Set("Access-Control-Allow-Headers", "Content-Type, client-request-id, return-client-request-id, x-client-sku, x-client-ver, x-client-os, x-client-cpu, x-app-name, x-app-ver, x-ms-lib-capability")
 	h.Set("Access-Control-Max-Age", "600")
@@ -172,6 +193,8 @@ func (a *Authority) handlePreflight(w http.ResponseWriter, r *http.Request) {
 
 // handleLogout ends nothing (the authority keeps no browser session) and sends the browser
 // back to post_logout_redirect_uri when it is an allowed redirect URI.
+// validRedirectURI accepts any https URL (there are no app registrations to check against),
+// so this redirects to any https target: acceptable on a loopback-only development authority.
 func (a *Authority) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if u := r.URL.Query().Get("post_logout_redirect_uri"); u != "" && validRedirectURI(u) {
 		http.Redirect(w, r, u, http.StatusFound)
@@ -190,6 +213,8 @@ func readForm(r *http.Request) (url.Values, *oauthError) {
 		}
 		return nil, errInvalidRequest(aadstsMalformed, "The request body must be application/x-www-form-urlencoded.")
 	}
+	// A repeated parameter is ambiguous (which client_id, which code?): refusing it avoids
+	// parameter-pollution tricks where two layers read different copies.
 	for k, v := range r.PostForm {
 		if len(v) > 1 {
 			return nil, errInvalidRequest(aadstsMalformed, "The parameter '"+truncate(k, 40)+"' is repeated.")
@@ -198,6 +223,8 @@ func readForm(r *http.Request) (url.Values, *oauthError) {
 	return r.PostForm, nil
 }
 
+// truncate makes client input safe to echo in an error description or a log: control
+// characters become '?' (no forged log lines or headers) and it is cut to n bytes.
 func truncate(s string, n int) string {
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {

@@ -17,8 +17,9 @@ type scopeRequest struct {
 	requested []string // as sent, without duplicates: echoed back in this form
 	api       []string // short names of the API scopes (what scp carries)
 	dflt      bool     // api://<id>/.default was asked for
-	openid    bool
-	offline   bool
+	// openid asks for an id_token; offline_access for a refresh token.
+	openid  bool
+	offline bool
 }
 
 // parseScopes splits a scope parameter. API scopes are api://<apiClientID>/<name> (prefix
@@ -61,6 +62,7 @@ func parseScopes(param, apiClientID string, all []string) (*scopeRequest, *oauth
 	return sr, nil
 }
 
+// addAPI adds an API scope name once, comparing case-insensitively as Entra does.
 func (sr *scopeRequest) addAPI(name string) {
 	if !slices.ContainsFunc(sr.api, func(n string) bool { return strings.EqualFold(n, name) }) {
 		sr.api = append(sr.api, name)
@@ -72,6 +74,7 @@ func (sr *scopeRequest) addAPI(name string) {
 func (sr *scopeRequest) echo() string { return strings.Join(sr.requested, " ") }
 
 // quoteScope shortens and quotes a scope for an error description.
+// Control characters become '?', so a scope echoed in an error cannot forge log lines.
 func quoteScope(s string) string {
 	if len(s) > 80 {
 		s = s[:80] + "..."

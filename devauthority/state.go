@@ -32,6 +32,9 @@ const (
 )
 
 const (
+	// The CA lives ten years so that a trust decision (adding ca.pem somewhere) is made once;
+	// the leaf a year, renewed at start-up, so a long-lived state directory never serves an
+	// expired certificate.
 	caValidity   = 10 * 365 * 24 * time.Hour
 	leafValidity = 365 * 24 * time.Hour
 	// leafRenewBefore renews the leaf this long before it expires, at start-up.
@@ -40,6 +43,8 @@ const (
 
 // keyMaterial is everything New loads from or creates in the state directory.
 type keyMaterial struct {
+	// caCert and caPEM are the CA to trust; tlsCert is the HTTPS leaf with its key; signKey
+	// signs tokens and kid (its RFC 7638 thumbprint) names it in token headers and the key set.
 	caCert  *x509.Certificate
 	caPEM   []byte
 	tlsCert tls.Certificate
@@ -97,6 +102,9 @@ func keyID(pub *rsa.PublicKey) string {
 	return b64(sum[:])
 }
 
+// loadOrCreateECKey reads the P-256 key at path or creates it. P-256 serves the CA and the
+// TLS leaf: small, fast, and accepted by every TLS client. A file that exists but does not
+// parse is an error, not silently replaced, since replacing the CA key invalidates trust.
 func loadOrCreateECKey(path string) (*ecdsa.PrivateKey, error) {
 	der, err := readPEM(path, "PRIVATE KEY")
 	if err == nil {
@@ -116,6 +124,9 @@ func loadOrCreateECKey(path string) (*ecdsa.PrivateKey, error) {
 	return k, writeKey(path, k)
 }
 
+// loadOrCreateRSAKey reads the token signing key at path or creates it. RSA 2048 because
+// Entra signs with RS256 and 2048-bit keys: verifiers tested here must meet what production
+// sends them.
 func loadOrCreateRSAKey(path string) (*rsa.PrivateKey, error) {
 	der, err := readPEM(path, "PRIVATE KEY")
 	if err == nil {
@@ -135,6 +146,7 @@ func loadOrCreateRSAKey(path string) (*rsa.PrivateKey, error) {
 	return k, writeKey(path, k)
 }
 
+// writeKey stores a private key as PKCS #8 PEM, 0600 and atomically (see writeFileAtomic).
 func writeKey(path string, k crypto.PrivateKey) error {
 	der, err := x509.MarshalPKCS8PrivateKey(k)
 	if err != nil {
@@ -143,6 +155,8 @@ func writeKey(path string, k crypto.PrivateKey) error {
 	return writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 }
 
+// loadOrCreateCA returns the CA certificate of caKey, reusing ca.pem while it matches the key
+// and is unexpired. The CA is constrained to loopback names and may sign leaves only.
 func loadOrCreateCA(dir string, caKey *ecdsa.PrivateKey, now time.Time) (*x509.Certificate, []byte, error) {
 	path := filepath.Join(dir, caCertFile)
 	if der, err := readPEM(path, "CERTIFICATE"); err == nil {
@@ -164,6 +178,7 @@ func loadOrCreateCA(dir string, caKey *ecdsa.PrivateKey, now time.Time) (*x509.C
 		BasicConstraintsValid: true,
 		MaxPathLenZero:        true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		// MaxPathLenZero: no intermediates, so even a stolen CA key makes only leaf certificates.
 		// Name constraints: even if someone adds ca.pem to a system trust store, this CA can
 		// only vouch for loopback names, never for a real site.
 		PermittedDNSDomainsCritical: true,
@@ -191,6 +206,9 @@ func loadOrCreateCA(dir string, caKey *ecdsa.PrivateKey, now time.Time) (*x509.C
 	return cert, pemBytes, nil
 }
 
+// loadOrCreateLeaf returns the HTTPS certificate for localhost, 127.0.0.1 and ::1, reusing
+// tls-cert.pem while the current CA signed it, it matches leafKey and it is more than
+// leafRenewBefore from expiry; otherwise it issues a new one.
 func loadOrCreateLeaf(dir string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, leafKey *ecdsa.PrivateKey, now time.Time) (tls.Certificate, error) {
 	path := filepath.Join(dir, tlsCertFile)
 	if der, err := readPEM(path, "CERTIFICATE"); err == nil {
@@ -212,6 +230,8 @@ func loadOrCreateLeaf(dir string, ca *x509.Certificate, caKey *ecdsa.PrivateKey,
 		DNSNames:     []string{"localhost"},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
+	// ExtKeyUsage is server authentication only: the leaf cannot act as a client certificate
+	// or sign code.
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &leafKey.PublicKey, caKey)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("could not create TLS certificate: %w", err)
@@ -226,11 +246,15 @@ func loadOrCreateLeaf(dir string, ca *x509.Certificate, caKey *ecdsa.PrivateKey,
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: leafKey, Leaf: leaf}, nil
 }
 
+// publicKeysEqual reports whether a is the ECDSA public key b.
 func publicKeysEqual(a crypto.PublicKey, b *ecdsa.PublicKey) bool {
 	ea, ok := a.(*ecdsa.PublicKey)
 	return ok && ea.Equal(b)
 }
 
+// randomSerial returns a random 127-bit serial number. Random serials make every certificate
+// unique: browsers refuse a certificate whose issuer and serial repeat an earlier one with
+// different contents, which a counter reset by a new state directory would cause.
 func randomSerial() *big.Int {
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
@@ -266,6 +290,8 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // no-op after a successful rename
+	// CreateTemp makes the file 0600; perm is set before any byte is written, so a key is
+	// never readable by others even for a moment.
 	if err := f.Chmod(perm); err != nil {
 		f.Close()
 		return fmt.Errorf("could not write %s: %w", path, err)
@@ -274,6 +300,7 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		f.Close()
 		return fmt.Errorf("could not write %s: %w", path, err)
 	}
+	// Sync before rename: after a crash the new name holds the whole new content.
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("could not write %s: %w", path, err)

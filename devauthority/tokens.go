@@ -27,6 +27,7 @@ func (a *Authority) devUsername() string { return "dev@" + a.cfg.Tenant + ".loca
 // padding).
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
+// bigEndian is e as minimal big-endian bytes: the JWK "e" member (RFC 7518 section 6.3.1.2).
 func bigEndian(e int) []byte {
 	var out []byte
 	for ; e > 0; e >>= 8 {
@@ -54,6 +55,8 @@ func pairwiseSub(oid, clientID string) string {
 }
 
 // sign makes a compact RS256 JWS of claims with the kid header verifiers select the key by.
+// RS256 is RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 section 3.3), the one algorithm Entra
+// uses for access and ID tokens.
 func (a *Authority) sign(claims map[string]any) (string, error) {
 	hdr, err := json.Marshal(map[string]string{"typ": "JWT", "alg": "RS256", "kid": a.km.kid})
 	if err != nil {
@@ -74,6 +77,8 @@ func (a *Authority) sign(claims map[string]any) (string, error) {
 
 // userToken describes a delegated access token to mint.
 type userToken struct {
+	// issuer is the request's issuer (see issuerFor); scp the short API scope names;
+	// lifetime how long the token is valid.
 	issuer   string
 	clientID string
 	scp      []string
@@ -82,6 +87,7 @@ type userToken struct {
 
 // mintUserAccessToken issues an access token for the dev user, shaped like an Entra v2
 // token: aud is the API client ID and scp holds short scope names.
+// uti is a unique token identifier, as Entra sets one.
 func (a *Authority) mintUserAccessToken(t userToken) (string, error) {
 	now := a.cfg.Now()
 	claims := map[string]any{
@@ -111,6 +117,8 @@ func (a *Authority) mintUserAccessToken(t userToken) (string, error) {
 // scopes as roles, and the calling app's own object ID as oid and sub.
 func (a *Authority) mintAppAccessToken(issuer, clientID string, roles []string) (string, error) {
 	now := a.cfg.Now()
+	// idtyp=app lets an API tell an app-only token from a delegated one, as Entra's optional
+	// claim of that name does.
 	oid := deriveGUID(a.km.signKey, "app-oid:"+strings.ToLower(clientID))
 	return a.sign(map[string]any{
 		"aud":    a.cfg.APIClientID,
@@ -146,6 +154,8 @@ func (a *Authority) mintIDToken(issuer, clientID, nonce string) (string, error) 
 		"tid":                a.cfg.Tenant,
 		"ver":                "2.0",
 	}
+	// The client's nonce comes back so it can reject a replayed ID token (OpenID Connect
+	// Core section 3.1.3.7).
 	if nonce != "" {
 		claims["nonce"] = nonce
 	}
@@ -173,6 +183,7 @@ func (a *Authority) IssueAccessToken(clientID string, scopes []string, lifetime 
 }
 
 // randomToken returns n random bytes as unpadded base64url.
+// Every code and token secret comes from crypto/rand; with n=32, 256 bits.
 func randomToken(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -183,6 +194,8 @@ func randomToken(n int) string {
 
 // hashToken is how refresh tokens and codes are looked up: by their SHA-256, so a memory
 // dump or a debug print of the maps shows no usable secret.
+// No salt and no slow hash are needed: these are 256-bit random values, not passwords, so
+// there is no dictionary to run against the hashes.
 func hashToken(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return b64(sum[:])
