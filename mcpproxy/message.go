@@ -33,6 +33,8 @@ type envelope struct {
 	Result json.RawMessage `json:"result,omitempty"`
 }
 
+// parseEnvelope reads the routing fields of one message; a message with neither a method nor
+// an id is not JSON-RPC.
 func parseEnvelope(raw []byte) (*envelope, error) {
 	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
@@ -44,6 +46,7 @@ func parseEnvelope(raw []byte) (*envelope, error) {
 	return &env, nil
 }
 
+// hasID: an id other than null (null is the id of an error to an unreadable request).
 func (e *envelope) hasID() bool { return len(e.ID) > 0 && string(e.ID) != "null" }
 
 // isRequest: a call expecting an answer.
@@ -114,7 +117,9 @@ func requestName(method string, params json.RawMessage) string {
 	return ""
 }
 
-// rpcError is a JSON-RPC error object the proxy writes itself.
+// rpcError is a JSON-RPC error object the proxy writes itself. Data carries httpStatus and,
+// from the challenge, error and scope (see the Code constants), so a program can act on the
+// failure without parsing Message.
 type rpcError struct {
 	Code    int            `json:"code"`
 	Message string         `json:"message"`
@@ -135,6 +140,7 @@ func readMessages(resp *http.Response, fn func(msg []byte, env *envelope) bool) 
 	case "text/event-stream":
 		return readSSE(resp.Body, func(data []byte) bool { return dispatch(data, fn) })
 	case "application/json":
+		// Bounded like a stdin line: a larger body is cut, fails to parse and is dropped.
 		body, err := io.ReadAll(io.LimitReader(resp.Body, DefaultMaxLineLength))
 		if err != nil {
 			return err
@@ -160,6 +166,7 @@ func dispatch(data []byte, fn func([]byte, *envelope) bool) bool {
 		return false
 	}
 	for _, m := range msgs {
+		// What is not JSON-RPC is dropped: stdout must carry valid messages only.
 		env, err := parseEnvelope(m)
 		if err != nil {
 			continue
@@ -176,6 +183,7 @@ func dispatch(data []byte, fn func([]byte, *envelope) bool) bool {
 // the end of the stream is dropped, as the format requires.
 func readSSE(r io.Reader, fn func(data []byte) bool) error {
 	sc := bufio.NewScanner(r)
+	// Lines beyond DefaultMaxLineLength end the stream with bufio.ErrTooLong.
 	sc.Buffer(make([]byte, 16<<10), DefaultMaxLineLength)
 	var data bytes.Buffer
 	hasData := false
@@ -219,6 +227,8 @@ type challenge struct {
 
 // parseChallenge reads the error, error_description and scope parameters of a Bearer
 // challenge. It is lenient: a malformed header gives what could be read.
+// The header comes from the server and holds no token, so its values may be quoted to the
+// client.
 func parseChallenge(h string) challenge {
 	var c challenge
 	rest := strings.TrimSpace(h)

@@ -15,8 +15,21 @@
 //     stream for server-initiated messages, and a transparent re-initialization (with the
 //     client's own initialize parameters) when the remote server restarted and lost the session.
 //
+// Why raw rather than a go-sdk client joined to a go-sdk server: a typed bridge relays only what
+// its types model, so fields, methods and protocol versions newer than the proxy would be
+// dropped or refused, and the client would negotiate capabilities with the proxy instead of
+// the server. Relaying the bytes keeps the client and the server talking to each other.
+//
 // stdout carries protocol messages only. The proxy never logs, or puts in an error, a token or
-// an Authorization header.
+// an Authorization header: the token exists only in the header of the upstream request, logs
+// name methods, statuses and reasons, and the errors it writes quote the server's Bearer
+// challenge (error, error_description, scope), never a request header.
+//
+// Protocol: [MCP Streamable HTTP] upstream, the MCP stdio transport downstream, [JSON-RPC 2.0]
+// for the error objects.
+//
+// [MCP Streamable HTTP]: https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
+// [JSON-RPC 2.0]: https://www.jsonrpc.org/specification
 package mcpproxy
 
 import (
@@ -38,6 +51,8 @@ import (
 // new one (an MSAL silent refresh) and return an error saying what the user should do if it
 // cannot. An empty token sends no Authorization header. The proxy calls it before every HTTP
 // request, so it should cache (see [NewCachedTokenSource]).
+// Its error text reaches the client and the log, so it must say what to do and never
+// contain a token.
 type TokenSource func(ctx context.Context, forceRefresh bool) (string, error)
 
 // Config configures [Run]. Only Server is required.
@@ -61,6 +76,8 @@ type Config struct {
 	// have their answers written; default 3s.
 	ShutdownGrace time.Duration
 	// MaxLineLength bounds one message read from stdin; default 16 MiB.
+	// A longer line stops the run with an error rather than making the proxy buffer
+	// without bound.
 	MaxLineLength int
 }
 
@@ -75,7 +92,9 @@ const (
 // for implementation-defined server errors. The error's data object carries "httpStatus" and,
 // from the WWW-Authenticate challenge, "error" and "scope" when present. They avoid -32001 to
 // -32005, which the go-sdk's JSON-RPC layer uses itself (a Go client reads -32003 and -32004
-// as "connection closed"), and -32002 and -32042, which MCP defines.
+// as "connection closed"), and -32002 and -32042, which MCP defines. Taking one of those would
+// make a client misread an expired token as a dropped connection or a missing resource, and
+// retry or give up where the message tells it to sign in.
 const (
 	// CodeUnauthorized: no usable token (401, or no token at all). The message says to run
 	// fastmcp-auth login.
@@ -122,6 +141,8 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) err
 		err = ctx.Err()
 	}
 	cancel()
+	// The standalone stream is closed, then a DELETE ends the session on the server now
+	// rather than at its idle timeout.
 	p.stopListening()
 	p.endSession()
 	if err == nil && ctx.Err() != nil {
@@ -138,6 +159,7 @@ type proxy struct {
 	out *lineWriter
 	ctx context.Context
 
+	// inflight counts forward goroutines, so Run can wait for answers after stdin closes.
 	inflight sync.WaitGroup
 
 	mu         sync.Mutex
@@ -145,10 +167,14 @@ type proxy struct {
 	initParams json.RawMessage // the client's initialize params, replayed on re-initialization
 	cancelled  map[string]bool // requests the client cancelled: no error when their stream ends
 	stopListen context.CancelFunc
-	reinitSeq  int
+	// reinitSeq numbers the proxy's own initialize requests, whose ids are prefixed
+	// "fastmcp-auth-proxy-reinit-" to stay clear of the client's.
+	reinitSeq int
 
 	reinitMu sync.Mutex // one re-initialization at a time
 
+	// refreshMu serializes refreshes; replaced lets requests rejected with the same token
+	// share one refresh. It holds tokens, so it is never logged.
 	refreshMu sync.Mutex
 	replaced  map[string]string // rejected token -> the token that replaced it
 }
@@ -156,11 +182,15 @@ type proxy struct {
 // session is the upstream MCP session as of one moment; gen counts initializations, so that
 // concurrent requests failing on the same lost session re-initialize it only once.
 type session struct {
+	// id is the Mcp-Session-Id ("" for a sessionless server); version the negotiated
+	// protocol version, sent as Mcp-Protocol-Version.
 	id      string
 	version string
 	gen     uint64
 }
 
+// newProxy fills the defaults of cfg. A ProgressGap of 0 means the default, a negative one
+// no gap (lineWriter waits only when gap > 0).
 func newProxy(cfg Config, stdout io.Writer) *proxy {
 	if cfg.ProgressGap == 0 {
 		cfg.ProgressGap = DefaultProgressGap
@@ -198,6 +228,7 @@ func newProxy(cfg Config, stdout io.Writer) *proxy {
 // them in the client's order: a notifications/cancelled never overtakes its request.
 func (p *proxy) readLoop(ctx context.Context, stdin io.Reader) error {
 	sc := bufio.NewScanner(stdin)
+	// Beyond MaxLineLength the scanner fails with bufio.ErrTooLong, ending the run.
 	sc.Buffer(make([]byte, 64<<10), p.cfg.MaxLineLength)
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())
@@ -207,6 +238,8 @@ func (p *proxy) readLoop(ctx context.Context, stdin io.Reader) error {
 		msgs, err := splitBatch(line)
 		if err != nil {
 			p.log.Warn("ignoring a line of stdin that is not JSON-RPC", "error", err)
+			// JSON-RPC 2.0 section 5.1: -32700 parse error and -32600 invalid request, with a
+			// null id since none could be read.
 			p.writeError(nullID, &rpcError{Code: -32700, Message: "parse error: " + err.Error()})
 			continue
 		}
@@ -267,6 +300,8 @@ func (p *proxy) forward(raw []byte, env *envelope, written func()) {
 	switch env.Method {
 	case methodInitialize:
 		p.mu.Lock()
+		// Kept for reinit, which replays the client's own parameters (its capabilities and
+		// protocol version) so the new session matches what the client negotiated.
 		p.initParams = bytes.Clone(env.Params)
 		p.mu.Unlock()
 	case methodCancelled:
@@ -307,6 +342,8 @@ func (p *proxy) forward(raw []byte, env *envelope, written func()) {
 	if p.forgetCancelled(env.ID) {
 		return // the client gave up on it: no answer expected
 	}
+	// No answer arrived: the client gets an error rather than waiting forever on an id that
+	// the server will never answer.
 	msg := "the connection to the MCP server was lost before it answered; retry (the proxy reconnects on the next request)"
 	if err == nil && resp.StatusCode == http.StatusAccepted {
 		msg = "the MCP server accepted the request without answering it"
@@ -362,6 +399,7 @@ func (p *proxy) forgetCancelled(id json.RawMessage) bool {
 }
 
 // writeError answers the client's request id with a JSON-RPC error.
+// An error that is not an *rpcError becomes CodeUpstream with its text.
 func (p *proxy) writeError(id json.RawMessage, err error) {
 	var re *rpcError
 	if !errors.As(err, &re) {
@@ -380,6 +418,8 @@ func (p *proxy) writeError(id json.RawMessage, err error) {
 }
 
 // lineWriter writes messages to stdout, one a line, whole, in the order they are given.
+// lastProgress is when the last progress notification was written, reset once a response has
+// waited out the gap; buf is reused between writes.
 type lineWriter struct {
 	mu           sync.Mutex
 	w            io.Writer
@@ -392,6 +432,8 @@ type lineWriter struct {
 // less than the gap waits for the rest of it (see [Config.ProgressGap]). Multi-line JSON (SSE
 // data may span lines) is compacted, since a newline ends a message on stdio.
 func (lw *lineWriter) write(msg []byte, env *envelope) {
+	// One mutex for the whole write: lines from concurrent streams never interleave, and
+	// the progress gap delays only the response that follows a progress notification.
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
 	if lw.gap > 0 && env.isResponse() && !lw.lastProgress.IsZero() {

@@ -24,6 +24,8 @@ func NewCachedTokenSource(fetch FetchFunc) TokenSource {
 		token   string
 		expires time.Time
 	)
+	// mu is held across fetch, so concurrent callers wait for one fetch instead of each
+	// calling it. The token lives only here, in memory.
 	return func(ctx context.Context, force bool) (string, error) {
 		mu.Lock()
 		defer mu.Unlock()

@@ -15,7 +15,9 @@ import (
 	"unicode"
 )
 
-// Streamable HTTP headers (MCP 2025-11-25, "Transports").
+// Streamable HTTP headers (MCP 2025-11-25, "Transports"). minStandardHeaders is the first
+// protocol version whose requests carry Mcp-Method and Mcp-Name; versions are YYYY-MM-DD
+// dates, so comparing the strings orders them.
 const (
 	headerSessionID       = "Mcp-Session-Id"
 	headerProtocolVersion = "Mcp-Protocol-Version"
@@ -34,6 +36,8 @@ func (p *proxy) post(ctx context.Context, body []byte, env *envelope, written fu
 	if err != nil {
 		return nil, err
 	}
+	// One refresh and one re-initialization per message at most: a server that keeps
+	// answering 401 or 404 gets an error answer, not a loop.
 	refreshed, reinitialized := false, false
 	for {
 		sess := p.session()
@@ -48,6 +52,9 @@ func (p *proxy) post(ctx context.Context, body []byte, env *envelope, written fu
 			w := written
 			written = nil
 			req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+				// Called once the request is on the wire; readLoop waits for it before reading the
+				// next message, which keeps the client's order (a cancellation never overtakes its
+				// request).
 				WroteRequest: func(httptrace.WroteRequestInfo) { w() },
 			}))
 		}
@@ -70,6 +77,7 @@ func (p *proxy) post(ctx context.Context, body []byte, env *envelope, written fu
 			if err != nil {
 				return nil, authError(ch, "it could not be refreshed: "+err.Error())
 			}
+			// The source had nothing newer: retrying would only be rejected again.
 			if fresh == token {
 				return nil, authError(ch, "no newer token is cached: run `fastmcp-auth login`, then retry")
 			}
@@ -81,6 +89,8 @@ func (p *proxy) post(ctx context.Context, body []byte, env *envelope, written fu
 			snippet := bodySnippet(resp)
 			return nil, forbiddenError(ch, snippet)
 		case http.StatusNotFound:
+			// MCP: a 404 to a request bearing a session id means the server no longer knows the
+			// session, and the client must start a new one with initialize.
 			if sess.id != "" && !reinitialized && env.Method != methodInitialize {
 				discard(resp)
 				reinitialized = true
@@ -109,6 +119,8 @@ func (p *proxy) setHeaders(h http.Header, sess session, token string, env *envel
 	if v := metaProtocolVersion(env.Params); v != "" {
 		version = v
 	}
+	// MCP: initialize carries no session id (the server assigns one in its answer), and
+	// Mcp-Protocol-Version is sent only once a version was negotiated.
 	if env.Method != methodInitialize {
 		if sess.id != "" {
 			h.Set(headerSessionID, sess.id)
@@ -124,6 +136,8 @@ func (p *proxy) setHeaders(h http.Header, sess session, token string, env *envel
 		}
 	}
 	if token != "" {
+		// The only place the token goes: a request header to the configured server, never a
+		// URL, a log line or an error.
 		h.Set("Authorization", "Bearer "+token)
 	}
 }
@@ -135,6 +149,7 @@ func (p *proxy) token(ctx context.Context, force bool) (string, error) {
 	}
 	t, err := p.cfg.Token(ctx, force)
 	if err != nil {
+		// The source's message (e.g. "run fastmcp-auth login") goes to the client as is.
 		return "", &rpcError{Code: CodeUnauthorized, Message: err.Error()}
 	}
 	return t, nil
@@ -204,6 +219,7 @@ func forbiddenError(ch challenge, snippet string) *rpcError {
 	return &rpcError{Code: CodeForbidden, Message: "forbidden: the MCP server refused the request" + snippet, Data: data}
 }
 
+// firstWord is the first scope of a space-separated list, for the suggested login command.
 func firstWord(s string) string {
 	if f := strings.Fields(s); len(f) > 0 {
 		return f[0]
@@ -214,6 +230,7 @@ func firstWord(s string) string {
 // unreachable is the answer when the server could not be reached at all.
 func (p *proxy) unreachable(err error) *rpcError {
 	var ue *url.Error
+	// A *url.Error repeats the method and URL; the message names the server once.
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
@@ -231,6 +248,8 @@ func bodySnippet(resp *http.Response) string {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
 	s = strings.Map(func(r rune) rune {
+		// Only printable characters: a hostile body cannot put control sequences into the
+		// client's display through the error message.
 		if unicode.IsPrint(r) {
 			return r
 		}
@@ -251,6 +270,7 @@ func discard(resp *http.Response) {
 	resp.Body.Close()
 }
 
+// session returns a copy of the current upstream session.
 func (p *proxy) session() session {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -344,6 +364,7 @@ func (p *proxy) startListening() {
 	go p.listen(ctx, p.sess)
 }
 
+// stopListening closes the standalone stream, if one is open.
 func (p *proxy) stopListening() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -390,6 +411,8 @@ func (p *proxy) listen(ctx context.Context, sess session) {
 					return
 				}
 				continue
+			// 405 (no standalone stream offered), 404 (session gone) or another refusal: trying
+			// again would get the same answer.
 			case resp.StatusCode/100 == 4:
 				discard(resp)
 				p.log.Debug("no standalone stream", "status", resp.StatusCode)
@@ -419,6 +442,7 @@ func (p *proxy) endSession() {
 	if sess.id == "" {
 		return
 	}
+	// Run's context is already cancelled here; the DELETE gets its own short deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	token, err := p.token(ctx, false)
