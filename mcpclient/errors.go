@@ -41,9 +41,18 @@ func (e *AuthError) Error() string {
 		if scope == "" {
 			scope = "(not named by the server)"
 		}
+		if e.Scope == "" {
+			return fmt.Sprintf("the server refused the token (HTTP 403%s); missing scope: %s: "+
+				"sign in for the scopes the server needs with fastmcp-auth login --force --scope SCOPE "+
+				"and pass the same --scope to this command, or have an administrator grant them", detail, scope)
+		}
+		// The challenge's scope lists every scope the server requires (RFC 6750 section 3), not
+		// only the missing ones, so the hint asks for all of them, and for them to be passed to
+		// this command too: a token for fewer scopes stays cached and would be picked again.
 		return fmt.Sprintf("the server refused the token (HTTP 403%s); missing scope: %s: "+
-			"run fastmcp-auth login --force --scope api://<api-client-id>/%s, or have an administrator grant it",
-			detail, scope, strings.Fields(scope + " x")[0])
+			"run fastmcp-auth login --force%s and pass the same --scope flags (or FASTMCP_AUTH_SCOPE) to this command, "+
+			"or have an administrator grant them",
+			detail, scope, scopeFlags(e.Scope))
 	case e.Status == 403:
 		return fmt.Sprintf("the server refused the request (HTTP 403%s): check --server and the token's permissions", detail)
 	case e.Code == "":
@@ -52,6 +61,19 @@ func (e *AuthError) Error() string {
 	default:
 		return fmt.Sprintf("the server rejected the token (HTTP %d%s): run fastmcp-auth login", e.Status, detail)
 	}
+}
+
+// scopeFlags renders " --scope api://<api-client-id>/a --scope api://<api-client-id>/b" for the
+// short scope names of a challenge; a full scope (with "/") is kept as it is.
+func scopeFlags(scopes string) string {
+	var b strings.Builder
+	for _, s := range strings.Fields(scopes) {
+		if !strings.Contains(s, "/") {
+			s = "api://<api-client-id>/" + s
+		}
+		b.WriteString(" --scope " + s)
+	}
+	return b.String()
 }
 
 // detail renders ": code: description" for the parts the server gave.
