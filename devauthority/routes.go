@@ -192,11 +192,12 @@ func (a *Authority) handlePreflight(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleLogout ends nothing (the authority keeps no browser session) and sends the browser
-// back to post_logout_redirect_uri when it is an allowed redirect URI.
-// validRedirectURI accepts any https URL (there are no app registrations to check against),
-// so this redirects to any https target: acceptable on a loopback-only development authority.
+// back to post_logout_redirect_uri only when it is a loopback URL. Unlike /authorize, no code
+// or state travels with this redirect, so nothing ties it to a request the user made: with no
+// app registrations to check against, accepting any https target would make the authority an
+// open redirector (a link through a trusted-looking origin to anywhere).
 func (a *Authority) handleLogout(w http.ResponseWriter, r *http.Request) {
-	if u := r.URL.Query().Get("post_logout_redirect_uri"); u != "" && validRedirectURI(u) {
+	if u := r.URL.Query().Get("post_logout_redirect_uri"); u != "" && validRedirectURI(u) && loopbackURL(u) {
 		http.Redirect(w, r, u, http.StatusFound)
 		return
 	}
@@ -236,4 +237,18 @@ func truncate(s string, n int) string {
 		return s[:n] + "..."
 	}
 	return s
+}
+
+// loopbackURL reports whether s names localhost or a loopback IP address.
+func loopbackURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
