@@ -90,8 +90,29 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 		if c.OnUsageError == nil {
 			c.OnUsageError = onUsageError
 		}
+		rejectArgs(c)
 	}
 	return app
+}
+
+// takesArgs names the commands that read positional arguments (or check them themselves).
+var takesArgs = map[string]bool{"call": true, "tools": true, "proxy": true}
+
+// rejectArgs makes a command that takes no positional argument refuse one with exit 2. The
+// flag parser stops at the first positional argument, so without this `whoami extra --json`
+// or `dev-authority extra --help` would silently drop the flags after it and run anyway.
+func rejectArgs(c *cli.Command) {
+	if takesArgs[c.Name] || c.Action == nil {
+		return
+	}
+	action := c.Action
+	c.Action = func(ctx *cli.Context) error {
+		if ctx.NArg() > 0 {
+			return usageErrorf("%s takes no arguments, got %q: remove it (see fastmcp-auth %s --help)",
+				c.Name, ctx.Args().First(), c.Name)
+		}
+		return action(ctx)
+	}
 }
 
 // commandList is every subcommand; each lives in its own file.
