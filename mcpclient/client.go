@@ -265,5 +265,8 @@ func (c *Client) classify(ctx context.Context, err error) error {
 		// server gone away, exit 4, not a tool failure.
 		return &UnreachableError{URL: redactURL(c.endpoint), Err: ErrConnectionLost}
 	}
-	return fmt.Errorf("mcp server %s: %w", redactURL(c.endpoint), err)
+	// Anything else (a 405 or 500 from something that is not an MCP endpoint, a protocol
+	// error) still gets the hint of what to check, as every CLI error must.
+	return fmt.Errorf("mcp server %s: %w: check that --server is the URL of an MCP endpoint and look at the server's log",
+		redactURL(c.endpoint), err)
 }
