@@ -46,7 +46,7 @@ func newDevAuthorityCommand() *cli.Command {
 		Description: "Serves the Entra ID v2 endpoints MSAL uses over HTTPS with its own CA, and a sign-in page at\n" +
 			"/device. On start it prints the FASTMCP_AUTH_* settings that point serve and login at it, on\n" +
 			"stdout (fastmcp-auth dev-authority >> .env). Runs until interrupted.",
-		Flags: flagsOf(sharedFlags(), []cli.Flag{
+		Flags: flagsOf(withDefaultText(sharedFlags(), flagAPIClientID, devauthority.DefaultAPIClientID), []cli.Flag{
 			&cli.StringFlag{Name: flagDevAddr, Value: devauthority.DefaultAddr, Usage: "loopback listen `ADDRESS` host:port; keep it fixed (MSAL keys its cache by host and port)", EnvVars: []string{envDevAddr, envVar(flagDevAddr)[0]}},
 			&cli.StringFlag{Name: flagDevTenant, Value: devauthority.DefaultTenant, Usage: "tenant path `SEGMENT`: the authority is https://<addr>/<tenant>", EnvVars: envVar(flagDevTenant)},
 			&cli.StringFlag{Name: flagDevStateDir, Usage: "`DIR` keeping ca.pem, the TLS key pair and the signing key", DefaultText: "<user config dir>/fastmcp-auth/dev-authority", EnvVars: envVar(flagDevStateDir)},
@@ -136,4 +136,15 @@ func runDevAuthority(c *cli.Context) error {
 		return fmt.Errorf("could not stop the dev authority cleanly: %w", err)
 	}
 	return nil
+}
+
+// withDefaultText shows text as the default of the string flag name in --help: the shared
+// --api-client-id has no default, but the authority falls back to its own.
+func withDefaultText(flags []cli.Flag, name, text string) []cli.Flag {
+	for _, f := range flags {
+		if sf, ok := f.(*cli.StringFlag); ok && sf.Name == name {
+			sf.DefaultText = text
+		}
+	}
+	return flags
 }
