@@ -13,7 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// maxArgsStdin bounds the JSON object read by --args - .
+// maxArgsStdin bounds the JSON object read by --args - , so that a runaway pipe (or
+// /dev/zero by mistake) ends in a usage error rather than exhausting memory.
 const maxArgsStdin = 16 << 20
 
 // flagArg is one flag found among the positional arguments.
@@ -29,21 +30,25 @@ type flagArg struct {
 func splitInterspersed(args []string, takesValue func(name string) (known, hasValue bool)) (flags []flagArg, positional []string, err error) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		// "--" lets a tool argument that starts with "-" through (call t -- -x=1).
 		if a == "--" {
 			return flags, append(positional, args[i+1:]...), nil
 		}
+		// A lone "-" is positional, as in most CLIs (it usually means stdin).
 		if len(a) < 2 || a[0] != '-' {
 			positional = append(positional, a)
 			continue
 		}
 		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
 		name, value, hasEq := strings.Cut(name, "=")
+		// An unknown flag is an error, not a positional: guessing would send a mistyped
+		// --jsn to the tool as an argument, or run with a setting silently ignored.
 		known, needsValue := takesValue(name)
 		if !known || name == "" {
 			return nil, nil, usageErrorf("unknown flag %s (see --help)", strings.SplitN(a, "=", 2)[0])
 		}
 		switch {
-		case hasEq:
+		case hasEq: // --name=value: the value is already cut off
 		case needsValue:
 			if i+1 >= len(args) {
 				return nil, nil, usageErrorf("flag --%s needs a value", name)
@@ -63,6 +68,9 @@ func splitInterspersed(args []string, takesValue func(name string) (known, hasVa
 // value is read from the command's own flag definitions. It returns showHelp when -h or
 // --help appeared.
 func interspersedArgs(c *cli.Context) (positional []string, showHelp bool, err error) {
+	// primary maps every name and alias to the flag's first name (what c.Set expects);
+	// valued says whether the flag consumes the next argument. A flag type that cannot say
+	// is taken to take a value: the safer guess, as it never turns a value into a tool name.
 	primary := map[string]string{}
 	valued := map[string]bool{}
 	for _, f := range c.Command.Flags {
@@ -90,6 +98,9 @@ func interspersedArgs(c *cli.Context) (positional []string, showHelp bool, err e
 		if f.name == "h" || f.name == "help" {
 			return positional, true, nil
 		}
+		// c.Set goes through the flag's own parser, so a late --progress=x or --json=maybe
+		// is checked exactly as if it had come first. A value set here beats the env var,
+		// as a flag should.
 		if err := c.Set(primary[f.name], f.value); err != nil {
 			return nil, false, usageErrorf("invalid value %q for flag --%s: %v", f.value, f.name, err)
 		}
@@ -108,6 +119,9 @@ type rawArg struct {
 func parseRawArgs(args []string) ([]rawArg, error) {
 	out := make([]rawArg, 0, len(args))
 	for _, a := range args {
+		// The first "=" splits, so a value may itself hold "=" (filter=a=b); a key ending in
+		// ":" marks raw JSON. No "=" at all, or an empty key, is a usage error rather than a
+		// guess at what was meant.
 		i := strings.IndexByte(a, '=')
 		if i <= 0 || (i == 1 && a[0] == ':') {
 			return nil, usageErrorf("argument %q: write key=value, or key:=json for a number, boolean, object or array", a)
@@ -142,6 +156,8 @@ func toolArguments(tool *mcp.Tool, argsFlag string, stdin io.Reader, raw []rawAr
 			return nil, usageErrorf("--args must be a JSON object such as '{\"query\": \"hi\"}'%s", jsonErrSuffix(err))
 		}
 	}
+	// The schema comes from tools/list. Converting by it lets `call random_number_tool
+	// min=1 max=9` send integers, so the everyday form needs no JSON quoting.
 	schema, _ := tool.InputSchema.(map[string]any)
 	props, _ := schema["properties"].(map[string]any)
 	for _, r := range raw {
@@ -160,12 +176,15 @@ func toolArguments(tool *mcp.Tool, argsFlag string, stdin io.Reader, raw []rawAr
 		}
 		args[r.key] = v
 	}
+	// Checked here rather than left to the server: a typo in a name is then exit 2 with
+	// the list of parameters, not a tool error (exit 1) after a round trip.
 	if err := checkArgNames(tool, schema, args); err != nil {
 		return nil, err
 	}
 	return args, nil
 }
 
+// jsonErrSuffix is ": <decoder error>" for a message, or "" when err is nil.
 func jsonErrSuffix(err error) string {
 	if err == nil {
 		return ""
@@ -176,6 +195,9 @@ func jsonErrSuffix(err error) string {
 // checkArgNames rejects names the schema does not know (unless it allows additional
 // properties, or declares none at all) and missing required ones.
 func checkArgNames(tool *mcp.Tool, schema map[string]any, args map[string]any) error {
+	// A schema with no properties and no additionalProperties says nothing about names, so
+	// it is trusted to accept any; additionalProperties false (what the go-sdk infers for Go
+	// structs) makes the named properties the whole list.
 	props, hasProps := schema["properties"].(map[string]any)
 	extra, hasExtra := schema["additionalProperties"]
 	allowExtra := (!hasProps && !hasExtra) || (hasExtra && extra != false)
@@ -219,6 +241,7 @@ func describeParams(schema map[string]any) string {
 	return strings.Join(parts, ", ")
 }
 
+// sortedKeys returns the keys of m in order, so messages are the same from run to run.
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -260,6 +283,7 @@ func coerceArg(text string, prop map[string]any) (any, error) {
 				return n, nil
 			}
 		case "number":
+			// Inf and NaN parse but have no JSON form: encoding the request would fail.
 			if f, err := strconv.ParseFloat(text, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
 				return f, nil
 			}

@@ -28,6 +28,7 @@ const (
 	progressNone  = "none"
 )
 
+// init registers call; registerNew gives each App fresh flags (see registerNew).
 func init() { registerNew(newCallCommand) }
 
 // newCallCommand is `fastmcp-auth call TOOL [ARG...]`.
@@ -52,7 +53,12 @@ func newCallCommand() *cli.Command {
 	}
 }
 
+// runCall is the call Action: parse the arguments, connect, look the tool up in tools/list
+// (its input schema types the key=value arguments), call it with progress, print the result.
 func runCall(c *cli.Context) error {
+	// urfave stops parsing flags at the tool name, as the flag package does; users of gh
+	// and kubectl put flags at the end (`call reverse_tool query=hi --json`), so the flags
+	// among the positional arguments are applied here.
 	positional, help, err := interspersedArgs(c)
 	if err != nil {
 		return err
@@ -68,6 +74,7 @@ func runCall(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// Every usage check runs before connecting, so a typo costs no sign-in or round trip.
 	mode := c.String(flagProgress)
 	if !slices.Contains([]string{progressAuto, progressBar, progressPlain, progressNone}, mode) {
 		return usageErrorf("--progress must be auto, bar, plain or none, not %q", mode)
@@ -79,6 +86,8 @@ func runCall(c *cli.Context) error {
 	}
 	defer client.Close()
 
+	// tools/list first: it gives the schema to type the arguments by, and an unknown tool
+	// becomes exit 2 listing the tools the server offers.
 	tools, err := client.ListTools(c.Context)
 	if err != nil {
 		return clientError(err)
@@ -100,6 +109,8 @@ func runCall(c *cli.Context) error {
 	stderr := c.App.ErrWriter
 	jsonOut := c.Bool(flagJSON)
 	rep := newProgressReporter(mode, jsonOut, stderr)
+	// No reporter means no callback, so the request carries no progress token and the
+	// server sends no notifications that would only be dropped.
 	var onProgress func(mcpclient.Progress)
 	if rep != nil {
 		onProgress = rep.update
@@ -124,11 +135,16 @@ func writeCallResult(stdout, stderr io.Writer, name string, res *mcp.CallToolRes
 			return err
 		}
 	}
+	// A tool error is exit 1 (CLI.md): the call went through and the tool itself said no,
+	// so it is neither a usage nor an auth problem. Its text goes to stderr because stdout
+	// is kept for results a script can consume.
 	if res.IsError {
 		text := strings.TrimSpace(contentText(res.Content))
 		if text == "" {
 			text = "no message"
 		}
+		// Run prints only the first line of an error, so a longer message is shown whole
+		// first and the error refers to it.
 		if strings.Contains(text, "\n") {
 			fmt.Fprintln(stderr, text)
 			text = "see its message above"
@@ -174,8 +190,11 @@ func contentText(content []mcp.Content) string {
 	return strings.Join(parts, "\n")
 }
 
-// progressReporter shows the progress of a call on stderr.
+// progressReporter shows the progress of a call on stderr, never stdout, so that
+// `call ... | jq` receives the result alone.
 type progressReporter struct {
+	// mu serialises update and finish: notifications arrive on the client's goroutine
+	// while finish runs on the caller's.
 	mu     sync.Mutex
 	w      io.Writer
 	mode   string // progressBar or progressPlain
@@ -198,7 +217,8 @@ func newProgressReporter(mode string, asJSON bool, stderr io.Writer) *progressRe
 	return &progressReporter{w: stderr, mode: mode, asJSON: asJSON}
 }
 
-// isTerminalWriter reports whether w is a terminal.
+// isTerminalWriter reports whether w is a terminal. A bar redraws itself with carriage
+// returns, which in a CI log or a file is noise, hence auto shows it on terminals only.
 func isTerminalWriter(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
@@ -212,6 +232,8 @@ const barScale = 1000
 func (r *progressReporter) update(p mcpclient.Progress) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// The server chooses the message: strip control characters before a person sees it.
+	// The JSON line, meant for programs, keeps the server's text as sent.
 	msg := sanitizeTerminal(p.Message)
 	switch {
 	case r.mode == progressPlain && r.asJSON:
@@ -243,6 +265,7 @@ func (r *progressReporter) update(p mcpclient.Progress) {
 		}
 		r.bar.Describe(strings.TrimSpace(formatProgress(p) + " " + msg))
 		if p.Total > 0 {
+			// Capped: a server reporting past its total must not overflow the bar.
 			_ = r.bar.Set64(min(int64(p.Progress/p.Total*barScale), barScale))
 		} else {
 			_ = r.bar.Add64(1)
@@ -272,6 +295,7 @@ func formatProgress(p mcpclient.Progress) string {
 // sanitizeTerminal removes control characters from server text before it reaches a
 // terminal, so that a server cannot move the cursor or rewrite what the user sees.
 func sanitizeTerminal(s string) string {
+	// C0 controls, DEL and the C1 range (0x80-0x9f, where 0x9b is a one-byte CSI).
 	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
 			return -1

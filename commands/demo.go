@@ -21,10 +21,15 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 )
 
+// flagDemoQuery is demo's --query: the text reverse_tool reverses. The default mixes a
+// skin-tone emoji and a flag so the demo shows that grapheme clusters stay whole.
 const flagDemoQuery = "query"
 
+// init registers demo; registerNew gives each App fresh flags (see registerNew).
 func init() { registerNew(newDemoCommand) }
 
+// newDemoCommand is `fastmcp-auth demo`: the whole flow (authority, server, sign-in, call) in
+// one process, on loopback, touching none of the user's files or settings.
 func newDemoCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "demo",
@@ -41,6 +46,7 @@ func newDemoCommand() *cli.Command {
 			&cli.StringFlag{Name: flagDemoQuery, Value: "Hello, MCP! 👋🏽 🇫🇷", Usage: "`TEXT` to reverse", EnvVars: envVar(flagDemoQuery)},
 		}),
 		Action: func(c *cli.Context) error {
+			// The component logs would bury the step lines: silent unless --debug.
 			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 			if c.Bool(flagDebug) {
 				var err error
@@ -56,6 +62,9 @@ func newDemoCommand() *cli.Command {
 	}
 }
 
+// demoConfig is what runDemo needs from the command line. out carries the step lines, which
+// are demo's result; errw is stderr, unused by runDemo itself: its errors are returned for
+// Run to print.
 type demoConfig struct {
 	out, errw io.Writer
 	logger    *slog.Logger
@@ -69,6 +78,10 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	step := func(format string, args ...any) {
 		fmt.Fprintf(cfg.out, "%5.2fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
+	// Everything the demo writes (the authority's CA and keys, the token cache) lives under
+	// this private temporary directory, removed on return: the user's token cache and
+	// dev-authority state dir are never read or written. MkdirTemp makes it 0700, so the
+	// refresh token in it is not readable by other users meanwhile.
 	dir, err := os.MkdirTemp("", "fastmcp-auth-demo-")
 	if err != nil {
 		return fmt.Errorf("could not create a temporary directory: %w", err)
@@ -80,10 +93,14 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 			step("removed %s", dir)
 		}
 	}()
+	// cancel stops the server goroutine on every return path, and Ctrl-C (the parent ctx)
+	// stops every step.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	// 1. The development authority, on a free loopback port.
+	// 1. The development authority, on a free loopback port: port 0 never collides with a
+	// dev-authority the user already runs on 127.0.0.1:8443. AutoApprove stands in for the
+	// person who would approve the code in a browser.
 	const apiClientID = "fastmcp-dev-api"
 	authority, err := devauthority.New(devauthority.Config{
 		Addr: "127.0.0.1:0", StateDir: filepath.Join(dir, "authority"), APIClientID: apiClientID,
@@ -98,7 +115,8 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	defer authority.Shutdown(context.Background())
 	step("development authority  %s (its CA: %s)", authority.URL(), authority.CAFile())
 
-	// 2. The secured server, validating the authority's tokens like `serve` does.
+	// 2. The secured server, validating the authority's tokens like `serve` does. The
+	// authority's CA is trusted by this process's HTTP client only, never installed.
 	httpClient, err := auth.NewHTTPClient(authority.CAFile())
 	if err != nil {
 		return err
@@ -106,6 +124,7 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	defer httpClient.CloseIdleConnections() // before the authority's shutdown, which waits for them
 	disc, err := auth.Discover(ctx, httpClient, authority.URL())
 	if err != nil {
+		// CLI.md: an authority that cannot be reached is exit 4, even one in-process.
 		return withCode(ExitUnreachable, fmt.Errorf("demo: %w", err))
 	}
 	verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{
@@ -116,6 +135,8 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 		return withCode(ExitUnreachable, fmt.Errorf("demo: %w", err))
 	}
 	defer verifier.Close()
+	// Loopback and a free port: the demo server is reachable from this machine only and
+	// never clashes with a `serve` on :8000. Listening first gives the URL to publish.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("demo: could not listen on loopback: %w", err)
@@ -135,6 +156,7 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	step("secured MCP server     %s (required scope: execute)", serverURL)
 
 	// 3. A request without a token is refused, the way MCP clients discover where to sign in.
+	// Success here is a failure of the demo: it would mean the server is not secured.
 	if _, err := mcpclient.Connect(ctx, mcpclient.Config{Server: serverURL}); err != nil {
 		var ae *mcpclient.AuthError
 		if !errors.As(err, &ae) {
@@ -145,7 +167,8 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 		return errors.New("demo: the server accepted a request without a token")
 	}
 
-	// 4. Sign in through the real login code path: MSAL Go, device code flow.
+	// 4. Sign in through the real login code path: MSAL Go, device code flow. The prompt
+	// goes to out, indented, since in the demo it is one of the steps shown.
 	login, err := auth.NewLogin(auth.LoginConfig{
 		Authority: authority.URL(), ClientID: "fastmcp-demo-cli",
 		Scopes:    []string{"api://" + apiClientID + "/execute"},
@@ -160,6 +183,8 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 		return withCode(ExitAuth, fmt.Errorf("demo: sign-in failed: %w", err))
 	}
 	step("signed in              %s, token valid until %s (device code flow, auto-approved)", tok.Username, tok.ExpiresOn.Format(time.Kitchen))
+	// A silent sign-in right after proves the cache file round-trips through MSAL, the path
+	// `token`, `tools` and `call` take on every later run.
 	if again, err := login.Silent(ctx); err != nil || again.AccessToken == "" {
 		return withCode(ExitAuth, fmt.Errorf("demo: the cached token was not found again: %v", err))
 	}
@@ -196,6 +221,8 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	out, _ := json.Marshal(res.StructuredContent)
 	step("tools/call reverse_tool %q -> %s", cfg.query, out)
 
+	// Close the session, then stop the server and wait for its graceful shutdown, so a
+	// server error is reported before "done" rather than lost.
 	client.Close()
 	cancel()
 	if err := <-served; err != nil {
@@ -211,6 +238,8 @@ type prefixWriter struct {
 	prefix string
 }
 
+// Write prefixes each line of b. It reports len(b) on success, as io.Writer requires,
+// although more bytes reach w.
 func (p prefixWriter) Write(b []byte) (int, error) {
 	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
 		if _, err := fmt.Fprintf(p.w, "%s%s\n", p.prefix, line); err != nil {

@@ -32,9 +32,11 @@ const (
 	// this one to keep the authority off the server's address.
 	envDevAddr = envPrefix + "DEV_AUTHORITY_ADDR"
 
+	// devShutdownTimeout bounds the wait for in-flight requests after Ctrl-C.
 	devShutdownTimeout = 5 * time.Second
 )
 
+// init registers dev-authority (one shared *cli.Command; see register).
 func init() { register(newDevAuthorityCommand()) }
 
 // newDevAuthorityCommand is `fastmcp-auth dev-authority`: the local Entra-compatible
@@ -71,6 +73,9 @@ func devAuthorityConfig(c *cli.Context) (devauthority.Config, error) {
 	if cfg.TokenLifetime < time.Minute {
 		return cfg, usageErrorf("--%s must be at least 1m, not %s", flagDevTokenLifetime, cfg.TokenLifetime)
 	}
+	// The state dir is kept between runs (config dir, not a temp dir) so restarts keep
+	// tokens valid (CLI.md): a new signing key would make every cached token fail
+	// verification, and a new CA would break every copy of the old ca.pem.
 	if cfg.StateDir == "" {
 		dir, err := os.UserConfigDir()
 		if err != nil {
@@ -78,11 +83,16 @@ func devAuthorityConfig(c *cli.Context) (devauthority.Config, error) {
 		}
 		cfg.StateDir = filepath.Join(dir, "fastmcp-auth", "dev-authority")
 	}
+	// The secret comes from a file or the environment, never a flag value (argv is public).
+	// The file wins when both are set, being the more explicit choice. Without either, the
+	// client credentials grant stays off. The secret never appears in an error.
 	if p := strings.TrimSpace(c.String(flagDevClientSecretFile)); p != "" {
 		b, err := os.ReadFile(p) // #nosec G304 -- a path the user chose
 		if err != nil {
 			return cfg, usageErrorf("could not read --%s: %v", flagDevClientSecretFile, err)
 		}
+		// Only trailing line ends (an editor's) are trimmed: other whitespace may be part
+		// of the secret.
 		cfg.ClientSecret = strings.TrimRight(string(b), "\r\n")
 		if strings.TrimSpace(cfg.ClientSecret) == "" {
 			return cfg, usageErrorf("--%s %s is empty", flagDevClientSecretFile, p)
@@ -93,6 +103,8 @@ func devAuthorityConfig(c *cli.Context) (devauthority.Config, error) {
 	return cfg, nil
 }
 
+// runDevAuthority is the dev-authority Action: start, print the settings, serve until
+// interrupted, shut down.
 func runDevAuthority(c *cli.Context) error {
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	logger, err := newLogger(c, stderr)
@@ -117,6 +129,8 @@ func runDevAuthority(c *cli.Context) error {
 		}
 		return fmt.Errorf("%w: choose another --%s", err, flagDevAddr)
 	}
+	// Only the FASTMCP_AUTH_* lines go to stdout, so `dev-authority >> .env` (or eval)
+	// captures settings and nothing else; the banner and warnings go to stderr.
 	for _, l := range a.EnvLines() {
 		fmt.Fprintln(stdout, l)
 	}
@@ -129,6 +143,8 @@ func runDevAuthority(c *cli.Context) error {
 	if cfg.TokenLifetime <= 5*time.Minute {
 		fmt.Fprintln(stderr, "warning: MSAL does not cache access tokens living 5 minutes or less; every call will refresh")
 	}
+	// Runs until main's context ends (SIGINT/SIGTERM). The shutdown gets a fresh context,
+	// since the one that ended cannot bound it.
 	<-c.Context.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), devShutdownTimeout)
 	defer cancel()

@@ -7,7 +7,9 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// Flag names shared by several commands (../shared/CLI.md, "Shared settings").
+// Flag names shared by several commands (../shared/CLI.md, "Shared settings"). They are
+// constants, as in lego and smallstep: one name serves the flag, its FASTMCP_AUTH_* variable
+// (envVar), the validation messages and the tests, so these cannot drift apart.
 const (
 	flagTenantID    = "tenant-id"
 	flagAuthority   = "authority"
@@ -35,6 +37,8 @@ const microsoftAuthorityHost = "login.microsoftonline.com"
 
 // sharedFlags are accepted by every subcommand.
 func sharedFlags() []cli.Flag {
+	// Every flag's EnvVars is envVar(name): CLI.md promises a FASTMCP_AUTH_<NAME> variable for
+	// every flag, and urfave's own precedence (flag > env > default) is the one it asks for.
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagTenantID, Usage: "Entra tenant `ID` (authority https://login.microsoftonline.com/<tenant>)", EnvVars: envVar(flagTenantID)},
 		&cli.StringFlag{Name: flagAuthority, Usage: "full authority `URL` https://host[:port]/<tenant>; overrides --tenant-id", EnvVars: envVar(flagAuthority)},
@@ -67,7 +71,8 @@ func clientFlags() []cli.Flag {
 	}
 }
 
-// flagsOf concatenates flag groups.
+// flagsOf concatenates flag groups. Each call to a group function makes new flag values:
+// urfave flags keep parse state, so they must not be shared between commands.
 func flagsOf(groups ...[]cli.Flag) []cli.Flag {
 	var out []cli.Flag
 	for _, g := range groups {
@@ -84,9 +89,13 @@ func authorityURL(c *cli.Context) (string, error) {
 		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 			return "", usageErrorf("--authority must be a URL such as https://login.microsoftonline.com/<tenant>, not %q", a)
 		}
+		// Refused rather than allowed for local tests: the authority serves the keys that
+		// decide which tokens are genuine, and the development authority speaks https too.
 		if u.Scheme != "https" {
 			return "", usageErrorf("--authority must use https (MSAL and token issuers require it): %q", a)
 		}
+		// MSAL derives its endpoints from https://host/<tenant>; a pasted issuer URL ending
+		// in /v2.0 is not an authority, so the mistake is named here, with the fix.
 		p := strings.Trim(u.Path, "/")
 		if p == "" || strings.Contains(p, "/") {
 			return "", usageErrorf("--authority needs exactly one tenant path segment, as in https://%s/<tenant> (no /v2.0 suffix): %q", u.Host, a)
@@ -94,6 +103,8 @@ func authorityURL(c *cli.Context) (string, error) {
 		return "https://" + u.Host + "/" + p, nil
 	}
 	if t := strings.TrimSpace(c.String(flagTenantID)); t != "" {
+		// The tenant becomes a URL path segment: anything that would change the URL's
+		// structure is refused rather than escaped.
 		if strings.ContainsAny(t, "/?# ") {
 			return "", usageErrorf("--tenant-id must be a tenant ID or domain, not %q", t)
 		}

@@ -16,6 +16,7 @@ import (
 // flagForce is login's --force: run the device flow even when a cached token works.
 const flagForce = "force"
 
+// init registers login; registerNew gives each App fresh flags (see registerNew).
 func init() { registerNew(newLoginCommand) }
 
 // newLoginCommand is `fastmcp-auth login`: silent sign-in first, else the device code flow.
@@ -35,6 +36,10 @@ func newLoginCommand() *cli.Command {
 				return err
 			}
 			ctx := c.Context
+			// Silent first (MSAL's advice): a working cached sign-in, or a refresh token the
+			// authority still honours, needs no browser round trip. Any other failure than
+			// "not signed in" (unreachable, ambiguous account, unreadable cache) is reported
+			// as is, since a device flow would not cure it.
 			if !c.Bool(flagForce) {
 				tok, err := l.Silent(ctx)
 				if err == nil {
@@ -45,6 +50,9 @@ func newLoginCommand() *cli.Command {
 					return loginExitError(err)
 				}
 			}
+			// login runs the device flow even when stderr is no terminal (unlike tools and
+			// call): signing in is what the user asked for, and the prompt may be read from
+			// a log. The prompt and the result go to stderr; login prints nothing on stdout.
 			tok, err := l.DeviceCode(ctx)
 			if err != nil {
 				return loginExitError(err)
@@ -55,7 +63,8 @@ func newLoginCommand() *cli.Command {
 	}
 }
 
-// describeToken is the one-line account and expiry shown after a sign-in.
+// describeToken is the one-line account and expiry shown after a sign-in. It names the
+// account and tenant, never the token: the line lands in terminals and CI logs.
 func describeToken(tok *auth.Token) string {
 	left := time.Until(tok.ExpiresOn).Round(time.Minute)
 	return fmt.Sprintf("%s (tenant %s); access token valid until %s (%s)",
@@ -80,6 +89,9 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 	if err != nil {
 		return auth.LoginConfig{}, err
 	}
+	// The default asks for the API's execute scope, the one serve requires by default, so
+	// that the two ends agree with no --scope on either. The full api://<id>/ form is what
+	// Entra expects in a request; the token then carries the short name in scp.
 	var scopes []string
 	for _, s := range c.StringSlice(flagScope) {
 		if s = strings.TrimSpace(s); s != "" {
@@ -94,6 +106,8 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 		}
 		scopes = []string{"api://" + api + "/execute"}
 	}
+	// The cache holds refresh tokens. auth owns how it is written (0700 dir, 0600 file,
+	// atomic rename); here only its path is chosen.
 	cacheFile := strings.TrimSpace(c.String(flagCacheFile))
 	if cacheFile == "" {
 		if cacheFile, err = auth.DefaultCacheFile(); err != nil {
@@ -115,8 +129,10 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 		CacheFile:  cacheFile,
 		Account:    strings.TrimSpace(c.String(flagAccount)),
 		HTTPClient: httpClient,
-		Prompt:     stderr,
-		Logger:     logger,
+		// The device code prompt goes to stderr: `fastmcp-auth call ... > out.json` must
+		// still show it, and must not write it into out.json.
+		Prompt: stderr,
+		Logger: logger,
 	}, nil
 }
 
@@ -138,6 +154,9 @@ func newLoginFromFlags(c *cli.Context, stderr io.Writer, needScopes bool) (*auth
 // token cache that cannot be read or written, 3 for every sign-in failure. A cancelled
 // context becomes 130 in Run.
 func loginExitError(err error) error {
+	// Cancellation is checked first: a device flow stopped by Ctrl-C wraps both
+	// auth.ErrLoginCancelled and context.Canceled, and must be 130, not 3. An unreachable
+	// authority is 4, not 3: signing in again would not help.
 	switch {
 	case err == nil:
 		return nil
@@ -171,6 +190,7 @@ type notSignedInError struct {
 	cause  error
 }
 
+// Error is "not signed in: run fastmcp-auth login", with the reason in parentheses.
 func (e *notSignedInError) Error() string {
 	if e.reason == "" {
 		return errNotSignedIn.Error()
@@ -178,4 +198,5 @@ func (e *notSignedInError) Error() string {
 	return errNotSignedIn.Error() + " (" + e.reason + ")"
 }
 
+// Unwrap exposes both the CLI's errNotSignedIn and auth's cause, so errors.Is matches either.
 func (e *notSignedInError) Unwrap() []error { return []error{errNotSignedIn, e.cause} }

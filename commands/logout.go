@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// init registers logout; registerNew gives each App fresh flags (see registerNew).
 func init() { registerNew(newLogoutCommand) }
 
 // newLogoutCommand is `fastmcp-auth logout`: it removes the cached accounts of the authority
@@ -23,11 +24,16 @@ func newLogoutCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			// The authority was already validated by newLoginFromFlags; it only names what
+			// was signed out of. Logout removes cached entries and revokes nothing at the
+			// authority: a copied refresh token stays valid until it expires.
 			authority, _ := authorityURL(c)
 			removed, err := l.Logout(c.Context)
 			if err != nil {
 				return loginExitError(err)
 			}
+			// Nothing to remove is success: logout is idempotent, as scripts expect. Messages
+			// go to stderr; logout has no result for stdout.
 			if len(removed) == 0 {
 				fmt.Fprintf(stderr, "not signed in to %s: nothing to remove from %s\n", authority, l.CacheFile())
 				return nil

@@ -22,6 +22,7 @@ import (
 // flagLogFile is proxy's --log-file: logs go there instead of stderr.
 const flagLogFile = "log-file"
 
+// init registers proxy; registerNew gives each App fresh flags (see registerNew).
 func init() { registerNew(newProxyCommand) }
 
 // newProxyCommand is `fastmcp-auth proxy`: a stdio MCP server relaying everything to the
@@ -43,6 +44,8 @@ func newProxyCommand() *cli.Command {
 	}
 }
 
+// runProxy is the proxy Action. stdout belongs to the MCP protocol: a single stray byte
+// would corrupt the JSON-RPC stream the host reads, so logs go to stderr or --log-file.
 func runProxy(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageErrorf("proxy takes no arguments, got %q", c.Args().First())
@@ -85,6 +88,7 @@ func runProxy(c *cli.Context) error {
 		}
 	}
 	logger.Info("proxying stdio to the MCP server", "server", server, "auth", mode)
+	// Tests set c.App.Reader; urfave defaults it to os.Stdin, so the nil check is a guard.
 	stdin := c.App.Reader
 	if stdin == nil {
 		stdin = os.Stdin
@@ -109,6 +113,7 @@ func openLogFile(path string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	// OpenFile's mode applies only on creation: an existing file is tightened too.
 	if err := f.Chmod(0o600); err != nil {
 		f.Close()
 		return nil, err
@@ -133,6 +138,8 @@ func proxyTokenSource(c *cli.Context, stderr io.Writer, logger *slog.Logger) (mc
 	if c.Bool(flagNoAuth) {
 		return nil, "none (--no-auth)", nil
 	}
+	// A static token cannot be refreshed: a forced refresh (the server rejected it) fails
+	// with a message saying so rather than retrying the same token.
 	if t := strings.TrimSpace(c.String(flagToken)); t != "" {
 		return func(_ context.Context, force bool) (string, error) {
 			if force {

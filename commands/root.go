@@ -16,13 +16,24 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// Exit codes promised by ../shared/CLI.md.
+// Exit codes promised by ../shared/CLI.md ("Exit codes"). Scripts and CI jobs branch on them,
+// so each code stands for one remedy rather than for the place the error came from.
 const (
-	ExitOK          = 0
-	ExitFailure     = 1
-	ExitUsage       = 2
-	ExitAuth        = 3
+	// ExitOK is success.
+	ExitOK = 0
+	// ExitFailure is any other failure, a tool result with isError included: the command
+	// ran, and neither a flag, a sign-in nor the network explains what went wrong.
+	ExitFailure = 1
+	// ExitUsage is an unknown flag, a bad argument or a missing setting: the remedy is to fix
+	// the command line or the environment, and the message names what to fix.
+	ExitUsage = 2
+	// ExitAuth is not signed in, a failed or cancelled sign-in, a 401 or a 403: the remedy
+	// is to run fastmcp-auth login (or get the scope), which a script cannot do unattended.
+	ExitAuth = 3
+	// ExitUnreachable is a server or authority that cannot be reached: the command line may
+	// be right and a retry may work, so scripts can tell it from a rejection.
 	ExitUnreachable = 4
+	// ExitInterrupted is 128+SIGINT, what shells report for a command stopped by Ctrl-C.
 	ExitInterrupted = 130
 )
 
@@ -32,13 +43,18 @@ const envPrefix = "FASTMCP_AUTH_"
 // Version is the version printed by --version; set with -ldflags at release time.
 var Version = "dev"
 
-// exitError carries the exit code an error must produce.
+// exitError carries the exit code an error must produce. It has no ExitCode method on
+// purpose: urfave/cli calls os.Exit itself on an error implementing cli.ExitCoder, and only
+// main may end the process (Run returns the code instead, so tests can run the CLI).
 type exitError struct {
 	code int
 	err  error
 }
 
+// Error is the wrapped error's message; the code never shows in the text.
 func (e *exitError) Error() string { return e.err.Error() }
+
+// Unwrap lets errors.Is and errors.As see the cause (auth.ErrNotSignedIn, context.Canceled).
 func (e *exitError) Unwrap() error { return e.err }
 
 // withCode attaches an exit code to err (nil stays nil).
@@ -74,6 +90,9 @@ func envVar(flag string) []string {
 // NewApp builds the command-line application writing to stdout and stderr, so that tests can
 // run it with buffers.
 func NewApp(stdout, stderr io.Writer) *cli.App {
+	// Writer and ErrWriter are the only outputs: results on stdout, everything else
+	// (prompts, progress, logs, errors) on stderr, so `TOKEN=$(fastmcp-auth token)` and
+	// `fastmcp-auth tools --json | jq` get nothing but the result.
 	app := &cli.App{
 		Name:                 "fastmcp-auth",
 		Usage:                "secure MCP servers with Entra ID bearer tokens, and call them",
@@ -86,6 +105,8 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 		Commands:             commandList(),
 	}
 	app.OnUsageError = onUsageError
+	// urfave consults the command's own OnUsageError, not the App's, when a subcommand's
+	// flags fail to parse: set it on each so every usage error is exit 2.
 	for _, c := range app.Commands {
 		if c.OnUsageError == nil {
 			c.OnUsageError = onUsageError
@@ -137,6 +158,9 @@ func register(c *cli.Command) { registered = append(registered, func() *cli.Comm
 // running several command lines) is a data race.
 func registerNew(newCommand func() *cli.Command) { registered = append(registered, newCommand) }
 
+// onUsageError turns urfave's flag-parsing errors (unknown flag, a value that does not
+// parse) into exit 2, as CLI.md requires. Without it urfave prints "Incorrect Usage" and the
+// whole help on stdout, which would pollute the output a script captures.
 func onUsageError(_ *cli.Context, err error, _ bool) error {
 	return &exitError{code: ExitUsage, err: fmt.Errorf("%w (see --help)", err)}
 }
@@ -144,11 +168,16 @@ func onUsageError(_ *cli.Context, err error, _ bool) error {
 // Run runs the command line and returns the process exit code. Errors are printed as one
 // line "error: ..." on stderr.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// The .env file is applied before the App exists: urfave reads EnvVars while it parses
+	// the flags, so the variables must already be in the environment by then.
 	if err := loadEnvFile(args); err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return ExitUsage
 	}
 	app := NewApp(stdout, stderr)
+	// urfave reports an unknown command through CommandNotFound and then returns no error.
+	// Without the hook it returns its own cli.Exit error with code 3, our "sign in" code, and
+	// exits the process itself; with it Run can answer exit 2 with a hint.
 	unknown := ""
 	app.CommandNotFound = func(_ *cli.Context, name string) { unknown = name }
 	err := app.RunContext(ctx, args)
@@ -160,6 +189,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	code := ExitCode(err)
+	// main cancels ctx on SIGINT or SIGTERM. What fails then fails because of the signal,
+	// whatever the error says (a closed connection, a cancelled request), so it is reported
+	// as 130 with a plain "interrupted" rather than the misleading cause. A specific code
+	// (3, 4) set before the interruption is kept unless the error is the cancellation itself.
 	if ctx.Err() != nil && (code == ExitFailure || errors.Is(err, context.Canceled)) {
 		code = ExitInterrupted
 	}
@@ -171,6 +204,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// firstLine keeps the first line of an error message: CLI.md promises one line on stderr,
+// and some wrapped errors (MSAL's, an HTTP body) carry several.
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		return s[:i]
@@ -185,7 +220,11 @@ func envFileFlag() cli.Flag {
 
 // loadEnvFile applies the .env file (or --env-file) beneath the real environment: a variable
 // already set in the environment wins, so the precedence is flag > env > .env > default.
+// The file is the project's shared, long-lived configuration; a variable set for one run
+// (FASTMCP_AUTH_SERVER=... fastmcp-auth tools) is the more specific wish, so it must win.
 func loadEnvFile(args []string) error {
+	// --env-file is found by hand because the flags are not parsed yet. The scan stops at
+	// "--", after which every word is a tool argument, not ours.
 	path, explicit := "", false
 	for i, a := range args {
 		if a == "--" {
@@ -204,6 +243,8 @@ func loadEnvFile(args []string) error {
 			path = ".env"
 		}
 	}
+	// A missing ./.env is normal; a file the user named and we cannot read is a usage error,
+	// never silently ignored (the settings they meant would be missing).
 	f, err := os.Open(path)
 	if err != nil {
 		if !explicit && errors.Is(err, os.ErrNotExist) {

@@ -35,13 +35,20 @@ const (
 
 // Defaults of `serve`.
 const (
-	defaultServeAddr       = "0.0.0.0:8000"
+	// defaultServeAddr listens on every interface: with tokens required, the server is
+	// meant to be reached from other machines and containers.
+	defaultServeAddr = "0.0.0.0:8000"
+	// defaultNoAuthServeAddr is loopback: an unauthenticated server on all interfaces would
+	// hand its tools to anyone on the network (go-sdk's examples default to loopback too).
 	defaultNoAuthServeAddr = "127.0.0.1:8000"
-	defaultRequiredScope   = "execute"
+	// defaultRequiredScope is the scope every token must grant; login requests
+	// api://<api-client-id>/execute by default to match.
+	defaultRequiredScope = "execute"
 	// serveShutdownTimeout bounds the wait for in-flight calls on SIGINT/SIGTERM.
 	serveShutdownTimeout = 30 * time.Second
 )
 
+// init registers serve (one shared *cli.Command; see register).
 func init() { register(newServeCommand()) }
 
 // newServeCommand is `fastmcp-auth serve`: the MCP server over Streamable HTTP.
@@ -108,6 +115,8 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		RequiredScopes:   cleanList(c.StringSlice(flagRequiredScope)),
 	}
 
+	// --addr has no Value: an explicit address, even 0.0.0.0 with --no-auth, is obeyed, and
+	// only the default depends on --no-auth.
 	s.Addr = strings.TrimSpace(c.String(flagAddr))
 	if s.Addr == "" {
 		s.Addr = defaultServeAddr
@@ -126,6 +135,7 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		return nil, usageErrorf("--%s must be a path such as /mcp, not %q", flagPath, s.Path)
 	}
 
+	// One without the other is a mistake: refuse it rather than guess whether TLS was meant.
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		return nil, usageErrorf("--%s and --%s must be given together", flagTLSCert, flagTLSKey)
 	}
@@ -136,6 +146,9 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		return nil, usageErrorf("--%s must not be negative", flagProgressInterval)
 	}
 
+	// The public URL is the resource of the protected resource metadata (RFC 9728), which
+	// clients match against the URL they called: behind a proxy it must be given, since the
+	// listen address is not what clients see.
 	if p := strings.TrimSpace(c.String(flagPublicURL)); p != "" {
 		u, err := url.Parse(p)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -150,6 +163,8 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		s.derivedURL = true
 	}
 
+	// Origins are exact scheme://host[:port] values, checked up front: a path or a typo
+	// would silently never match, and the browser calls would be refused at run time.
 	for _, o := range cleanList(c.StringSlice(flagAllowedOrigin)) {
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "" {
@@ -168,9 +183,12 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		}
 	}
 
+	// With --no-auth no token is checked, so no authority or audience is needed.
 	if s.NoAuth {
 		return s, nil
 	}
+	// Discovery fills in whatever --jwks-uri and --issuer leave open; with both given, no
+	// authority is needed (a key set published without a discovery document).
 	if s.JWKSURI == "" || len(s.Issuers) == 0 {
 		a, err := authorityURL(c)
 		if err != nil {
@@ -178,6 +196,8 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		}
 		s.Authority = a
 	}
+	// No default audience without the API's client ID: accepting any aud would let a
+	// token issued for another API of the same tenant call this server.
 	if len(s.Audiences) == 0 {
 		id := strings.TrimSpace(c.String(flagAPIClientID))
 		if id == "" {
@@ -206,6 +226,7 @@ func derivePublicURL(addr string, tls bool, path string) string {
 	return scheme + "://" + net.JoinHostPort(host, port) + path
 }
 
+// hostForURL brackets an IPv6 literal so it can stand in a URL's host.
 func hostForURL(host string) string {
 	if strings.Contains(host, ":") {
 		return "[" + host + "]"
@@ -249,9 +270,12 @@ func runServe(c *cli.Context) error {
 		AllowedOrigins:   s.AllowedOrigins,
 		Logger:           logger,
 	}
+	// The warning goes to the log on every start, so a server left with --no-auth is seen.
 	if s.NoAuth {
 		logger.Warn("authentication is disabled (--no-auth): anyone who can reach the server can call its tools")
 	} else {
+		// The verifier fetches the key set now: an unreachable or wrong authority fails
+		// at start, not on the first request.
 		v, authServer, err := newServeVerifier(c.Context, s, logger)
 		if err != nil {
 			return err
@@ -290,6 +314,7 @@ func runServe(c *cli.Context) error {
 		TLSKey:          s.TLSKey,
 		ShutdownTimeout: serveShutdownTimeout,
 		Ready: func(a net.Addr) {
+			// Settings only: the log names what is accepted, never a key or token.
 			attrs := []any{"addr", a.String(), "public_url", s.PublicURL, "auth", !s.NoAuth, "stateless", s.Stateless}
 			if !s.NoAuth {
 				attrs = append(attrs, "required_scopes", s.RequiredScopes, "audiences", s.Audiences, "issuers", s.Issuers, "jwks_uri", s.JWKSURI)
@@ -328,6 +353,8 @@ func newServeVerifier(ctx context.Context, s *serveSettings, logger *slog.Logger
 			s.Issuers = auth.DefaultIssuers(s.Authority, d)
 		}
 	}
+	// Without a discovered issuer, the first accepted one names the authorization server
+	// in the protected resource metadata clients read.
 	if authServer == "" {
 		authServer = s.Issuers[0]
 	}

@@ -39,10 +39,14 @@ func webSettingsFromFlags(c *cli.Context, s *serveSettings) (*webSettings, error
 	if !c.Bool(flagWeb) {
 		return nil, nil
 	}
+	// With --no-auth the console signs nobody in, so it needs no client ID or authority.
 	w := &webSettings{}
 	if s.NoAuth {
 		return w, nil
 	}
+	// A single-page-application registration, not the CLI's public client: the browser
+	// signs in with the authorization code flow and PKCE and must be allowed the console's
+	// redirect URI. It has no secret, as nothing in a browser can keep one.
 	w.ClientID = strings.TrimSpace(c.String(flagClientID))
 	if w.ClientID == "" {
 		return nil, usageErrorf("--%s needs --%s (or %s): the client ID of a single-page-application registration whose redirect URI is the console's URL",
@@ -56,6 +60,8 @@ func webSettingsFromFlags(c *cli.Context, s *serveSettings) (*webSettings, error
 		}
 		w.Authority = a
 	}
+	// By default the console asks for exactly the scopes serve requires, so a token it
+	// gets is one the server accepts.
 	w.Scopes = cleanList(c.StringSlice(flagScope))
 	if len(w.Scopes) == 0 {
 		prefix := apiScopePrefix(strings.TrimSpace(c.String(flagAPIClientID)), s.Audiences)
@@ -107,6 +113,7 @@ func newWebConsole(ctx context.Context, w *webSettings, s *serveSettings, logger
 		}
 		return nil, fmt.Errorf("web console: %w", err)
 	}
+	// The console is served at the root of the public URL's origin.
 	consoleURL := s.PublicURL
 	if u, err := url.Parse(s.PublicURL); err == nil {
 		consoleURL = u.Scheme + "://" + u.Host + "/"

@@ -26,6 +26,9 @@ func clientAccessToken(ctx context.Context, c *cli.Context, stderr io.Writer) (s
 	if c.Bool(flagNoAuth) {
 		return "", nil
 	}
+	// An explicit token wins over the cache: it is what CI passes (FASTMCP_AUTH_TOKEN) where
+	// no one can sign in. The environment variable is the advised way: a --token value is
+	// visible to every user of the machine in the process list.
 	if t := strings.TrimSpace(c.String(flagToken)); t != "" {
 		return t, nil
 	}
@@ -41,6 +44,10 @@ func clientAccessToken(ctx context.Context, c *cli.Context, stderr io.Writer) (s
 	if err == nil {
 		return tok.AccessToken, nil
 	}
+	// Only "not signed in" can be cured by a prompt; an unreachable authority or an
+	// ambiguous account would fail the device flow too. And the device code goes to stderr,
+	// so only a person watching stderr on a terminal can act on it: piped or redirected,
+	// the command fails at once with exit 3 instead of waiting for a code nobody sees.
 	if !errors.Is(err, auth.ErrNotSignedIn) || !promptsOnTerminal(stderr) {
 		return "", loginExitError(err)
 	}
@@ -48,6 +55,7 @@ func clientAccessToken(ctx context.Context, c *cli.Context, stderr io.Writer) (s
 	if err != nil {
 		return "", loginExitError(err)
 	}
+	// stderr, not stdout: stdout carries only the tools or call output.
 	fmt.Fprintf(stderr, "signed in as %s\n", describeToken(tok))
 	return tok.AccessToken, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 )
 
+// init registers token; registerNew gives each App fresh flags (see registerNew).
 func init() { registerNew(newTokenCommand) }
 
 // newTokenCommand is `fastmcp-auth token`: the access token and a newline on stdout, for
@@ -24,9 +25,13 @@ func newTokenCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			// An empty line on stdout would become "Authorization: Bearer " in the caller's
+			// script: fail with exit 3 instead.
 			if tok.AccessToken == "" {
 				return withCode(ExitAuth, errors.New("the cached sign-in holds an empty access token: run fastmcp-auth login --force"))
 			}
+			// The token and a newline, nothing else: $(...) strips the newline, and any other
+			// text would corrupt the header a script builds from it.
 			_, err = fmt.Fprintln(c.App.Writer, tok.AccessToken)
 			return err
 		},
@@ -34,6 +39,7 @@ func newTokenCommand() *cli.Command {
 }
 
 // silentToken is the cached (or silently refreshed) token of the flags, for token and whoami.
+// Neither may prompt: they are read by scripts, so "not signed in" is exit 3 at once.
 func silentToken(c *cli.Context) (*auth.Token, error) {
 	l, err := newLoginFromFlags(c, c.App.ErrWriter, true)
 	if err != nil {

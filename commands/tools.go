@@ -16,6 +16,7 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
 )
 
+// init registers tools; registerNew gives each App fresh flags (see registerNew).
 func init() { registerNew(newToolsCommand) }
 
 // jsonOutputFlag is --json of tools and call.
@@ -36,6 +37,9 @@ func newToolsCommand() *cli.Command {
 	}
 }
 
+// runTools is the tools Action. tools takes no positional argument, but flags after the
+// command name are still gathered by interspersedArgs, so that a flag put after a stray
+// word is not silently dropped: the word becomes a usage error instead.
 func runTools(c *cli.Context) error {
 	rest, help, err := interspersedArgs(c)
 	if err != nil {
@@ -60,6 +64,8 @@ func runTools(c *cli.Context) error {
 	if c.Bool(flagJSON) {
 		return writeJSON(stdout, tools)
 	}
+	// One tool a line (CLI.md), so the text form works with grep, cut and wc -l: only the
+	// first line of a description is kept.
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	for _, t := range tools {
 		desc, _, _ := strings.Cut(strings.TrimSpace(t.Description), "\n")
@@ -84,6 +90,8 @@ func connectMCP(c *cli.Context) (*mcpclient.Client, error) {
 	if err != nil {
 		return nil, usageErrorf("%v", err)
 	}
+	// The token is had before connecting: a sign-in prompt, if any, comes before the first
+	// request rather than after a 401.
 	token, err := clientAccessToken(c.Context, c, stderr)
 	if err != nil {
 		return nil, err
@@ -113,6 +121,8 @@ func clientError(err error) error {
 		return withCode(ExitAuth, err)
 	case errors.As(err, &ue):
 		return withCode(ExitUnreachable, err)
+	// Left without a code: Run sees the cancelled context and reports 130 (Ctrl-C), or 1
+	// when only a deadline passed.
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
@@ -123,6 +133,7 @@ func clientError(err error) error {
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	// Output is read by people and jq, not embedded in HTML: keep <, > and & readable.
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("could not write JSON: %w", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 )
 
+// init registers whoami; registerNew gives each App fresh flags (see registerNew).
 func init() { registerNew(newWhoamiCommand) }
 
 // whoamiOutput is `whoami --json`. Verified is always false: the client decodes the token's
@@ -51,13 +52,20 @@ func newWhoamiCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			// Empty lists rather than nil, so --json shows [] and a script can iterate
+			// without a null check.
 			out := whoamiOutput{
 				Account: tok.Username, HomeAccountID: tok.HomeAccountID, TenantID: tok.TenantID,
 				Audience: []string{}, Scopes: []string{}, Roles: []string{},
 				ExpiresAt: tok.ExpiresOn.UTC(), Note: unverifiedNote,
 			}
+			// Decoded without verification: the client has no business trusting these claims,
+			// and whoami is for a person checking which account, audience and scopes the
+			// server will see. The token itself is never printed.
 			id, err := auth.UnverifiedIdentity(tok.AccessToken)
 			switch {
+			// OAuth access tokens are opaque to clients by contract: a non-JWT is normal,
+			// not an error, and the cache still knows the account and expiry.
 			case errors.Is(err, auth.ErrNotJWT):
 				out.Note = "the access token is opaque to the client: only the account and expiry are known"
 			case err != nil:
@@ -86,6 +94,7 @@ func newWhoamiCommand() *cli.Command {
 
 // printWhoami writes the text form: one "field: value" line each, then the label.
 func printWhoami(w io.Writer, o whoamiOutput) error {
+	// "-" stands for an empty field, so each line keeps two columns for awk or cut.
 	list := func(v []string) string {
 		if len(v) == 0 {
 			return "-"
