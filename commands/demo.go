@@ -55,7 +55,7 @@ func newDemoCommand() *cli.Command {
 				}
 			}
 			return runDemo(c.Context, demoConfig{
-				out: c.App.Writer, errw: c.App.ErrWriter, logger: logger,
+				out: c.App.Writer, logger: logger,
 				interval: c.Duration(flagProgressInterval), query: c.String(flagDemoQuery),
 			})
 		},
@@ -63,13 +63,12 @@ func newDemoCommand() *cli.Command {
 }
 
 // demoConfig is what runDemo needs from the command line. out carries the step lines, which
-// are demo's result; errw is stderr, unused by runDemo itself: its errors are returned for
-// Run to print.
+// are demo's result; errors are returned for Run to print on stderr.
 type demoConfig struct {
-	out, errw io.Writer
-	logger    *slog.Logger
-	interval  time.Duration
-	query     string
+	out      io.Writer
+	logger   *slog.Logger
+	interval time.Duration
+	query    string
 }
 
 // runDemo is the whole flow; each step prints one line as it completes.
