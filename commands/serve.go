@@ -351,6 +351,14 @@ func newServeVerifier(ctx context.Context, s *serveSettings, logger *slog.Logger
 		}
 		if len(s.Issuers) == 0 {
 			s.Issuers = auth.DefaultIssuers(s.Authority, d)
+			// A multi-tenant authority (common, organizations) publishes the issuer template
+			// .../{tenantid}/v2.0, which no token carries: every token would fail as "wrong
+			// issuer". Refuse to start rather than reject everything, and say what to set.
+			for _, iss := range s.Issuers {
+				if strings.ContainsAny(iss, "{}") {
+					return nil, "", usageErrorf("the authority %s is multi-tenant (its issuer is %s): set --tenant-id to your tenant, or list the accepted issuers with --issuer", s.Authority, iss)
+				}
+			}
 		}
 	}
 	// Without a discovered issuer, the first accepted one names the authorization server

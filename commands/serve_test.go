@@ -501,3 +501,36 @@ func TestServeNoAuthWarns(t *testing.T) {
 		t.Errorf("serving line does not say auth is off")
 	}
 }
+
+// TestServeRefusesAMultiTenantIssuerTemplate: an authority such as .../common publishes the
+// issuer https://login.microsoftonline.com/{tenantid}/v2.0; serving with it would reject every
+// token, so serve stops at once with a usage error that says what to set.
+func TestServeRefusesAMultiTenantIssuerTemplate(t *testing.T) {
+	key := authtest.NewKey(t, "k1")
+	var authority *httptest.Server
+	authority = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/common/v2.0/.well-known/openid-configuration":
+			fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, authority.URL+"/{tenantid}/v2.0", authority.URL+"/common/discovery/v2.0/keys")
+		case "/common/discovery/v2.0/keys":
+			_, _ = w.Write(authtest.JWKS(key))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(authority.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: authority.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), []string{"fastmcp-auth", "serve", "--addr", "127.0.0.1:0",
+		"--authority", authority.URL + "/common", "--ca-file", caFile, "--api-client-id", "api"}, &out, &errb)
+	if code != ExitUsage {
+		t.Fatalf("exit %d, want %d; stderr %s", code, ExitUsage, errb.String())
+	}
+	if msg := errb.String(); !strings.Contains(msg, "multi-tenant") || !strings.Contains(msg, "--tenant-id") || !strings.Contains(msg, "--issuer") {
+		t.Errorf("stderr %q: want the multi-tenant explanation naming --tenant-id and --issuer", msg)
+	}
+}
