@@ -452,15 +452,18 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-func TestServeDiscoversTheAuthority(t *testing.T) {
-	key := authtest.NewKey(t, "k1")
+// fakeAuthority serves an HTTPS discovery document for tenant whose issuer is
+// <url>/<issuerTenant>/v2.0, and key's key set; it returns the server URL and a CA file
+// trusting it.
+func fakeAuthority(t *testing.T, key *authtest.Key, tenant, issuerTenant string) (string, string) {
+	t.Helper()
 	var authority *httptest.Server
 	authority = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
-		case "/dev/v2.0/.well-known/openid-configuration":
-			fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, authority.URL+"/dev/v2.0", authority.URL+"/dev/discovery/v2.0/keys")
-		case "/dev/discovery/v2.0/keys":
+		case "/" + tenant + "/v2.0/.well-known/openid-configuration":
+			fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, authority.URL+"/"+issuerTenant+"/v2.0", authority.URL+"/"+tenant+"/discovery/v2.0/keys")
+		case "/" + tenant + "/discovery/v2.0/keys":
 			_, _ = w.Write(authtest.JWKS(key))
 		default:
 			http.NotFound(w, r)
@@ -471,8 +474,14 @@ func TestServeDiscoversTheAuthority(t *testing.T) {
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: authority.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := startServe(t, "--authority", authority.URL+"/dev", "--ca-file", caFile, "--api-client-id", "dev-api")
-	iss := authority.URL + "/dev/v2.0"
+	return authority.URL, caFile
+}
+
+func TestServeDiscoversTheAuthority(t *testing.T) {
+	key := authtest.NewKey(t, "k1")
+	authorityURL, caFile := fakeAuthority(t, key, "dev", "dev")
+	srv := startServe(t, "--authority", authorityURL+"/dev", "--ca-file", caFile, "--api-client-id", "dev-api")
+	iss := authorityURL + "/dev/v2.0"
 
 	status, _, body := post(t, srv.base+"/reverse", authtest.Mint(t, key, authtest.EntraV2Claims("dev", iss, "dev-api", "execute")), `{"input_string":"ab"}`)
 	if status != 200 || body["reversed"] != "ba" {
@@ -506,27 +515,10 @@ func TestServeNoAuthWarns(t *testing.T) {
 // issuer https://login.microsoftonline.com/{tenantid}/v2.0; serving with it would reject every
 // token, so serve stops at once with a usage error that says what to set.
 func TestServeRefusesAMultiTenantIssuerTemplate(t *testing.T) {
-	key := authtest.NewKey(t, "k1")
-	var authority *httptest.Server
-	authority = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case "/common/v2.0/.well-known/openid-configuration":
-			fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, authority.URL+"/{tenantid}/v2.0", authority.URL+"/common/discovery/v2.0/keys")
-		case "/common/discovery/v2.0/keys":
-			_, _ = w.Write(authtest.JWKS(key))
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(authority.Close)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: authority.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	authorityURL, caFile := fakeAuthority(t, authtest.NewKey(t, "k1"), "common", "{tenantid}")
 	var out, errb bytes.Buffer
 	code := Run(context.Background(), []string{"fastmcp-auth", "serve", "--addr", "127.0.0.1:0",
-		"--authority", authority.URL + "/common", "--ca-file", caFile, "--api-client-id", "api"}, &out, &errb)
+		"--authority", authorityURL + "/common", "--ca-file", caFile, "--api-client-id", "api"}, &out, &errb)
 	if code != ExitUsage {
 		t.Fatalf("exit %d, want %d; stderr %s", code, ExitUsage, errb.String())
 	}
