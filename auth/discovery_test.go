@@ -3,13 +3,14 @@ package auth
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 func TestDiscover(t *testing.T) {
@@ -53,12 +54,7 @@ func TestDiscover(t *testing.T) {
 		t.Errorf("Discover (-want +got):\n%s", diff)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := "http://" + ln.Addr().String() + "/tenant"
-	_ = ln.Close()
+	dead := "http://" + testenv.FreeAddr(t) + "/tenant"
 
 	tests := []struct {
 		name        string

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // newTestLogin returns a Login against f with its cache in dir.
@@ -194,13 +195,7 @@ func TestDeviceCodeOutcomes(t *testing.T) {
 
 func TestUnreachableAuthority(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
-	authority := "https://" + addr + "/dev"
+	authority := "https://" + testenv.FreeAddr(t) + "/dev" // nothing listens there
 	l, err := NewLogin(LoginConfig{Authority: authority, ClientID: "c", Scopes: []string{"api://x/execute"},
 		CacheFile: filepath.Join(t.TempDir(), "c.json")})
 	if err != nil {

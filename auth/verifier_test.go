@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth/authtest"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 const (
@@ -383,12 +383,7 @@ func TestKeySetSkipsUnusableKeys(t *testing.T) {
 func TestNewVerifierFailsFast(t *testing.T) {
 	t.Parallel()
 	// A port that was just free: nothing listens there.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadURL := "http://" + ln.Addr().String() + "/keys"
-	_ = ln.Close()
+	deadURL := "http://" + testenv.FreeAddr(t) + "/keys"
 
 	f := newFixture(t)
 	noKeys := authtest.NewJWKSServer(t)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient/mcpclienttest"
 )
 
@@ -65,12 +65,7 @@ func TestToolsCommand(t *testing.T) {
 func TestCallExitCodes(t *testing.T) {
 	srv := mcpclienttest.NewServer(t, mcpclienttest.Options{Tokens: clientTestTokens})
 	open := mcpclienttest.NewServer(t, mcpclienttest.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "http://" + ln.Addr().String() + "/mcp"
-	ln.Close()
+	refused := "http://" + testenv.FreeAddr(t) + "/mcp"
 
 	tests := []struct {
 		name       string

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // The tests of this file are deliberately not parallel: urfave/cli v2 writes to its global
@@ -31,18 +31,7 @@ type loginEnv struct {
 
 func newLoginEnv(t *testing.T, lifetime time.Duration, autoApprove bool) *loginEnv {
 	t.Helper()
-	da, err := devauthority.New(devauthority.Config{Addr: "127.0.0.1:0", StateDir: t.TempDir(), AutoApprove: autoApprove, TokenLifetime: lifetime})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := da.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = da.Shutdown(ctx)
-	})
+	da := testenv.DevAuthority(t, devauthority.Config{AutoApprove: autoApprove, TokenLifetime: lifetime})
 	cacheFile := filepath.Join(t.TempDir(), "fastmcp-auth", "token_cache.json")
 	return &loginEnv{da: da, cacheFile: cacheFile, args: []string{
 		"--authority", da.URL(), "--ca-file", da.CAFile(), "--client-id", "test-client",
@@ -284,12 +273,7 @@ func TestClientAccessToken(t *testing.T) {
 
 func TestLoginCommandErrors(t *testing.T) {
 	env := newLoginEnv(t, time.Hour, true)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadAuthority := "https://" + ln.Addr().String() + "/dev"
-	ln.Close()
+	deadAuthority := "https://" + testenv.FreeAddr(t) + "/dev"
 	cache := filepath.Join(t.TempDir(), "c.json")
 	tests := []struct {
 		name     string

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 func TestNewRefusesNonLoopback(t *testing.T) {
@@ -54,7 +55,7 @@ func TestNewRefusesNonLoopback(t *testing.T) {
 func TestStateDirPermissions(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "state")
-	a := newAuthority(t, devauthority.Config{StateDir: dir})
+	a := testenv.DevAuthority(t, devauthority.Config{StateDir: dir})
 	got := map[string]fs.FileMode{}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -86,7 +87,7 @@ func TestStateDirPermissions(t *testing.T) {
 
 func TestDiscovery(t *testing.T) {
 	t.Parallel()
-	a := newAuthority(t, devauthority.Config{Tenant: "Contoso-Dev"})
+	a := testenv.DevAuthority(t, devauthority.Config{Tenant: "Contoso-Dev"})
 	// MSAL requests the tenant in the case the user typed it.
 	resp, err := a.HTTPClient().Get(strings.Replace(a.URL(), "contoso-dev", "Contoso-DEV", 1) + "/v2.0/.well-known/openid-configuration")
 	if err != nil {
@@ -120,7 +121,7 @@ func TestDiscovery(t *testing.T) {
 // TestTokenEndpointErrors: bad input gets Entra-shaped errors, never a crash.
 func TestTokenEndpointErrors(t *testing.T) {
 	t.Parallel()
-	a := newAuthority(t, devauthority.Config{})
+	a := testenv.DevAuthority(t, devauthority.Config{})
 	big := strings.Repeat("a", 70<<10)
 	tests := []struct {
 		name        string
@@ -187,7 +188,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 
 func TestWrongTenantAndHost(t *testing.T) {
 	t.Parallel()
-	a := newAuthority(t, devauthority.Config{})
+	a := testenv.DevAuthority(t, devauthority.Config{})
 	u, _ := url.Parse(a.URL())
 	resp, err := a.HTTPClient().Get("https://" + u.Host + "/other/v2.0/.well-known/openid-configuration")
 	if err != nil {
@@ -214,7 +215,7 @@ func TestWrongTenantAndHost(t *testing.T) {
 // and its security headers.
 func TestDevicePage(t *testing.T) {
 	t.Parallel()
-	a := newAuthority(t, devauthority.Config{})
+	a := testenv.DevAuthority(t, devauthority.Config{})
 	status, body := postForm(t, a, "/oauth2/v2.0/devicecode", url.Values{"client_id": {"c"}, "scope": {testScope}})
 	if status != 200 {
 		t.Fatalf("devicecode: %d %v", status, body)
@@ -276,7 +277,7 @@ func TestDevicePage(t *testing.T) {
 // TestConcurrentDeviceCodes starts many device codes at once: distinct codes, no race.
 func TestConcurrentDeviceCodes(t *testing.T) {
 	t.Parallel()
-	a := newAuthority(t, devauthority.Config{AutoApprove: true})
+	a := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true})
 	const n = 30
 	var mu sync.Mutex
 	seen := map[string]bool{}
@@ -359,7 +360,7 @@ func TestAuthorizationCodePKCE(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			clk := newFakeClock()
-			a := newAuthority(t, devauthority.Config{AutoApprove: true, Now: clk.Now})
+			a := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true, Now: clk.Now})
 			code := authorize(t, a, redirect, challenge)
 			f := url.Values{"grant_type": {"authorization_code"}, "client_id": {"spa"}, "code": {code}, "redirect_uri": {redirect}, "code_verifier": {verifier}}
 			if tc.mutate != nil {
@@ -392,7 +393,7 @@ func TestAuthorizationCodePKCE(t *testing.T) {
 // with access_denied, a bad redirect URI is never redirected to, PKCE is required.
 func TestAuthorizeConsentPage(t *testing.T) {
 	t.Parallel()
-	a := newAuthority(t, devauthority.Config{})
+	a := testenv.DevAuthority(t, devauthority.Config{})
 	_, challenge := pkcePair("abc")
 	base := url.Values{"client_id": {"spa"}, "response_type": {"code"}, "redirect_uri": {"http://127.0.0.1:9000/cb"}, "scope": {testScope},
 		"state": {"s1"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
@@ -467,7 +468,7 @@ func TestAuthorizeConsentPage(t *testing.T) {
 
 func TestCORSPreflight(t *testing.T) {
 	t.Parallel()
-	a := newAuthority(t, devauthority.Config{})
+	a := testenv.DevAuthority(t, devauthority.Config{})
 	req, _ := http.NewRequest(http.MethodOptions, a.URL()+"/oauth2/v2.0/token", nil)
 	req.Header.Set("Origin", "http://localhost:8000")
 	req.Header.Set("Access-Control-Request-Method", "POST")
@@ -484,7 +485,7 @@ func TestCORSPreflight(t *testing.T) {
 
 func TestShutdown(t *testing.T) {
 	t.Parallel()
-	a := newAuthority(t, devauthority.Config{})
+	a := testenv.DevAuthority(t, devauthority.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := a.Shutdown(ctx); err != nil {
@@ -499,7 +500,7 @@ func TestShutdown(t *testing.T) {
 // authority's, so a client addressing localhost gets localhost URLs.
 func TestIssuerFollowsHost(t *testing.T) {
 	t.Parallel()
-	a := newAuthority(t, devauthority.Config{})
+	a := testenv.DevAuthority(t, devauthority.Config{})
 	u, _ := url.Parse(a.URL())
 	req, _ := http.NewRequest(http.MethodGet, a.URL()+"/v2.0/.well-known/openid-configuration", nil)
 	req.Host = "localhost:" + u.Port()
@@ -522,7 +523,7 @@ func TestIssuerFollowsHost(t *testing.T) {
 func TestUserCodeRateLimit(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
-	a := newAuthority(t, devauthority.Config{Now: clk.Now})
+	a := testenv.DevAuthority(t, devauthority.Config{Now: clk.Now})
 	_, body := postForm(t, a, "/oauth2/v2.0/devicecode", url.Values{"client_id": {"c"}, "scope": {testScope}})
 	code := body["user_code"].(string)
 	b := newBrowser(t, a)

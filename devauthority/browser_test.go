@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -42,7 +43,7 @@ func requireChromium(t *testing.T) string {
 func TestBrowserDeviceApproval(t *testing.T) {
 	t.Parallel()
 	chromium := requireChromium(t)
-	a := newAuthority(t, devauthority.Config{})
+	a := testenv.DevAuthority(t, devauthority.Config{})
 	rec := newRecorder(a)
 	app := newPublic(t, a, rec)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

@@ -42,30 +42,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// newAuthority starts an authority on a free loopback port with a temporary state directory.
-func newAuthority(t *testing.T, cfg devauthority.Config) *devauthority.Authority {
-	t.Helper()
-	if cfg.StateDir == "" {
-		cfg.StateDir = t.TempDir()
-	}
-	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:0"
-	}
-	a, err := devauthority.New(cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = a.Shutdown(ctx)
-	})
-	return a
-}
-
 // exchange is one request/response seen by the recorder.
 type exchange struct {
 	path   string

@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // TestLogoutRedirectsOnlyToLoopback: the sign-out endpoint must not be an open redirector.
 func TestLogoutRedirectsOnlyToLoopback(t *testing.T) {
-	a := newAuthority(t, devauthority.Config{})
+	a := testenv.DevAuthority(t, devauthority.Config{})
 	client := a.HTTPClient()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	u, _ := url.Parse(a.URL())

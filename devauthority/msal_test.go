@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 const (
@@ -79,7 +80,7 @@ func TestMSALDeviceFlow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			clk := newFakeClock()
-			a := newAuthority(t, devauthority.Config{Now: clk.Now})
+			a := testenv.DevAuthority(t, devauthority.Config{Now: clk.Now})
 			rec := newRecorder(a)
 			app := newPublic(t, a, rec)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -141,7 +142,7 @@ func TestMSALDeviceFlow(t *testing.T) {
 func TestMSALRefreshRotation(t *testing.T) {
 	t.Parallel()
 	// 300s: MSAL never caches such a token, so every silent call redeems the refresh token.
-	a := newAuthority(t, devauthority.Config{AutoApprove: true, TokenLifetime: 300 * time.Second})
+	a := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true, TokenLifetime: 300 * time.Second})
 	rec := newRecorder(a)
 	app := newPublic(t, a, rec)
 	ctx := context.Background()
@@ -182,7 +183,7 @@ func TestMSALRefreshRotation(t *testing.T) {
 // TestMSALRevoked: RevokeRefreshTokens makes the next silent refresh fail with invalid_grant.
 func TestMSALRevoked(t *testing.T) {
 	t.Parallel()
-	a := newAuthority(t, devauthority.Config{AutoApprove: true, TokenLifetime: 300 * time.Second})
+	a := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true, TokenLifetime: 300 * time.Second})
 	app := newPublic(t, a, newRecorder(a))
 	ctx := context.Background()
 	dc, err := app.AcquireTokenByDeviceCode(ctx, []string{testScope})
@@ -203,7 +204,7 @@ func TestMSALRevoked(t *testing.T) {
 // TestMSALClientCredentials gets an app-only token through MSAL's confidential client.
 func TestMSALClientCredentials(t *testing.T) {
 	t.Parallel()
-	a := newAuthority(t, devauthority.Config{ClientSecret: "s3cret-value"})
+	a := testenv.DevAuthority(t, devauthority.Config{ClientSecret: "s3cret-value"})
 	tests := []struct {
 		name    string
 		secret  string
@@ -273,7 +274,7 @@ func TestRestartKeepsTokensValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Same port, as a user restarting dev-authority would have (the issuer includes it).
-	second := newAuthority(t, devauthority.Config{StateDir: dir, Addr: "127.0.0.1:" + port})
+	second := testenv.DevAuthority(t, devauthority.Config{StateDir: dir, Addr: "127.0.0.1:" + port})
 	if diff := cmp.Diff(string(caBefore), string(second.CAPEM())); diff != "" {
 		t.Errorf("CA changed across restart (-want +got):\n%s", diff)
 	}

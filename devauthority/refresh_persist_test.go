@@ -1,7 +1,6 @@
 package devauthority_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,28 +17,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // refreshFileName is the refresh store's file in the state directory.
 const refreshFileName = "refresh_tokens.json"
-
-// syncBuffer is a log destination safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // msalSession is one MSAL public client signed in against an authority. Its cache outlives
 // the authority, as the login command's cache file outlives a dev-authority process.
@@ -100,7 +81,7 @@ func restart(t *testing.T, a *devauthority.Authority, cfg devauthority.Config) *
 		t.Fatalf("Shutdown: %v", err)
 	}
 	cfg.Addr = u.Host
-	return newAuthority(t, cfg)
+	return testenv.DevAuthority(t, cfg)
 }
 
 // readRefreshFile decodes the refresh store file and returns how many entries each list has.
@@ -130,7 +111,7 @@ func readRefreshFile(t *testing.T, dir string) map[string]int {
 func TestRefreshSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	cfg := devauthority.Config{StateDir: t.TempDir(), AutoApprove: true, TokenLifetime: 300 * time.Second}
-	a := newAuthority(t, cfg)
+	a := testenv.DevAuthority(t, cfg)
 	s := signIn(t, a)
 
 	b := restart(t, a, cfg)
@@ -195,7 +176,7 @@ func TestRefreshStateSurvivesRestart(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := devauthority.Config{StateDir: t.TempDir(), AutoApprove: true, TokenLifetime: 300 * time.Second}
-			a := newAuthority(t, cfg)
+			a := testenv.DevAuthority(t, cfg)
 			s := signIn(t, a)
 			replay := tc.before(t, a, s)
 
@@ -224,7 +205,7 @@ func TestRefreshFileContents(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
 	cfg := devauthority.Config{StateDir: t.TempDir(), AutoApprove: true, TokenLifetime: 300 * time.Second, Now: clk.Now}
-	a := newAuthority(t, cfg)
+	a := testenv.DevAuthority(t, cfg)
 	s := signIn(t, a)
 	if _, err := s.silent(); err != nil {
 		t.Fatalf("silent refresh: %v", err)
@@ -291,8 +272,8 @@ func TestRefreshFileDamaged(t *testing.T) {
 				t.Fatal(err)
 			}
 			clk := newFakeClock()
-			logs := &syncBuffer{}
-			a := newAuthority(t, devauthority.Config{StateDir: dir, AutoApprove: true, Now: clk.Now,
+			logs := &testenv.SyncBuffer{}
+			a := testenv.DevAuthority(t, devauthority.Config{StateDir: dir, AutoApprove: true, Now: clk.Now,
 				Logger: slog.New(slog.NewTextHandler(logs, nil))})
 
 			aside := path + ".corrupt-" + strconv.FormatInt(clk.Now().Unix(), 10)
@@ -327,8 +308,8 @@ func TestRefreshSaveFails(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, refreshFileName, "x"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
-	a := newAuthority(t, devauthority.Config{StateDir: dir, AutoApprove: true, TokenLifetime: 300 * time.Second,
+	logs := &testenv.SyncBuffer{}
+	a := testenv.DevAuthority(t, devauthority.Config{StateDir: dir, AutoApprove: true, TokenLifetime: 300 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	s := signIn(t, a)
 	if _, err := s.silent(); err != nil {

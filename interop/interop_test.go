@@ -8,9 +8,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,28 +18,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
-// binary is the fastmcp-auth executable built once for the package.
-var binary string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fastmcp-auth-interop-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "fastmcp-auth")
-	build := exec.Command("go", "build", "-o", binary, "..")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "could not build fastmcp-auth:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+// TestMain removes the binary testenv.Binary built.
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
 // requireNode skips (or fails under CI) when node or the pinned npm packages are missing.
 func requireNode(t *testing.T) {
@@ -59,17 +39,6 @@ func requireNode(t *testing.T) {
 	t.Skip(msg)
 }
 
-// freeAddr returns a loopback address with a port free at the time of the call.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 type fixture struct {
 	authority *devauthority.Authority
 	serverURL string
@@ -78,16 +47,9 @@ type fixture struct {
 // startFixture starts the development authority in-process and `fastmcp-auth serve` as a process.
 func startFixture(t *testing.T) *fixture {
 	t.Helper()
-	a, err := devauthority.New(devauthority.Config{Addr: "127.0.0.1:0", StateDir: t.TempDir(), AutoApprove: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Shutdown(context.Background()) })
-	addr := freeAddr(t)
-	cmd := exec.Command(binary, "serve", "--addr", addr, "--progress-interval", "50ms")
+	a := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true})
+	addr := testenv.FreeAddr(t)
+	cmd := exec.Command(testenv.Binary(t), "serve", "--addr", addr, "--progress-interval", "50ms")
 	cmd.Env = append(os.Environ(),
 		"FASTMCP_AUTH_AUTHORITY="+a.URL(), "FASTMCP_AUTH_CA_FILE="+a.CAFile(),
 		"FASTMCP_AUTH_API_CLIENT_ID=fastmcp-dev-api", "FASTMCP_AUTH_PUBLIC_URL=http://"+addr+"/mcp")
@@ -103,20 +65,7 @@ func startFixture(t *testing.T) *fixture {
 			t.Logf("serve logs:\n%s", logs.String())
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not become healthy: %v\n%s", err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.WaitHealthy(t, "http://"+addr+"/healthz", 15*time.Second) // the cleanup prints the serve logs
 	return &fixture{authority: a, serverURL: "http://" + addr + "/mcp"}
 }
 
@@ -225,7 +174,7 @@ func TestTypeScriptStdioClientThroughProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := []string{"--", binary, "proxy", "--server", f.serverURL}
+	proxy := []string{"--", testenv.Binary(t), "proxy", "--server", f.serverURL}
 
 	t.Run("list and call with progress", func(t *testing.T) {
 		t.Setenv("FASTMCP_AUTH_TOKEN", good)

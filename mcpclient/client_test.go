@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient/mcpclienttest"
 )
@@ -111,12 +111,7 @@ func TestAuthErrors(t *testing.T) {
 func TestUnreachable(t *testing.T) {
 	t.Parallel()
 	// A port that was just free: connection refused.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "http://" + ln.Addr().String() + "/mcp"
-	ln.Close()
+	refused := "http://" + testenv.FreeAddr(t) + "/mcp"
 
 	notMCP := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(notMCP.Close)

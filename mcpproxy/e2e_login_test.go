@@ -22,6 +22,7 @@ import (
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 )
 
@@ -109,21 +110,7 @@ func (b *bearerLog) tokens() map[string]bool {
 func newLoginEnv(t *testing.T, lifetime time.Duration) *loginEnv {
 	t.Helper()
 	e := &loginEnv{t: t, grants: &grantCounter{}, seen: &bearerLog{}, cacheFile: filepath.Join(t.TempDir(), "cache", "token_cache.json")}
-	a, err := devauthority.New(devauthority.Config{
-		Addr: "127.0.0.1:0", StateDir: t.TempDir(), AutoApprove: true,
-		TokenLifetime: lifetime, Logger: slog.New(e.grants),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = a.Shutdown(ctx)
-	})
+	a := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true, TokenLifetime: lifetime, Logger: slog.New(e.grants)})
 	e.authority = a
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -212,7 +199,7 @@ func (e *loginEnv) login() {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, proxyBinary(e.t), "login", "--force")
+	cmd := exec.CommandContext(ctx, testenv.Binary(e.t), "login", "--force")
 	cmd.Env = e.environ()
 	cmd.Dir = e.t.TempDir()
 	var stderr bytes.Buffer
@@ -257,12 +244,12 @@ func (e *loginEnv) refreshToken() string {
 
 // connectProxy starts `fastmcp-auth proxy --server ...` on the login cache and connects a
 // go-sdk client to it. The returned buffer holds the proxy's stderr.
-func (e *loginEnv) connectProxy(ctx context.Context) (*mcp.ClientSession, *syncBuffer) {
+func (e *loginEnv) connectProxy(ctx context.Context) (*mcp.ClientSession, *testenv.SyncBuffer) {
 	e.t.Helper()
-	cmd := exec.Command(proxyBinary(e.t), "proxy", "--server", e.server, "--debug")
+	cmd := exec.Command(testenv.Binary(e.t), "proxy", "--server", e.server, "--debug")
 	cmd.Env = e.environ()
 	cmd.Dir = e.t.TempDir()
-	stderr := &syncBuffer{}
+	stderr := &testenv.SyncBuffer{}
 	cmd.Stderr = stderr
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e-login", Version: "1"}, nil).Connect(ctx,
 		&mcp.CommandTransport{Command: cmd}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})

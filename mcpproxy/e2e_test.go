@@ -10,11 +10,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 )
 
@@ -33,41 +32,8 @@ import (
 // e2eToken is the token the e2e server accepts; distinctive, so that a leak into logs shows.
 const e2eToken = "tok-e2e-SECRET-0123456789"
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-	binDir  string
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
-
-// proxyBinary builds fastmcp-auth once per test run.
-func proxyBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "fastmcp-auth-proxy-e2e-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "fastmcp-auth")
-		cmd := exec.Command("go", "build", "-o", binPath, ".")
-		cmd.Dir = ".." // the repository root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("could not build fastmcp-auth: %v", binErr)
-	}
-	return binPath
-}
+// TestMain removes the binary testenv.Binary built.
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
 // e2eVerify accepts e2eToken with the execute scope, "tok-noscope" without it, and rejects
 // everything else as expired.
@@ -107,31 +73,14 @@ func realServer(t *testing.T, interval time.Duration) string {
 
 // proxyCommand is `fastmcp-auth proxy --server url` with the token in the environment (as the
 // host configurations of docs/proxy.md do) and its stderr captured.
-func proxyCommand(t *testing.T, server, token string, extra ...string) (*exec.Cmd, *syncBuffer) {
+func proxyCommand(t *testing.T, server, token string, extra ...string) (*exec.Cmd, *testenv.SyncBuffer) {
 	t.Helper()
-	cmd := exec.Command(proxyBinary(t), append([]string{"proxy", "--server", server, "--debug"}, extra...)...)
+	cmd := exec.Command(testenv.Binary(t), append([]string{"proxy", "--server", server, "--debug"}, extra...)...)
 	cmd.Env = append(os.Environ(), "FASTMCP_AUTH_TOKEN="+token, "FASTMCP_AUTH_ENV_FILE=/dev/null")
 	cmd.Dir = t.TempDir() // no stray .env
-	stderr := &syncBuffer{}
+	stderr := &testenv.SyncBuffer{}
 	cmd.Stderr = stderr
 	return cmd, stderr
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestGoClientThroughProxyProcess(t *testing.T) {
@@ -261,7 +210,7 @@ func runTSClient(t *testing.T, scenario, server, token string) tsReport {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "ts-client.mjs", "stdio", scenario, "--",
-		proxyBinary(t), "proxy", "--server", server)
+		testenv.Binary(t), "proxy", "--server", server)
 	cmd.Dir = "../interop"
 	cmd.Env = append(os.Environ(), "FASTMCP_AUTH_TOKEN="+token, "FASTMCP_AUTH_ENV_FILE=/dev/null")
 	var stdout, stderr bytes.Buffer

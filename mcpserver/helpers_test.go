@@ -1,7 +1,6 @@
 package mcpserver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // Tokens understood by fakeVerify. They are opaque strings: what a real verifier does with a
@@ -60,29 +60,11 @@ func fakeVerify(_ context.Context, token string) (*auth.Identity, error) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testServer is a running Handler on loopback.
 type testServer struct {
 	*httptest.Server
 	mcpURL string
-	logs   *syncBuffer
+	logs   *testenv.SyncBuffer
 }
 
 // newTestServer serves Handler(cfg) with PublicURL set to its own /mcp URL. Unset
@@ -101,7 +83,7 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 		cfg.PublicURL = base + "/mcp"
 	}
 	cfg.AuthorizationServers = []string{"https://login.example.com/tenant/v2.0"}
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h, err := Handler(cfg)
 	if err != nil {

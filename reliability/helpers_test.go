@@ -2,24 +2,21 @@ package reliability
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth/authtest"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // long reports whether the long runs (figures for docs/reliability.md) were asked for.
@@ -28,45 +25,8 @@ func long() bool { return os.Getenv("RELIABILITY_LONG") != "" }
 // inCI reports whether the test runs under CI, where a missing external tool fails the test.
 func inCI() bool { return os.Getenv("CI") != "" }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	buildDir  string
-)
-
-// TestMain removes the built binary after the run.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
-}
-
-// binary builds the fastmcp-auth command once per test run (without -race: the binary is
-// what users run) and returns its path.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "fastmcp-auth-reliability-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(buildDir, "fastmcp-auth")
-		cmd := exec.Command("go", "build", "-o", binPath, ".")
-		cmd.Dir = ".."
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out.String())
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+// TestMain removes the binary testenv.Binary built.
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
 // Token settings shared by the fixtures: the server accepts this issuer and audience, and
 // requires the default scope "execute".
@@ -107,30 +67,12 @@ func (fx *fixture) serveArgs() []string {
 	return []string{"--jwks-uri", fx.jwks.URL, "--issuer", fxIssuer, "--audience", fxAudience}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // serveProc is a running `fastmcp-auth serve`.
 type serveProc struct {
 	cmd    *exec.Cmd
 	url    string // public URL of the MCP endpoint
 	addr   string // host:port it listens on
-	stderr *syncBuffer
+	stderr *testenv.SyncBuffer
 	done   chan struct{}
 	err    error // Wait's error, valid once done is closed
 }
@@ -140,10 +82,10 @@ type serveProc struct {
 func startServe(t *testing.T, args ...string) *serveProc {
 	t.Helper()
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)
-	cmd := exec.Command(binary(t), all...)
+	cmd := exec.Command(testenv.Binary(t), all...)
 	cmd.Env = cleanEnv()
 	pr, pw := io.Pipe()
-	p := &serveProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &serveProc{cmd: cmd, stderr: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = io.MultiWriter(p.stderr, pw)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/auth/authtest"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 )
 
@@ -58,7 +59,7 @@ func reverseStatus(t *testing.T, base, token string, timeout time.Duration) (int
 // and the verifier's warning that it keeps the cached keys).
 func TestKeySetFaults(t *testing.T) {
 	fx := newFixture(t)
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	v, err := auth.NewVerifier(context.Background(), auth.VerifierConfig{
 		JWKSURI: fx.jwks.URL, Issuers: []string{fxIssuer}, Audiences: []string{fxAudience}, ClockSkew: time.Minute,
 		// Refresh often, and let each unknown kid refresh, so that every fault below is
@@ -289,7 +290,7 @@ func TestServeStartKeySetFaults(t *testing.T) {
 				tc.set(s)
 			}
 			ctx := testCtx(t, 60*time.Second)
-			cmd := exec.CommandContext(ctx, binary(t), "serve", "--addr", "127.0.0.1:0", "--jwks-uri", s.URL, "--issuer", fxIssuer, "--audience", fxAudience)
+			cmd := exec.CommandContext(ctx, testenv.Binary(t), "serve", "--addr", "127.0.0.1:0", "--jwks-uri", s.URL, "--issuer", fxIssuer, "--audience", fxAudience)
 			cmd.Env = cleanEnv()
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr

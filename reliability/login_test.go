@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // cliResult is what one run of the binary gave.
@@ -23,7 +24,7 @@ type cliResult struct {
 func runBin(t *testing.T, stdin string, args ...string) cliResult {
 	t.Helper()
 	ctx := testCtx(t, time.Minute)
-	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd := exec.CommandContext(ctx, testenv.Binary(t), args...)
 	cmd.Env = cleanEnv()
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
@@ -40,14 +41,7 @@ type authorityEnv struct {
 
 func newAuthority(t *testing.T, autoApprove bool, lifetime time.Duration, cacheDir string) *authorityEnv {
 	t.Helper()
-	da, err := devauthority.New(devauthority.Config{Addr: "127.0.0.1:0", StateDir: t.TempDir(), AutoApprove: autoApprove, TokenLifetime: lifetime})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := da.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopAuthority(da) })
+	da := testenv.DevAuthority(t, devauthority.Config{AutoApprove: autoApprove, TokenLifetime: lifetime})
 	if cacheDir == "" {
 		cacheDir = t.TempDir()
 	}
@@ -131,9 +125,9 @@ func TestAuthorityDown(t *testing.T) {
 	t.Run("during the device flow", func(t *testing.T) {
 		e := newAuthority(t, false, time.Hour, "") // nobody approves: the CLI keeps polling
 		ctx := testCtx(t, time.Minute)
-		cmd := exec.CommandContext(ctx, binary(t), e.args("login")...)
+		cmd := exec.CommandContext(ctx, testenv.Binary(t), e.args("login")...)
 		cmd.Env = cleanEnv()
-		stderr := &syncBuffer{}
+		stderr := &testenv.SyncBuffer{}
 		var stdout bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, stderr
 		if err := cmd.Start(); err != nil {

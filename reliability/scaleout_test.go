@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // nginxConf is a round-robin reverse proxy in front of the upstreams: no sticky routing (no
@@ -33,7 +35,7 @@ http {
 %[3]s        keepalive 64;
     }
     server {
-        listen 127.0.0.1:%[4]d;
+        listen %[4]s;
         location / {
             proxy_pass http://mcp;
             proxy_http_version 1.1;
@@ -63,24 +65,13 @@ func nginxPath(t *testing.T) string {
 	return ""
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startNginx runs nginx in the foreground as a child process, with its config, pid and logs
 // in a temporary directory, proxying to upstreams; it returns the proxy's base URL.
 func startNginx(t *testing.T, upstreams ...string) string {
 	t.Helper()
 	bin := nginxPath(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	addr := testenv.FreeAddr(t)
 	var servers strings.Builder
 	for _, u := range upstreams {
 		fmt.Fprintf(&servers, "        server %s max_fails=0;\n", u)
@@ -90,11 +81,11 @@ func startNginx(t *testing.T, upstreams ...string) string {
 		user = "user root;" // workers must read the 0700 temporary directory
 	}
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, user, dir, servers.String(), port)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, user, dir, servers.String(), addr)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -110,7 +101,6 @@ func startNginx(t *testing.T, upstreams ...string) string {
 			<-done
 		}
 	})
-	addr := "127.0.0.1:" + strconv.Itoa(port)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 )
@@ -21,7 +22,7 @@ import (
 type callProc struct {
 	cmd    *exec.Cmd
 	stdout bytes.Buffer
-	stderr *syncBuffer
+	stderr *testenv.SyncBuffer
 	done   chan struct{}
 	code   int
 }
@@ -30,9 +31,9 @@ type callProc struct {
 // in FASTMCP_AUTH_TOKEN (never on the command line).
 func startCall(t *testing.T, url, token, query string) *callProc {
 	t.Helper()
-	cmd := exec.CommandContext(testCtx(t, 2*time.Minute), binary(t), "call", "reverse_tool", "query="+query, "--server", url, "--progress", "plain")
+	cmd := exec.CommandContext(testCtx(t, 2*time.Minute), testenv.Binary(t), "call", "reverse_tool", "query="+query, "--server", url, "--progress", "plain")
 	cmd.Env = cleanEnv("FASTMCP_AUTH_TOKEN=" + token)
-	p := &callProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &callProc{cmd: cmd, stderr: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = &p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

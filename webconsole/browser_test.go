@@ -18,6 +18,7 @@ import (
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 	"github.com/fastmcp-auth/fastmcp-auth/webconsole"
 )
@@ -53,18 +54,7 @@ func newConsoleStack(t *testing.T, requiredScopes []string, now func() time.Time
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	da, err := devauthority.New(devauthority.Config{Addr: "127.0.0.1:0", StateDir: t.TempDir(), APIClientID: testAPIClientID, Now: now})
-	if err != nil {
-		t.Fatalf("devauthority.New: %v", err)
-	}
-	if err := da.Start(); err != nil {
-		t.Fatalf("devauthority.Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = da.Shutdown(ctx)
-	})
+	da := testenv.DevAuthority(t, devauthority.Config{APIClientID: testAPIClientID, Now: now})
 	ep, err := webconsole.Discover(ctx, da.HTTPClient(), da.URL())
 	if err != nil {
 		t.Fatalf("discovery: %v", err)

@@ -1,0 +1,148 @@
+// Package testenv holds the test helpers shared by the packages' tests: the fastmcp-auth binary
+// built once per test process, free loopback addresses, an in-process development authority,
+// a wait for a health endpoint and a goroutine-safe buffer. Only _test.go files import it.
+//
+// It imports devauthority, so the devauthority package's internal tests (package devauthority)
+// cannot use it; its external tests (package devauthority_test) can.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+)
+
+// mainPackage is the import path of the fastmcp-auth command. Building by import path works
+// from any test's working directory inside the module.
+const mainPackage = "github.com/fastmcp-auth/fastmcp-auth"
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds the fastmcp-auth command once per test process (without -race: the binary is
+// what users run) into a temporary directory and returns its path. A failed build fails t
+// with the compiler's output. Call Run from TestMain to remove the directory afterwards.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "fastmcp-auth-test-")
+		if buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(buildDir, "fastmcp-auth")
+		out, err := exec.Command("go", "build", "-o", binPath, mainPackage).CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("could not build fastmcp-auth: %v", buildErr)
+	}
+	return binPath
+}
+
+// Run runs the package's tests and then removes the binary Binary built, if any; it returns
+// the exit code for os.Exit. Use it as `func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }`.
+func Run(m *testing.M) int {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	return code
+}
+
+// FreeAddr returns a loopback host:port that was free at the time of the call: nothing
+// listens there, so it serves both as an address to start a server on and as a
+// connection-refused target.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// DevAuthority starts an in-process development authority with cfg and stops it (within 5s)
+// at cleanup. An empty Addr becomes a free loopback port and an empty StateDir a temporary
+// directory.
+func DevAuthority(t testing.TB, cfg devauthority.Config) *devauthority.Authority {
+	t.Helper()
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = t.TempDir()
+	}
+	a, err := devauthority.New(cfg)
+	if err != nil {
+		t.Fatalf("devauthority.New: %v", err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatalf("devauthority.Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = a.Shutdown(ctx)
+	})
+	return a
+}
+
+// WaitHealthy polls url with GET every 50ms until it answers 200 OK, and fails t if it has
+// not within timeout.
+func WaitHealthy(t testing.TB, url string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not become healthy within %v: %v", url, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// SyncBuffer is a bytes.Buffer safe for one goroutine writing (a process's stderr, a logger)
+// while the test reads.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
