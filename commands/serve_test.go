@@ -23,25 +23,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth/authtest"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
-
-// lockedBuffer is a goroutine-safe stderr for a server running in the background.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // The tests that run the command line are not parallel: urfave/cli applies its global help
 // and version flags on every run, a data race between concurrent runs.
@@ -246,7 +229,7 @@ func TestDerivePublicURL(t *testing.T) {
 // runningServe is a `fastmcp-auth serve` running in the background.
 type runningServe struct {
 	base   string // http://127.0.0.1:port
-	stderr *lockedBuffer
+	stderr *testenv.SyncBuffer
 	stop   func() int // cancels (SIGTERM) and returns the exit code
 }
 
@@ -256,7 +239,7 @@ var servingAddr = regexp.MustCompile(`"msg":"serving".*?"addr":"([^"]+)"`)
 func startServe(t *testing.T, args ...string) *runningServe {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &lockedBuffer{}
+	stderr := &testenv.SyncBuffer{}
 	done := make(chan int, 1)
 	all := append([]string{"fastmcp-auth", "serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--progress-interval", "0s"}, args...)
 	go func() { done <- Run(ctx, all, io.Discard, stderr) }()

@@ -1,7 +1,6 @@
 package mcpclient_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 )
@@ -22,26 +22,9 @@ import (
 // These tests run the client against fastmcp-auth's own server handler, to check that the
 // two agree on the wire (challenges, progress, cancellation).
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // newRealServer serves mcpserver.Handler with a verifier that knows "good" (execute) and
 // "noscope" (read); any other token is expired.
-func newRealServer(t *testing.T, interval time.Duration) (url string, logs *lockedBuffer) {
+func newRealServer(t *testing.T, interval time.Duration) (url string, logs *testenv.SyncBuffer) {
 	t.Helper()
 	verify := func(_ context.Context, token string) (*auth.Identity, error) {
 		exp := time.Now().Add(time.Hour)
@@ -55,7 +38,7 @@ func newRealServer(t *testing.T, interval time.Duration) (url string, logs *lock
 	}
 	srv := httptest.NewUnstartedServer(nil)
 	url = "http://" + srv.Listener.Addr().String() + "/mcp"
-	logs = &lockedBuffer{}
+	logs = &testenv.SyncBuffer{}
 	h, err := mcpserver.Handler(mcpserver.Config{
 		Verifier:         verify,
 		RequiredScopes:   []string{"execute"},
