@@ -129,10 +129,29 @@ func parseRawArgs(args []string) ([]rawArg, error) {
 		r := rawArg{key: a[:i], value: a[i+1:]}
 		if strings.HasSuffix(r.key, ":") {
 			r.key, r.json = r.key[:len(r.key)-1], true
+			// Checked now, before any sign-in or connection, so that a typo is exit 2 even
+			// when the server is down.
+			var v any
+			if err := json.Unmarshal([]byte(r.value), &v); err != nil {
+				return nil, usageErrorf("argument %s:=%s is not valid JSON%s (use %s=%s for a string)", r.key, r.value, jsonErrSuffix(err), r.key, r.value)
+			}
 		}
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// checkArgsFlag rejects an --args value that is not a JSON object before connecting ("-" is
+// read from stdin later, when the arguments are built).
+func checkArgsFlag(argsFlag string) error {
+	if argsFlag == "" || argsFlag == "-" {
+		return nil
+	}
+	var args map[string]any
+	if err := json.Unmarshal([]byte(argsFlag), &args); err != nil || args == nil {
+		return usageErrorf("--args must be a JSON object such as '{\"query\": \"hi\"}'%s", jsonErrSuffix(err))
+	}
+	return nil
 }
 
 // toolArguments builds a tool's arguments: the JSON object of --args (or stdin for "-"),

@@ -75,6 +75,9 @@ func runCall(c *cli.Context) error {
 		return err
 	}
 	// Every usage check runs before connecting, so a typo costs no sign-in or round trip.
+	if err := checkArgsFlag(c.String(flagArgs)); err != nil {
+		return err
+	}
 	mode := c.String(flagProgress)
 	if !slices.Contains([]string{progressAuto, progressBar, progressPlain, progressNone}, mode) {
 		return usageErrorf("--progress must be auto, bar, plain or none, not %q", mode)

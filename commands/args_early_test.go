@@ -1,0 +1,38 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
+)
+
+// TestCallUsageErrorsBeforeConnecting: malformed arguments are exit 2 even when the server is
+// down, because they are checked before any connection (which would be exit 4).
+func TestCallUsageErrorsBeforeConnecting(t *testing.T) {
+	server := "http://" + testenv.FreeAddr(t) + "/mcp" // nothing listens there
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		contains string
+	}{
+		{"bad raw JSON", []string{"reverse_tool", "q:={bad"}, "is not valid JSON"},
+		{"--args not an object", []string{"reverse_tool", "--args", "[1]"}, "--args must be a JSON object"},
+		{"--args not JSON", []string{"reverse_tool", "--args", "{"}, "--args must be a JSON object"},
+		{"no equals sign", []string{"reverse_tool", "query"}, "write key=value"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			args := append([]string{"fastmcp-auth", "call"}, tc.args...)
+			args = append(args, "--no-auth", "--server", server)
+			if code := Run(context.Background(), args, &out, &errb); code != ExitUsage {
+				t.Errorf("exit %d, want %d (stderr %q)", code, ExitUsage, errb.String())
+			}
+			if !strings.Contains(errb.String(), tc.contains) {
+				t.Errorf("stderr %q lacks %q", errb.String(), tc.contains)
+			}
+		})
+	}
+}
