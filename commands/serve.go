@@ -261,14 +261,17 @@ func runServe(c *cli.Context) error {
 	}
 	mcpserver.Version = Version
 	cfg := mcpserver.Config{
-		NoAuth:           s.NoAuth,
-		RequiredScopes:   s.RequiredScopes,
-		PublicURL:        s.PublicURL,
-		Path:             s.Path,
-		Stateless:        s.Stateless,
-		ProgressInterval: s.ProgressInterval,
-		AllowedOrigins:   s.AllowedOrigins,
-		Logger:           logger,
+		NoAuth:         s.NoAuth,
+		RequiredScopes: s.RequiredScopes,
+		PublicURL:      s.PublicURL,
+		// Without --public-url, clients are told the URL they used (localhost or 127.0.0.1,
+		// or the machine's name), not a guess from the listen address.
+		PublicURLFromRequest: s.derivedURL,
+		Path:                 s.Path,
+		Stateless:            s.Stateless,
+		ProgressInterval:     s.ProgressInterval,
+		AllowedOrigins:       s.AllowedOrigins,
+		Logger:               logger,
 	}
 	// The warning goes to the log on every start, so a server left with --no-auth is seen.
 	if s.NoAuth {

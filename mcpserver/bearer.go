@@ -46,7 +46,8 @@ func RequireToken(cfg Config) (func(http.Handler) http.Handler, error) {
 		return nil, err
 	}
 	pub, _ := parsePublicURL(cfg.PublicURL)
-	return newAuthenticator(cfg, prmURLFor(pub, cfg.Path)).wrap, nil
+	urls := publicURLs{pub: pub, path: cfg.Path, fromRequest: cfg.PublicURLFromRequest}
+	return newAuthenticator(cfg, urls.metadataURL).wrap, nil
 }
 
 // authenticator is the bearer middleware. It is ours rather than the SDK's
@@ -57,7 +58,7 @@ type authenticator struct {
 	verify   TokenVerifier
 	noAuth   bool
 	required []string
-	prmURL   string
+	prmURL   func(*http.Request) string // resource_metadata of the challenges
 	logger   *slog.Logger
 	// bind stores the SDK TokenInfo in the request context with the SDK's own middleware,
 	// the only exported way to set the key the streamable handler reads to bind a session
@@ -67,7 +68,7 @@ type authenticator struct {
 
 type tokenInfoCtxKey struct{}
 
-func newAuthenticator(cfg Config, prmURL string) *authenticator {
+func newAuthenticator(cfg Config, prmURL func(*http.Request) string) *authenticator {
 	a := &authenticator{
 		verify:   cfg.Verifier,
 		noAuth:   cfg.NoAuth,
@@ -99,7 +100,7 @@ func (a *authenticator) wrap(next http.Handler) http.Handler {
 		token, ok := bearerToken(r)
 		if !ok {
 			noteReason(r, "missing_token")
-			a.challenge(w, "", "")
+			a.challenge(w, r, "", "")
 			writeError(w, http.StatusUnauthorized, "unauthorized",
 				"a bearer token is required: send Authorization: Bearer <token> (fastmcp-auth token prints one)")
 			return
@@ -121,7 +122,7 @@ func (a *authenticator) wrap(next http.Handler) http.Handler {
 			}
 			noteReason(r, reason)
 			desc = descriptionText(desc)
-			a.challenge(w, "invalid_token", desc)
+			a.challenge(w, r, "invalid_token", desc)
 			writeError(w, http.StatusUnauthorized, "invalid_token", desc)
 			return
 		}
@@ -130,7 +131,7 @@ func (a *authenticator) wrap(next http.Handler) http.Handler {
 			noteReason(r, "insufficient_scope")
 			desc := "the token lacks the scope " + strings.Join(missing, " ") + ": ask for " + strings.Join(a.required, " ") +
 				" when signing in, or have an administrator grant it"
-			a.challenge(w, "insufficient_scope", desc)
+			a.challenge(w, r, "insufficient_scope", desc)
 			writeError(w, http.StatusForbidden, "insufficient_scope", desc)
 			return
 		}
@@ -165,7 +166,7 @@ func bearerToken(r *http.Request) (string, bool) {
 // challenge sets the WWW-Authenticate header of a 401 or 403: error (when given), scope (all
 // required scopes), error_description and resource_metadata, as RFC 6750 section 3 and the MCP
 // authorization specification ask.
-func (a *authenticator) challenge(w http.ResponseWriter, code, desc string) {
+func (a *authenticator) challenge(w http.ResponseWriter, r *http.Request, code, desc string) {
 	var params []string
 	add := func(k, v string) { params = append(params, k+"="+quote(v)) }
 	if code != "" {
@@ -174,7 +175,7 @@ func (a *authenticator) challenge(w http.ResponseWriter, code, desc string) {
 	if desc != "" {
 		add("error_description", desc)
 	}
-	add("resource_metadata", a.prmURL)
+	add("resource_metadata", a.prmURL(r))
 	if len(a.required) > 0 {
 		add("scope", strings.Join(a.required, " "))
 	}

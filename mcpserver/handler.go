@@ -29,7 +29,7 @@ func Handler(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	pub, _ := parsePublicURL(cfg.PublicURL) // validated by withDefaults
-	prmURL := prmURLFor(pub, cfg.Path)
+	urls := publicURLs{pub: pub, path: cfg.Path, fromRequest: cfg.PublicURLFromRequest}
 
 	server := NewServer(cfg)
 	sessionTimeout := cfg.SessionTimeout
@@ -51,14 +51,16 @@ func Handler(cfg Config) (http.Handler, error) {
 		// arriving on a loopback address, which defeats DNS rebinding.
 	})
 
-	guard := newAuthenticator(cfg, prmURL)
+	guard := newAuthenticator(cfg, urls.metadataURL)
 	mux := http.NewServeMux()
-	prm := sdkauth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
-		Resource:               cfg.PublicURL,
-		AuthorizationServers:   cfg.AuthorizationServers,
-		ScopesSupported:        cfg.RequiredScopes,
-		BearerMethodsSupported: []string{"header"},
-		ResourceName:           serverName,
+	prm := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sdkauth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
+			Resource:               urls.resource(r),
+			AuthorizationServers:   cfg.AuthorizationServers,
+			ScopesSupported:        cfg.RequiredScopes,
+			BearerMethodsSupported: []string{"header"},
+			ResourceName:           serverName,
+		}).ServeHTTP(w, r)
 	})
 	mux.Handle(WellKnownPRM, prm)
 	mux.Handle(WellKnownPRM+cfg.Path, prm)
@@ -101,6 +103,34 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	return cfg, nil
 }
+
+// publicURLs gives the URLs clients are told about: fixed from the public URL, or, with
+// fromRequest, built from the request's scheme and Host on the public URL's path.
+type publicURLs struct {
+	pub         *url.URL
+	path        string
+	fromRequest bool
+}
+
+// base is the public URL for r: pub, or pub with r's scheme and Host.
+func (p publicURLs) base(r *http.Request) *url.URL {
+	if !p.fromRequest || r == nil || r.Host == "" || strings.ContainsAny(r.Host, "/\\\" <>") {
+		return p.pub
+	}
+	u := *p.pub
+	u.Host = r.Host
+	u.Scheme = "http"
+	if r.TLS != nil {
+		u.Scheme = "https"
+	}
+	return &u
+}
+
+// resource is the protected resource metadata's "resource" for r.
+func (p publicURLs) resource(r *http.Request) string { return p.base(r).String() }
+
+// metadataURL is the resource_metadata URL of r's challenges.
+func (p publicURLs) metadataURL(r *http.Request) string { return prmURLFor(p.base(r), p.path) }
 
 // prmURLFor is the metadata URL advertised in WWW-Authenticate: the path-aware form when the
 // public URL's path is the one this handler serves, else the root form.

@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -52,8 +53,11 @@ func parsePublicURL(s string) (*url.URL, error) {
 }
 
 // check classifies an Origin header value: same-origin (no CORS headers needed), listed
-// (CORS headers), or refused.
-func (p *originPolicy) check(origin string) (ok, listed bool) {
+// (CORS headers), or refused. Besides the public URL's origin, a page served by this server
+// under another loopback name (http://127.0.0.1:8000 when the public URL says localhost) is
+// same-origin: the Origin then equals the request's own loopback Host. Only loopback Hosts
+// count, because a DNS-rebinding page also has Origin == Host, but with the attacker's name.
+func (p *originPolicy) check(origin string, r *http.Request) (ok, listed bool) {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" || u.Path != "" {
 		return false, false // "null", garbage
@@ -62,7 +66,31 @@ func (p *originPolicy) check(origin string) (ok, listed bool) {
 	if _, in := p.allowed[o]; in {
 		return true, true
 	}
-	return o == p.self, false
+	if o == p.self {
+		return true, false
+	}
+	if r != nil && loopbackHost(r.Host) {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		return o == originOf(&url.URL{Scheme: scheme, Host: r.Host}), false
+	}
+	return false, false
+}
+
+// loopbackHost reports whether hostport names localhost or a loopback IP address.
+func loopbackHost(hostport string) bool {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	}
+	h = strings.Trim(h, "[]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // wrap applies the policy. The protected resource metadata stays open to every origin: it is
@@ -74,7 +102,7 @@ func (p *originPolicy) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ok, listed := p.check(origin)
+		ok, listed := p.check(origin, r)
 		if !ok {
 			noteReason(r, "origin_not_allowed")
 			writeError(w, http.StatusForbidden, "forbidden_origin",

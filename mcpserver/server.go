@@ -42,6 +42,13 @@ type Config struct {
 	// It is the "resource" of the protected resource metadata, which clients compare with the
 	// URL they called, so it cannot be derived from the listen address behind a proxy.
 	PublicURL string
+	// PublicURLFromRequest makes PublicURL a fallback: the metadata's "resource" and the
+	// resource_metadata URL of challenges are built from each request's scheme and Host, so
+	// that a client calling http://127.0.0.1:8000/mcp and one calling http://localhost:8000/mcp
+	// each see the URL they used. serve sets it when --public-url is not given. It changes
+	// no security decision: the audience check never looks at these URLs, and a spoofed Host
+	// only alters the spoofer's own response.
+	PublicURLFromRequest bool
 	// Path is the MCP endpoint path; default "/mcp".
 	Path string
 	// AuthorizationServers are the issuers listed in the protected resource metadata.
