@@ -16,6 +16,9 @@ import (
 // endpoint must not make the server buffer an unbounded body.
 const maxDocumentBytes = 1 << 20
 
+// errNotFound marks a 404 answer, after which Discover tries the standard OpenID path.
+var errNotFound = errors.New("not found")
+
 // discoveryTimeout bounds the whole discovery request when the caller's context has none.
 const discoveryTimeout = 30 * time.Second
 
@@ -37,7 +40,8 @@ func DiscoveryURL(authority string) string {
 	return strings.TrimRight(authority, "/") + "/v2.0/.well-known/openid-configuration"
 }
 
-// Discover fetches the authority's v2.0 OpenID metadata. A transport failure, a timeout or a
+// Discover fetches the authority's v2.0 OpenID metadata, or, when that path is 404, the
+// standard <authority>/.well-known/openid-configuration of other OpenID providers. A transport failure, a timeout or a
 // 5xx answer wraps ErrUnreachable; every error names the URL. client nil means
 // http.DefaultClient.
 func Discover(ctx context.Context, client *http.Client, authority string) (*Discovery, error) {
@@ -47,7 +51,16 @@ func Discover(ctx context.Context, client *http.Client, authority string) (*Disc
 	u := DiscoveryURL(authority)
 	var d Discovery
 	if err := getJSON(ctx, client, u, discoveryTimeout, &d); err != nil {
-		return nil, fmt.Errorf("could not discover the authority: %w", err)
+		// An OpenID provider that is not Entra-shaped serves its metadata at the standard
+		// <issuer>/.well-known/openid-configuration; try it when the v2.0 path does not exist.
+		if !errors.Is(err, errNotFound) {
+			return nil, fmt.Errorf("could not discover the authority: %w", err)
+		}
+		u = strings.TrimRight(authority, "/") + "/.well-known/openid-configuration"
+		d = Discovery{}
+		if err2 := getJSON(ctx, client, u, discoveryTimeout, &d); err2 != nil {
+			return nil, fmt.Errorf("could not discover the authority: %w (and %w)", err, err2)
+		}
 	}
 	if d.Issuer == "" || d.JWKSURI == "" {
 		return nil, fmt.Errorf("could not discover the authority: %s has no issuer or jwks_uri: check --authority or --tenant-id", u)
@@ -93,6 +106,9 @@ func getBounded(ctx context.Context, client *http.Client, u string, timeout time
 		if resp.StatusCode >= 500 {
 			// The authority is there but failing: as good as unreachable for the caller.
 			return nil, fmt.Errorf("%s answered %s: %w", u, resp.Status, ErrUnreachable)
+		}
+		if resp.StatusCode == http.StatusNotFound {
+			return nil, fmt.Errorf("%s answered %s: %w", u, resp.Status, errNotFound)
 		}
 		return nil, fmt.Errorf("%s answered %s", u, resp.Status)
 	}

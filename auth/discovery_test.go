@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -123,5 +124,44 @@ func TestDefaultAudiences(t *testing.T) {
 	t.Parallel()
 	if diff := cmp.Diff([]string{"abc", "api://abc"}, DefaultAudiences("abc")); diff != "" {
 		t.Errorf("DefaultAudiences (-want +got):\n%s", diff)
+	}
+}
+
+// TestDiscoverStandardOpenIDPath: a provider without Entra's v2.0 path is discovered at the
+// standard <authority>/.well-known/openid-configuration; the v2.0 document wins when both exist.
+func TestDiscoverStandardOpenIDPath(t *testing.T) {
+	t.Parallel()
+	var v2Hits, stdHits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/both/v2.0/.well-known/openid-configuration":
+			v2Hits.Add(1)
+			_, _ = w.Write([]byte(`{"issuer":"https://idp.example/both/v2.0","jwks_uri":"https://idp.example/both/keys-v2"}`))
+		case "/realm/.well-known/openid-configuration", "/both/.well-known/openid-configuration":
+			stdHits.Add(1)
+			_, _ = w.Write([]byte(`{"issuer":"https://idp.example/realm","jwks_uri":"https://idp.example/realm/certs"}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+
+	d, err := Discover(context.Background(), srv.Client(), srv.URL+"/realm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Issuer != "https://idp.example/realm" || d.JWKSURI != "https://idp.example/realm/certs" {
+		t.Errorf("standard path: got %+v", d)
+	}
+	d, err = Discover(context.Background(), srv.Client(), srv.URL+"/both")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.JWKSURI != "https://idp.example/both/keys-v2" || v2Hits.Load() != 1 || stdHits.Load() != 1 {
+		t.Errorf("v2.0 must win when present: got %+v (v2 hits %d, standard hits %d)", d, v2Hits.Load(), stdHits.Load())
+	}
+	if _, err := Discover(context.Background(), srv.Client(), srv.URL+"/missing"); err == nil ||
+		!strings.Contains(err.Error(), "/missing/v2.0/.well-known/openid-configuration") || !strings.Contains(err.Error(), "/missing/.well-known/openid-configuration") {
+		t.Errorf("both paths missing: error %v should name both URLs", err)
 	}
 }
