@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -67,8 +68,10 @@ func ListenAndServe(ctx context.Context, h http.Handler, sc ServeConfig, logger 
 	stopping, stopStreams := context.WithCancel(context.Background())
 	defer stopStreams()
 	var calls atomic.Int64 // requests in flight, event streams excepted
+	fresh := &freshConns{conns: map[net.Conn]struct{}{}}
 	srv := &http.Server{
 		Handler:           trackRequests(&calls, stopping, h),
+		ConnState:         fresh.track,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
@@ -106,6 +109,10 @@ func ListenAndServe(ctx context.Context, h http.Handler, sc ServeConfig, logger 
 	// ended only once the last call has answered (or the timeout is near).
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- srv.Shutdown(sctx) }()
+	// Shutdown treats a connection that has not sent a request yet as busy for its first 5
+	// seconds (clients open spare keep-alive connections); nothing is in flight on it, so it
+	// is closed rather than waited for.
+	fresh.closeAll()
 	for calls.Load() > 0 && sctx.Err() == nil {
 		select {
 		case <-sctx.Done():
@@ -145,4 +152,37 @@ func closeListener(ln net.Listener) {
 	if ln != nil {
 		_ = ln.Close()
 	}
+}
+
+// freshConns tracks the connections that have not yet sent a request (http.StateNew).
+type freshConns struct {
+	mu      sync.Mutex
+	closing bool
+	conns   map[net.Conn]struct{}
+}
+
+// track is the http.Server ConnState hook.
+func (f *freshConns) track(c net.Conn, state http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if state != http.StateNew {
+		delete(f.conns, c)
+		return
+	}
+	if f.closing {
+		_ = c.Close()
+		return
+	}
+	f.conns[c] = struct{}{}
+}
+
+// closeAll closes the tracked connections, and any that arrives later.
+func (f *freshConns) closeAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closing = true
+	for c := range f.conns {
+		_ = c.Close()
+	}
+	clear(f.conns)
 }
