@@ -1,0 +1,56 @@
+package commands
+
+import (
+	"context"
+	"flag"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
+)
+
+var updateGolden = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// TestToolsGolden pins what `tools` and `tools --json` print for the real server's tools, so
+// that a change to a tool's name, description or schema shows up in review
+// (go test ./commands -run TestToolsGolden -update rewrites the files).
+func TestToolsGolden(t *testing.T) {
+	h, err := mcpserver.Handler(mcpserver.Config{NoAuth: true, PublicURL: "http://127.0.0.1/mcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	for _, tc := range []struct {
+		file string
+		args []string
+	}{
+		{"tools.golden", nil},
+		{"tools.json.golden", []string{"--json"}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			args := append([]string{"tools", "--no-auth", "--server", srv.URL + "/mcp"}, tc.args...)
+			code, stdout, stderr := runClientCLI(context.Background(), args...)
+			if code != ExitOK || stderr != "" {
+				t.Fatalf("exit %d, stderr %q", code, stderr)
+			}
+			path := filepath.Join("testdata", tc.file)
+			if *updateGolden {
+				if err := os.WriteFile(path, []byte(stdout), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if diff := cmp.Diff(string(want), stdout); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", path, diff)
+			}
+		})
+	}
+}
