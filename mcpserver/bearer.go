@@ -126,7 +126,7 @@ func (a *authenticator) wrap(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "invalid_token", desc)
 			return
 		}
-		noteSubject(r, id.User())
+		noteIdentity(r, id)
 		if missing := id.Missing(a.required); len(missing) > 0 {
 			noteReason(r, "insufficient_scope")
 			desc := "the token lacks the scope " + strings.Join(missing, " ") + ": ask for " + strings.Join(a.required, " ") +
@@ -220,15 +220,15 @@ func descriptionText(s string) string {
 
 // requestInfo carries what the request log needs from inner layers.
 type requestInfo struct {
-	mu      sync.Mutex
-	subject string
-	reason  string
+	mu     sync.Mutex
+	id     *auth.Identity
+	reason string
 }
 
-func (i *requestInfo) get() (subject, reason string) {
+func (i *requestInfo) get() (id *auth.Identity, reason string) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	return i.subject, i.reason
+	return i.id, i.reason
 }
 
 type requestInfoKey struct{}
@@ -246,11 +246,11 @@ func noteReason(r *http.Request, reason string) {
 	}
 }
 
-// noteSubject records the verified caller, for the request log.
-func noteSubject(r *http.Request, subject string) {
+// noteIdentity records the verified caller, for the request log.
+func noteIdentity(r *http.Request, id *auth.Identity) {
 	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
 		info.mu.Lock()
-		info.subject = subject
+		info.id = id
 		info.mu.Unlock()
 	}
 }

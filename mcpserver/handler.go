@@ -223,9 +223,22 @@ func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),
 		}
-		subject, reason := info.get()
-		if subject != "" {
-			attrs = append(attrs, slog.String("subject", subject))
+		// Who called: the identity the token proved (never the token itself), so that an
+		// operator can tell users, tenants and client apps apart in the log.
+		id, reason := info.get()
+		if id != nil {
+			attrs = append(attrs, slog.String("subject", id.User()))
+			if id.TenantID != "" {
+				attrs = append(attrs, slog.String("tid", id.TenantID))
+			}
+			if id.ClientID != "" {
+				attrs = append(attrs, slog.String("azp", id.ClientID))
+			}
+			granted := id.Scopes
+			if id.AppOnly() {
+				granted = id.Roles
+			}
+			attrs = append(attrs, slog.String("scopes", strings.Join(granted, " ")))
 		}
 		if reason != "" {
 			attrs = append(attrs, slog.String("reason", reason))

@@ -176,8 +176,8 @@ func TestBearerAnswers(t *testing.T) {
 		if !strings.Contains(logs, "internal.example") {
 			t.Errorf("the verifier's internal error was not logged server side")
 		}
-		if !strings.Contains(logs, `"subject":"alice-oid"`) {
-			t.Errorf("no request log line with alice's subject")
+		if !strings.Contains(logs, `"subject":"alice-oid","tid":"tenant-1","azp":"cli-app","scopes":"execute read"`) {
+			t.Errorf("no request log line with alice's subject, tenant, client and scopes")
 		}
 	})
 }

@@ -36,7 +36,7 @@ func fakeVerify(_ context.Context, token string) (*auth.Identity, error) {
 	exp := time.Now().Add(time.Hour)
 	switch token {
 	case tokAlice:
-		return &auth.Identity{Subject: "alice-sub", ObjectID: "alice-oid", Scopes: []string{"execute", "read"}, Expiry: exp}, nil
+		return &auth.Identity{Subject: "alice-sub", ObjectID: "alice-oid", TenantID: "tenant-1", ClientID: "cli-app", Scopes: []string{"execute", "read"}, Expiry: exp}, nil
 	case tokBob:
 		return &auth.Identity{Subject: "bob-sub", ObjectID: "bob-oid", Scopes: []string{"execute"}, Expiry: exp}, nil
 	case tokNoScope:
