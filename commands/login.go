@@ -83,10 +83,13 @@ func loginConfigFromFlags(c *cli.Context, stderr io.Writer) (auth.LoginConfig, e
 func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginConfig, error) {
 	clientID, err := requireString(c, flagClientID)
 	if err != nil {
-		return auth.LoginConfig{}, err
+		return auth.LoginConfig{}, missingSettingError{err}
 	}
 	authority, err := authorityURL(c)
 	if err != nil {
+		if strings.TrimSpace(c.String(flagAuthority)) == "" {
+			err = missingSettingError{err} // neither --authority nor --tenant-id
+		}
 		return auth.LoginConfig{}, err
 	}
 	// The default asks for the API's execute scope, the one serve requires by default, so
@@ -101,8 +104,8 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 	if len(scopes) == 0 && needScopes {
 		api := strings.TrimSpace(c.String(flagAPIClientID))
 		if api == "" {
-			return auth.LoginConfig{}, usageErrorf("--%s is required for the default scope api://<api-client-id>/execute (or set %s, or give --%s)",
-				flagAPIClientID, envVar(flagAPIClientID)[0], flagScope)
+			return auth.LoginConfig{}, missingSettingError{usageErrorf("--%s is required for the default scope api://<api-client-id>/execute (or set %s, or give --%s)",
+				flagAPIClientID, envVar(flagAPIClientID)[0], flagScope)}
 		}
 		scopes = []string{"api://" + api + "/execute"}
 	}
@@ -200,3 +203,24 @@ func (e *notSignedInError) Error() string {
 
 // Unwrap exposes both the CLI's errNotSignedIn and auth's cause, so errors.Is matches either.
 func (e *notSignedInError) Unwrap() []error { return []error{errNotSignedIn, e.cause} }
+
+// errMissingSetting matches the usage error of a sign-in setting that is absent (client ID,
+// authority, API client ID): the commands that only read the cache (token, whoami, and tools,
+// call and proxy without a terminal) report it as "not signed in", exit 3, as CLI.md promises
+// for them, since no sign-in can exist without those settings.
+var errMissingSetting = errors.New("missing sign-in setting")
+
+// missingSettingError is a usage error (exit 2 where it stays one) marked errMissingSetting.
+type missingSettingError struct{ error }
+
+func (e missingSettingError) Unwrap() error        { return e.error }
+func (e missingSettingError) Is(target error) bool { return target == errMissingSetting }
+
+// missingAsNotSignedIn turns a missing-setting error into CLI.md's exit-3 "not signed in"
+// error that still names the setting; other errors pass through.
+func missingAsNotSignedIn(err error) error {
+	if errors.Is(err, errMissingSetting) {
+		return withCode(ExitAuth, fmt.Errorf("%w (%v)", errNotSignedIn, err))
+	}
+	return err
+}

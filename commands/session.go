@@ -37,8 +37,8 @@ func clientAccessToken(ctx context.Context, c *cli.Context, stderr io.Writer) (s
 		// Without the sign-in settings there is no cached token to find either. CLI.md's
 		// promise for tools and call without a usable token and without a terminal is exit 3
 		// "not signed in: run fastmcp-auth login": keep it, and name the missing setting.
-		if ExitCode(err) == ExitUsage && !promptsOnTerminal(stderr) {
-			return "", withCode(ExitAuth, fmt.Errorf("%w (%v)", errNotSignedIn, err))
+		if !promptsOnTerminal(stderr) {
+			return "", missingAsNotSignedIn(err)
 		}
 		return "", err
 	}

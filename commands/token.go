@@ -43,7 +43,7 @@ func newTokenCommand() *cli.Command {
 func silentToken(c *cli.Context) (*auth.Token, error) {
 	l, err := newLoginFromFlags(c, c.App.ErrWriter, true)
 	if err != nil {
-		return nil, err
+		return nil, missingAsNotSignedIn(err)
 	}
 	tok, err := l.Silent(c.Context)
 	if err != nil {
