@@ -22,7 +22,7 @@ const (
 )
 
 // deviceState is where a device authorization stands: waiting for the person, approved
-// (the next poll gets tokens) or declined (the next poll gets authorization_declined).
+// (the next poll gets tokens) or declined (the next poll gets access_denied).
 type deviceState int
 
 const (
@@ -168,8 +168,10 @@ func (a *Authority) grantDevice(r *http.Request, form url.Values, clientID strin
 		oerr = errPending()
 	case d.state == stateDeclined:
 		a.removeDeviceLocked(d)
-		// Entra's name; RFC 8628 calls it access_denied. Clients should accept both.
-		oerr = &oauthError{400, "authorization_declined", aadstsDeclined, "The user declined the sign-in request."}
+		// RFC 8628 section 3.5's code, which the project's contract names for a declined
+		// sign-in; Entra's device endpoint also answers authorization_declined for the same
+		// case, and the login client accepts both.
+		oerr = &oauthError{400, "access_denied", aadstsDeclined, "The user declined the sign-in request."}
 	default: // approved: single use
 		a.removeDeviceLocked(d)
 	}

@@ -61,7 +61,7 @@ func TestMSALDeviceFlow(t *testing.T) {
 				t.Errorf("approval page:\n%s", page)
 			}
 		}},
-		{name: "declined", wantErr: "authorization_declined", decide: func(t *testing.T, b *browser, _ *fakeClock, code string) {
+		{name: "declined", wantErr: "access_denied", decide: func(t *testing.T, b *browser, _ *fakeClock, code string) {
 			_, page := b.decide(code, "decline")
 			if !strings.Contains(page, "You declined") {
 				t.Errorf("decline page:\n%s", page)
