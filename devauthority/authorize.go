@@ -3,7 +3,6 @@ package devauthority
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -66,12 +65,7 @@ func validRedirectURI(s string) bool {
 	case "https":
 		return true
 	case "http":
-		h := u.Hostname()
-		if strings.EqualFold(h, "localhost") {
-			return true
-		}
-		ip := net.ParseIP(h)
-		return ip != nil && ip.IsLoopback()
+		return loopbackURL(s)
 	}
 	return false
 }
