@@ -63,6 +63,9 @@ type Identity struct {
 	Expiry   time.Time // exp
 	KeyID    string    // kid of the signing key
 	Version  string    // ver: "1.0" or "2.0" when present
+	// Claims is the verified token's payload (JSON), for authorization policies that look at
+	// claims not modelled above (groups, _claim_names, custom claims). Never modify it.
+	Claims []byte
 }
 
 // AppOnly reports whether the token was issued to an application on its own behalf (client

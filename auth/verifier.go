@@ -481,6 +481,7 @@ func (v *Verifier) verifyUncached(ctx context.Context, token string, now time.Ti
 		Expiry:   c.Exp.t,
 		KeyID:    hdr.Kid,
 		Version:  c.Ver,
+		Claims:   pb,
 	}
 	if len(id.Scopes) == 0 {
 		id.Scopes = nil

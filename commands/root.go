@@ -117,7 +117,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 }
 
 // takesArgs names the commands that read positional arguments (or check them themselves).
-var takesArgs = map[string]bool{"call": true, "tools": true, "proxy": true}
+var takesArgs = map[string]bool{"call": true, "tools": true, "proxy": true, "serve": true}
 
 // rejectArgs makes a command that takes no positional argument refuse one with exit 2. The
 // flag parser stops at the first positional argument, so without this `whoami extra --json`

@@ -74,7 +74,7 @@ func newServeCommand() *cli.Command {
 			&cli.StringFlag{Name: flagTLSCert, Usage: "serve HTTPS with this PEM certificate `FILE`", EnvVars: envVar(flagTLSCert)},
 			&cli.StringFlag{Name: flagTLSKey, Usage: "PEM private key `FILE` of --tls-cert", EnvVars: envVar(flagTLSKey)},
 			&cli.StringSliceFlag{Name: flagAllowedOrigin, Usage: "browser `ORIGIN` allowed to call, scheme://host[:port] (repeatable)", EnvVars: envVar(flagAllowedOrigin)},
-		}, webFlags()),
+		}, webFlags(), gatewayFlags()),
 		Action: runServe,
 	}
 }
@@ -259,6 +259,10 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	gw, err := gatewaySettingsFromFlags(c, s)
+	if err != nil {
+		return err
+	}
 	mcpserver.Version = Version
 	cfg := mcpserver.Config{
 		NoAuth:         s.NoAuth,
@@ -305,6 +309,17 @@ func runServe(c *cli.Context) error {
 		}
 		cfg.Extra = console.Register
 	}
+	if gw != nil {
+		g, err := newGateway(gw, logger)
+		if err != nil {
+			_ = ln.Close()
+			return usageErrorf("%v", err)
+		}
+		// Closed after the server stops: every child process ends with the server.
+		defer g.Close()
+		cfg.MCPHandler = g
+		reloadPolicyOnHUP(c.Context, gw.Policy, logger)
+	}
 	h, err := mcpserver.Handler(cfg)
 	if err != nil {
 		_ = ln.Close()
@@ -319,6 +334,9 @@ func runServe(c *cli.Context) error {
 		Ready: func(a net.Addr) {
 			// Settings only: the log names what is accepted, never a key or token.
 			attrs := []any{"addr", a.String(), "public_url", s.PublicURL, "auth", !s.NoAuth, "stateless", s.Stateless}
+			if gw != nil {
+				attrs = append(attrs, "upstream", describeUpstream(gw), "max_sessions", gw.MaxSessions)
+			}
 			if !s.NoAuth {
 				attrs = append(attrs, "required_scopes", s.RequiredScopes, "audiences", s.Audiences, "issuers", s.Issuers, "jwks_uri", s.JWKSURI)
 			}

@@ -31,25 +31,10 @@ func Handler(cfg Config) (http.Handler, error) {
 	pub, _ := parsePublicURL(cfg.PublicURL) // validated by withDefaults
 	urls := publicURLs{pub: pub, path: cfg.Path, fromRequest: cfg.PublicURLFromRequest}
 
-	server := NewServer(cfg)
-	sessionTimeout := cfg.SessionTimeout
-	if sessionTimeout < 0 {
-		sessionTimeout = 0 // the SDK's "never"
+	mcpHandler := cfg.MCPHandler
+	if mcpHandler == nil {
+		mcpHandler = builtinHandler(cfg)
 	}
-	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{
-		Stateless: cfg.Stateless,
-		// JSONResponse stays false: with it, progress notifications leave the call's own
-		// stream and are lost in stateless mode.
-		JSONResponse:   false,
-		SessionTimeout: sessionTimeout,
-		// In stateless mode the HTTP request is the only link to the call: ending it must
-		// cancel the handler.
-		PropagateRequestCancellation: true,
-		MaxRequestBodyBytes:          MaxRequestBody,
-		Logger:                       cfg.Logger,
-		// DisableLocalhostProtection stays false: the SDK refuses non-loopback Host headers
-		// arriving on a loopback address, which defeats DNS rebinding.
-	})
 
 	guard := newAuthenticator(cfg, urls.metadataURL)
 	mux := http.NewServeMux()
@@ -68,7 +53,9 @@ func Handler(cfg Config) (http.Handler, error) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle(cfg.Path, guard.wrap(mcpHandler))
-	mux.Handle("POST /reverse", guard.wrap(http.HandlerFunc(restReverse)))
+	if cfg.MCPHandler == nil {
+		mux.Handle("POST /reverse", guard.wrap(http.HandlerFunc(restReverse)))
+	}
 	if cfg.Extra != nil {
 		cfg.Extra(mux)
 	}
@@ -79,6 +66,29 @@ func Handler(cfg Config) (http.Handler, error) {
 	h = origins.wrap(h)
 	h = logRequests(cfg.Logger, h)
 	return h, nil
+}
+
+// builtinHandler is the go-sdk Streamable HTTP handler of the built-in tools.
+func builtinHandler(cfg Config) http.Handler {
+	server := NewServer(cfg)
+	sessionTimeout := cfg.SessionTimeout
+	if sessionTimeout < 0 {
+		sessionTimeout = 0 // the SDK's "never"
+	}
+	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{
+		Stateless: cfg.Stateless,
+		// JSONResponse stays false: with it, progress notifications leave the call's own
+		// stream and are lost in stateless mode.
+		JSONResponse:   false,
+		SessionTimeout: sessionTimeout,
+		// In stateless mode the HTTP request is the only link to the call: ending it must
+		// cancel the handler.
+		PropagateRequestCancellation: true,
+		MaxRequestBodyBytes:          MaxRequestBody,
+		Logger:                       cfg.Logger,
+		// DisableLocalhostProtection stays false: the SDK refuses non-loopback Host headers
+		// arriving on a loopback address, which defeats DNS rebinding.
+	})
 }
 
 // withDefaults validates cfg and fills in the defaults.

@@ -66,6 +66,10 @@ type Config struct {
 	SessionTimeout time.Duration
 	// Logger receives one line per request and the server's warnings; nil discards them.
 	Logger *slog.Logger
+	// MCPHandler, when set, serves the MCP endpoint instead of the built-in tools (the
+	// gateway of package gateway), behind the same bearer middleware, Origin check, limits and
+	// request log; POST /reverse is then not served.
+	MCPHandler http.Handler
 	// Extra, when set, mounts more routes on the handler's mux (the web console). Those routes
 	// get the origin check, CORS, body limit and request log, but no token check: wrap them
 	// with [RequireToken] when they need one.

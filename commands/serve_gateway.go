@@ -1,0 +1,159 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fastmcp-auth/fastmcp-auth/gateway"
+	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
+	"github.com/fastmcp-auth/fastmcp-auth/policy"
+)
+
+// Gateway flags of serve (issue 14): `serve [flags] -- COMMAND [ARGS...]` or `--upstream URL`.
+const (
+	flagSessionIdleTimeout = "session-idle-timeout"
+	flagMaxSessions        = "max-sessions"
+	flagPassEnv            = "pass-env"
+	flagReplicaID          = "replica-id"
+	flagPolicy             = "policy"
+	flagSharedUpstream     = "shared-upstream"
+)
+
+// gatewayFlags are serve's upstream, session and policy settings.
+func gatewayFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.DurationFlag{Name: flagSessionIdleTimeout, Value: gateway.DefaultIdleTimeout, Usage: "with an upstream: end a session (and its process) idle for this `DURATION`", EnvVars: envVar(flagSessionIdleTimeout)},
+		&cli.IntFlag{Name: flagMaxSessions, Value: gateway.DefaultMaxSessions, Usage: "with an upstream: at most `N` sessions (and processes); beyond, initialize gets 503 with Retry-After", EnvVars: envVar(flagMaxSessions)},
+		&cli.StringSliceFlag{Name: flagPassEnv, Usage: "with -- COMMAND: environment variable `NAME` passed to the child besides PATH and HOME (repeatable)", EnvVars: envVar(flagPassEnv)},
+		&cli.StringFlag{Name: flagReplicaID, Usage: "with an upstream: `NAME` starting every session ID, for routing sessions across replicas", EnvVars: envVar(flagReplicaID)},
+		&cli.StringFlag{Name: flagPolicy, Usage: "with an upstream: YAML `FILE` of per-tool rules (CEL); SIGHUP reloads it", EnvVars: envVar(flagPolicy)},
+		&cli.BoolFlag{Name: flagSharedUpstream, Usage: "with -- COMMAND: one process for all sessions (not available yet)", EnvVars: envVar(flagSharedUpstream)},
+	}
+}
+
+// gatewaySettings is what the gateway flags resolve to; nil without an upstream.
+type gatewaySettings struct {
+	Command     []string // COMMAND [ARGS...], resolved
+	PassEnv     []string
+	IdleTimeout time.Duration
+	MaxSessions int
+	ReplicaID   string
+	Policy      *policy.Holder
+}
+
+var replicaIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// gatewaySettingsFromFlags validates the gateway flags (exit 2 with the flag named) and
+// compiles the policy, so a bad rule stops the server before it listens.
+func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySettings, error) {
+	args := c.Args().Slice()
+	if len(args) == 0 {
+		for _, f := range []string{flagPolicy, flagPassEnv, flagReplicaID, flagSharedUpstream} {
+			if c.IsSet(f) {
+				return nil, usageErrorf("--%s needs an upstream: serve [flags] -- COMMAND [ARGS...]", f)
+			}
+		}
+		return nil, nil
+	}
+	if c.Bool(flagSharedUpstream) {
+		return nil, usageErrorf("--%s is not available in this version: leave it out to run one process per session", flagSharedUpstream)
+	}
+	if s.Stateless {
+		// The process of a session lives in this server; without sessions every request
+		// would start (and lose) a process of its own.
+		return nil, usageErrorf("--%s cannot be used with a per-session stdio upstream (-- COMMAND): each session has its own process, so requests must reach the server that holds it", flagStateless)
+	}
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		return nil, usageErrorf("the upstream command %q was not found: give its path, or put it on PATH (serve [flags] -- COMMAND [ARGS...])", args[0])
+	}
+	g := &gatewaySettings{
+		Command:     append([]string{path}, args[1:]...),
+		PassEnv:     cleanList(c.StringSlice(flagPassEnv)),
+		IdleTimeout: c.Duration(flagSessionIdleTimeout),
+		MaxSessions: c.Int(flagMaxSessions),
+		ReplicaID:   strings.TrimSpace(c.String(flagReplicaID)),
+	}
+	if g.IdleTimeout <= 0 {
+		return nil, usageErrorf("--%s must be a positive duration such as 15m", flagSessionIdleTimeout)
+	}
+	if g.MaxSessions < 1 {
+		return nil, usageErrorf("--%s must be at least 1", flagMaxSessions)
+	}
+	if g.ReplicaID != "" && !replicaIDPattern.MatchString(g.ReplicaID) {
+		return nil, usageErrorf("--%s takes letters, digits, - and _ (at most 64), not %q", flagReplicaID, g.ReplicaID)
+	}
+	for _, n := range g.PassEnv {
+		if strings.ContainsAny(n, "= ") {
+			return nil, usageErrorf("--%s takes a variable name such as GITHUB_TOKEN, not %q", flagPassEnv, n)
+		}
+	}
+	if p := strings.TrimSpace(c.String(flagPolicy)); p != "" {
+		h, err := policy.NewHolder(p)
+		if err != nil {
+			return nil, usageErrorf("%v", err)
+		}
+		g.Policy = h
+	}
+	return g, nil
+}
+
+// newGateway builds the gateway handler for cfg; the caller closes it after the server stops.
+func newGateway(g *gatewaySettings, logger *slog.Logger) (*gateway.Gateway, error) {
+	cmd := gateway.Command{
+		Path: g.Command[0],
+		Args: g.Command[1:],
+		Env:  gateway.ScrubbedEnv(os.Environ(), g.PassEnv),
+	}
+	cfg := gateway.Config{
+		Dial:        cmd.Dial,
+		MaxSessions: g.MaxSessions,
+		IdleTimeout: g.IdleTimeout,
+		ReplicaID:   g.ReplicaID,
+		Identity:    mcpserver.IdentityFromContext,
+		Logger:      logger,
+	}
+	if g.Policy != nil {
+		cfg.Policy = g.Policy.Current
+	}
+	return gateway.New(cfg)
+}
+
+// reloadPolicyOnHUP reloads the policy on each SIGHUP until ctx ends, keeping the one in force
+// when the new file does not compile.
+func reloadPolicyOnHUP(ctx context.Context, h *policy.Holder, logger *slog.Logger) {
+	if h == nil {
+		return
+	}
+	hup := make(chan os.Signal, 1)
+	notifyHUP(hup)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := h.Reload(); err != nil {
+					logger.Error("policy not reloaded: keeping the one in force", "err", err)
+					continue
+				}
+				logger.Info("policy reloaded", "file", h.Current().Source, "rules", len(h.Current().Rules))
+			}
+		}
+	}()
+}
+
+// describeUpstream names the upstream in the start-up log.
+func describeUpstream(g *gatewaySettings) string {
+	return fmt.Sprintf("stdio: %s", strings.Join(g.Command, " "))
+}

@@ -1,0 +1,175 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// MCP methods the gateway looks at. Every other method passes without being looked at.
+const (
+	methodInitialize    = "initialize"
+	methodProgress      = "notifications/progress"
+	methodToolsCall     = "tools/call"
+	methodToolsList     = "tools/list"
+	methodPromptsGet    = "prompts/get"
+	methodPromptsList   = "prompts/list"
+	methodResourcesRead = "resources/read"
+	methodResourcesList = "resources/list"
+	methodTemplatesList = "resources/templates/list"
+	methodSubscribe     = "resources/subscribe"
+	methodUnsubscribe   = "resources/unsubscribe"
+	methodComplete      = "completion/complete"
+)
+
+// JSON-RPC error codes the gateway answers with itself.
+const (
+	// codeInvalidParams is JSON-RPC's "invalid params", which MCP uses for an unknown tool or
+	// prompt: a denied one gets exactly that answer, so a caller cannot tell them apart.
+	codeInvalidParams = -32602
+	// codeResourceNotFound is MCP's "resource not found" (specification, server/resources).
+	codeResourceNotFound = -32002
+	// CodeUpstreamEnded answers the calls in flight when the session's upstream server exits
+	// or the session is closed under them; the session is then gone (404 afterwards).
+	CodeUpstreamEnded = -32034
+	// CodeUpstreamUnavailable answers a request the upstream could not be sent.
+	CodeUpstreamUnavailable = -32035
+	codeInvalidRequest      = -32600
+	codeParseError          = -32700
+)
+
+// message is what the gateway reads of a JSON-RPC message; the bytes themselves are relayed.
+type message struct {
+	ID     json.RawMessage `json:"id,omitempty"`
+	Method string          `json:"method,omitempty"`
+	Params json.RawMessage `json:"params,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  json.RawMessage `json:"error,omitempty"`
+}
+
+func parseMessage(raw []byte) (*message, error) {
+	var m message
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	if m.Method == "" && !m.hasID() {
+		return nil, errors.New("neither a method nor an id")
+	}
+	return &m, nil
+}
+
+func (m *message) hasID() bool     { return len(m.ID) > 0 && string(m.ID) != "null" }
+func (m *message) isRequest() bool { return m.Method != "" && m.hasID() }
+func (m *message) isResponse() bool {
+	return m.Method == "" && m.hasID()
+}
+
+// idKey normalizes an id (a request id or a progress token) so that "1", 1 and 1.0 meet.
+func idKey(id json.RawMessage) string {
+	id = bytes.TrimSpace(id)
+	if len(id) == 0 || string(id) == "null" {
+		return ""
+	}
+	if id[0] == '"' {
+		var s string
+		if json.Unmarshal(id, &s) == nil {
+			return "s:" + s
+		}
+	} else if f, err := strconv.ParseFloat(string(id), 64); err == nil {
+		return "n:" + strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return "r:" + string(id)
+}
+
+// splitBody splits a POST body into messages: one object, or a batch (an array).
+func splitBody(body []byte) ([][]byte, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, errors.New("empty body")
+	}
+	if body[0] != '[' {
+		return [][]byte{body}, nil
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(body, &elems); err != nil {
+		return nil, err
+	}
+	if len(elems) == 0 {
+		return nil, errors.New("empty batch")
+	}
+	out := make([][]byte, len(elems))
+	for i, e := range elems {
+		out[i] = e
+	}
+	return out, nil
+}
+
+// compact makes raw one line: the stdio transport frames messages by newline, so a
+// pretty-printed request from a client must lose its line breaks before it reaches a child.
+func compact(raw []byte) ([]byte, error) {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// errorResponse is a JSON-RPC error answer to id.
+func errorResponse(id json.RawMessage, code int, msg string, data any) []byte {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	e := map[string]any{"code": code, "message": msg}
+	if data != nil {
+		e["data"] = data
+	}
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "error": e})
+	return b
+}
+
+// callParams are the parameters of the requests the policy looks at.
+type callParams struct {
+	Name      string         `json:"name"`
+	URI       string         `json:"uri"`
+	Arguments map[string]any `json:"arguments"`
+	Ref       *struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+		URI  string `json:"uri"`
+	} `json:"ref"`
+	Meta struct {
+		ProgressToken json.RawMessage `json:"progressToken"`
+	} `json:"_meta"`
+}
+
+func parseParams(raw json.RawMessage) (*callParams, error) {
+	var p callParams
+	if len(raw) == 0 {
+		return &p, nil
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("params: %w", err)
+	}
+	return &p, nil
+}
+
+// progressTokenOf returns the progress token of a request or progress notification ("" when
+// there is none).
+func progressTokenOf(m *message) string {
+	var p struct {
+		ProgressToken json.RawMessage `json:"progressToken"`
+		Meta          struct {
+			ProgressToken json.RawMessage `json:"progressToken"`
+		} `json:"_meta"`
+	}
+	if len(m.Params) == 0 || !bytes.Contains(m.Params, []byte("progressToken")) {
+		return ""
+	}
+	_ = json.Unmarshal(m.Params, &p)
+	if m.Method == methodProgress {
+		return idKey(p.ProgressToken)
+	}
+	return idKey(p.Meta.ProgressToken)
+}

@@ -1,0 +1,232 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+)
+
+// Command is a stdio upstream: the MCP server program started once per session, speaking
+// newline-delimited JSON-RPC on its stdin and stdout (MCP transports, "stdio").
+type Command struct {
+	// Path is the program (resolved with exec.LookPath by the caller) and Args its arguments.
+	Path string
+	Args []string
+	// Env is the child's whole environment, "NAME=value" entries; see [ScrubbedEnv].
+	Env []string
+	// Dir is the working directory; empty for the gateway's own.
+	Dir string
+	// Grace is how long the child may take to exit after its stdin closes, and again after
+	// SIGTERM, before it is killed; 0 means 2 seconds.
+	Grace time.Duration
+	// MaxLineLength bounds one message from the child; 0 means 16 MiB.
+	MaxLineLength int
+}
+
+// baseEnv are the variables a child always gets from the gateway's environment: enough to
+// find programs (PATH) and a home for caches (HOME); on Windows also those without which
+// programs do not start at all (see env_windows.go).
+var baseEnv = append([]string{"PATH", "HOME"}, platformEnv...)
+
+// ScrubbedEnv returns the environment of a child: only the base variables and those named in
+// pass, taken from environ ("NAME=value" entries, as os.Environ gives). Why scrubbed: the
+// gateway's environment may hold its own secrets (a client secret, a token), which an
+// upstream server from a package registry has no business reading.
+func ScrubbedEnv(environ []string, pass []string) []string {
+	want := map[string]bool{}
+	for _, n := range append(append([]string{}, baseEnv...), pass...) {
+		want[envKey(n)] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, ok := cut(kv)
+		if ok && want[envKey(name)] {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func cut(kv string) (string, string, bool) {
+	for i := 1; i < len(kv); i++ { // from 1: Windows has variables named "=C:"
+		if kv[i] == '=' {
+			return kv[:i], kv[i+1:], true
+		}
+	}
+	return "", "", false
+}
+
+// Dial starts the program for one session; it is a [Dialer].
+func (c Command) Dial(_ context.Context, info SessionInfo, recv func([]byte), exited func(error)) (Upstream, error) {
+	cmd := exec.Command(c.Path, c.Args...)
+	cmd.Env = c.Env
+	if cmd.Env == nil {
+		cmd.Env = []string{} // nil would mean the gateway's whole environment
+	}
+	cmd.Dir = c.Dir
+	setProcAttrs(cmd)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	// os.Pipe rather than StdoutPipe: Wait then does not wait for our readers, and a
+	// grandchild holding the pipe cannot keep the session alive after the child exits.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		_ = outR.Close()
+		_ = outW.Close()
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	if err := startProcess(cmd); err != nil {
+		for _, f := range []*os.File{outR, outW, errR, errW} {
+			_ = f.Close()
+		}
+		return nil, fmt.Errorf("could not start %s: %w", c.Path, err)
+	}
+	_ = outW.Close()
+	_ = errW.Close()
+	grace := c.Grace
+	if grace <= 0 {
+		grace = 2 * time.Second
+	}
+	maxLine := c.MaxLineLength
+	if maxLine <= 0 {
+		maxLine = 16 << 20
+	}
+	p := &process{cmd: cmd, stdin: stdin, grace: grace, logger: info.Logger, waited: make(chan struct{}), readDone: make(chan struct{})}
+	info.Logger.Info("upstream started", "pid", cmd.Process.Pid, "command", c.Path)
+	go p.readStdout(outR, maxLine, recv)
+	go p.readStderr(errR)
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.waited)
+		// Whatever the child left running in its group goes with it.
+		killTree(cmd, true)
+		// Let the reader deliver what the child wrote before exiting.
+		select {
+		case <-p.readDone:
+		case <-time.After(time.Second):
+		}
+		p.mu.Lock()
+		closing := p.closing
+		p.mu.Unlock()
+		if !closing && exited != nil {
+			exited(describeExit(p.waitErr))
+		}
+	}()
+	return p, nil
+}
+
+// describeExit turns a Wait error into what the client is told.
+func describeExit(err error) error {
+	var ee *exec.ExitError
+	if err == nil {
+		return errors.New("exit status 0")
+	}
+	if errors.As(err, &ee) {
+		return errors.New(ee.ProcessState.String())
+	}
+	return err
+}
+
+// process is a running child.
+type process struct {
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	grace    time.Duration
+	logger   *slog.Logger
+	waited   chan struct{}
+	waitErr  error
+	readDone chan struct{}
+
+	mu      sync.Mutex // serializes writes to stdin, and closing
+	closing bool
+}
+
+// Send writes one message and a newline to the child's stdin.
+func (p *process) Send(msg []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return errors.New("the upstream is closing")
+	}
+	buf := make([]byte, 0, len(msg)+1)
+	buf = append(append(buf, msg...), '\n')
+	_, err := p.stdin.Write(buf)
+	return err
+}
+
+// Close stops the child the way the MCP stdio transport describes: close its stdin, wait,
+// SIGTERM (its process group), wait, SIGKILL.
+func (p *process) Close() error {
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		<-p.waited
+		return nil
+	}
+	p.closing = true
+	_ = p.stdin.Close()
+	p.mu.Unlock()
+	select {
+	case <-p.waited:
+		return nil
+	case <-time.After(p.grace):
+	}
+	killTree(p.cmd, false)
+	select {
+	case <-p.waited:
+		return nil
+	case <-time.After(p.grace):
+	}
+	killTree(p.cmd, true)
+	select {
+	case <-p.waited:
+		return nil
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("process %d did not exit after SIGKILL", p.cmd.Process.Pid)
+	}
+}
+
+// readStdout delivers each line of the child's stdout.
+func (p *process) readStdout(r *os.File, maxLine int, recv func([]byte)) {
+	defer close(p.readDone)
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 {
+			continue
+		}
+		recv(append([]byte(nil), line...))
+	}
+	if err := sc.Err(); err != nil {
+		p.logger.Warn("stopped reading the upstream's stdout", "err", err)
+		// A line over the limit leaves the stream unusable: end the child.
+		go func() { _ = p.Close() }()
+	}
+}
+
+// readStderr copies the child's stderr to the log, one entry per line, tagged with the
+// session (the logger's attribute).
+func (p *process) readStderr(r *os.File) {
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 16<<10), 1<<20)
+	for sc.Scan() {
+		p.logger.Info("upstream stderr", "line", sc.Text())
+	}
+}

@@ -1,0 +1,121 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"sync"
+)
+
+// stream is one server-sent event stream to the client: the answer stream of a POST (it ends
+// once every request of the POST is answered) or the standalone stream of a GET (it ends when
+// the session does, or a newer GET replaces it). Messages are queued without blocking the
+// upstream reader, and written by the HTTP handler's goroutine.
+type stream struct {
+	mu        sync.Mutex
+	queue     [][]byte
+	remaining int  // answers still expected; -1 for a standalone stream
+	closed    bool // no more messages will be written
+	wake      chan struct{}
+}
+
+func newStream(expected int) *stream {
+	return &stream{remaining: expected, wake: make(chan struct{}, 1)}
+}
+
+// push queues msg; answer says it is the answer to one of the stream's requests. It reports
+// false when the stream is already closed (the client went away): the caller may route the
+// message elsewhere.
+func (st *stream) push(msg []byte, answer bool) bool {
+	st.mu.Lock()
+	if st.closed {
+		st.mu.Unlock()
+		return false
+	}
+	st.queue = append(st.queue, msg)
+	if answer && st.remaining > 0 {
+		st.remaining--
+	}
+	st.mu.Unlock()
+	st.signal()
+	return true
+}
+
+// expect adds answers the stream waits for.
+func (st *stream) expect(n int) {
+	st.mu.Lock()
+	st.remaining += n
+	st.mu.Unlock()
+}
+
+// alive reports whether messages pushed now would be written.
+func (st *stream) alive() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return !st.closed
+}
+
+// close ends the stream once its queue is written.
+func (st *stream) close() {
+	st.mu.Lock()
+	st.remaining = 0
+	st.mu.Unlock()
+	st.signal()
+}
+
+func (st *stream) signal() {
+	select {
+	case st.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run writes the queued messages as SSE events until the stream is complete or ctx ends (the
+// client disconnected, or the server is stopping). Headers must already be set.
+func (st *stream) run(ctx context.Context, w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	w.WriteHeader(http.StatusOK)
+	_ = rc.Flush()
+	defer func() {
+		st.mu.Lock()
+		st.closed = true
+		st.queue = nil
+		st.mu.Unlock()
+	}()
+	for {
+		st.mu.Lock()
+		batch := st.queue
+		st.queue = nil
+		done := st.remaining == 0
+		st.mu.Unlock()
+		for _, msg := range batch {
+			// Each message is one line of JSON (see compact and the stdio framing), so one data
+			// field carries it.
+			if _, err := w.Write(append(append([]byte("event: message\ndata: "), msg...), '\n', '\n')); err != nil {
+				return
+			}
+		}
+		if len(batch) > 0 {
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		}
+		if done {
+			st.mu.Lock()
+			// Messages pushed between the check and here are written before ending.
+			more := len(st.queue) > 0
+			if !more {
+				st.closed = true
+			}
+			st.mu.Unlock()
+			if !more {
+				return
+			}
+			continue
+		}
+		select {
+		case <-st.wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+}

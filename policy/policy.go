@@ -1,0 +1,404 @@
+// Package policy is the per-tool authorization of the gateway: an ordered list of rules read
+// from YAML, each naming tools, prompts or resources by glob and deciding with a CEL
+// expression over the verified token's claims, the tool's name and the call's arguments.
+//
+// The first rule whose globs match decides; a request no rule matches is denied. Expressions
+// are compiled once, when the file is loaded, so a typo stops the server at start (or keeps
+// the old policy on reload) instead of denying at run time; evaluation is then a cheap walk of
+// the compiled program (cel-go's "parse and check once, evaluate many" model, see
+// cel.dev/cel-go/cel's Env.Compile and Program docs).
+//
+// Why deny by default: an allow-list fails closed. A tool added upstream later is hidden until
+// a rule names it, rather than exposed to every signed-in user.
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	"cel.dev/cel-go/cel"
+	"go.yaml.in/yaml/v3"
+)
+
+// Kind is what a request is about: a tool, a prompt or a resource.
+type Kind string
+
+// Kinds of items a rule can name.
+const (
+	Tool     Kind = "tool"
+	Prompt   Kind = "prompt"
+	Resource Kind = "resource"
+)
+
+// costLimit bounds one evaluation: a policy is trusted configuration, but an expression
+// looping over a huge argument list must not stall every call.
+const costLimit = 1_000_000
+
+// Rule is one compiled rule.
+type Rule struct {
+	// Index is the rule's position in the file, from 0.
+	Index int
+	// Tools, Prompts and Resources are the rule's globs per kind; a kind with no globs is
+	// not matched by the rule.
+	Tools, Prompts, Resources []string
+	// Allow is the CEL source of the decision.
+	Allow string
+	prg   cel.Program
+}
+
+// Globs returns the rule's globs for kind.
+func (r *Rule) Globs(k Kind) []string {
+	switch k {
+	case Tool:
+		return r.Tools
+	case Prompt:
+		return r.Prompts
+	default:
+		return r.Resources
+	}
+}
+
+// Policy is a compiled, immutable rule list. A nil *Policy allows everything (no --policy).
+type Policy struct {
+	// Source is the file it was read from.
+	Source string
+	Rules  []*Rule
+}
+
+// fileRule is a rule as written in YAML.
+type fileRule struct {
+	Tools     []string `yaml:"tools"`
+	Prompts   []string `yaml:"prompts"`
+	Resources []string `yaml:"resources"`
+	Allow     *string  `yaml:"allow"`
+}
+
+type file struct {
+	Rules []fileRule `yaml:"rules"`
+}
+
+// Load reads and compiles the policy file at path. Its errors name the rule (index and
+// globs) and say what is wrong.
+func Load(path string) (*Policy, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("could not read the policy: %w", err)
+	}
+	p, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: %w", path, err)
+	}
+	p.Source = path
+	return p, nil
+}
+
+// env is the CEL environment every expression is compiled in.
+var env = func() *cel.Env {
+	e, err := cel.NewEnv(
+		cel.Variable("claims", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("args", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("tool", cel.StringType),
+		cel.Variable("prompt", cel.StringType),
+		cel.Variable("resource", cel.StringType),
+		cel.Variable("name", cel.StringType),
+	)
+	if err != nil {
+		panic(err) // fixed declarations: cannot fail
+	}
+	return e
+}()
+
+// Parse compiles a policy document.
+func Parse(doc []byte) (*Policy, error) {
+	var f file
+	dec := yaml.NewDecoder(bytes.NewReader(doc))
+	// Unknown keys are refused: "tool:" for "tools:" would otherwise give a rule that
+	// matches nothing, silently.
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("not a policy document (rules: a list of {tools|prompts|resources: [globs], allow: CEL}): %w", err)
+	}
+	if len(f.Rules) == 0 {
+		return nil, errors.New("no rules: everything would be denied; add at least one rule under rules:")
+	}
+	p := &Policy{}
+	for i, fr := range f.Rules {
+		r := &Rule{Index: i, Tools: fr.Tools, Prompts: fr.Prompts, Resources: fr.Resources}
+		name := r.describe()
+		if len(r.Tools)+len(r.Prompts)+len(r.Resources) == 0 {
+			return nil, fmt.Errorf("%s: names no tools, prompts or resources", name)
+		}
+		for _, g := range append(append(append([]string{}, r.Tools...), r.Prompts...), r.Resources...) {
+			if strings.TrimSpace(g) == "" {
+				return nil, fmt.Errorf("%s: an empty glob matches nothing; write \"*\" for all", name)
+			}
+		}
+		if fr.Allow == nil || strings.TrimSpace(*fr.Allow) == "" {
+			return nil, fmt.Errorf("%s: allow is required (a CEL expression such as \"true\" or \"'execute' in claims.scp\")", name)
+		}
+		r.Allow = *fr.Allow
+		ast, iss := env.Compile(r.Allow)
+		if iss != nil && iss.Err() != nil {
+			return nil, fmt.Errorf("%s: allow does not compile: %s", name, oneLine(iss.Err().Error()))
+		}
+		if t := ast.OutputType(); t != cel.BoolType && t != cel.DynType {
+			return nil, fmt.Errorf("%s: allow must be a boolean expression, not %s", name, t)
+		}
+		prg, err := env.Program(ast, cel.CostLimit(costLimit))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", name, err)
+		}
+		r.prg = prg
+		p.Rules = append(p.Rules, r)
+	}
+	return p, nil
+}
+
+// describe names a rule in messages: its index and globs.
+func (r *Rule) describe() string {
+	var parts []string
+	for _, k := range []struct {
+		key   string
+		globs []string
+	}{{"tools", r.Tools}, {"prompts", r.Prompts}, {"resources", r.Resources}} {
+		if len(k.globs) > 0 {
+			parts = append(parts, k.key+": "+strings.Join(quoteAll(k.globs), ", "))
+		}
+	}
+	return fmt.Sprintf("rule %d (%s)", r.Index, strings.Join(parts, "; "))
+}
+
+// String names the rule: "rule 0 (tools: \"get-env\", \"admin_*\")".
+func (r *Rule) String() string { return r.describe() }
+
+func quoteAll(in []string) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Input is what one decision is about.
+type Input struct {
+	// Kind and Name: the tool or prompt name, or the resource URI.
+	Kind Kind
+	Name string
+	// Claims is the verified token's claims (see [Claims]).
+	Claims map[string]any
+	// Args are the call's arguments; nil is an empty map (lists are decided without them).
+	Args map[string]any
+}
+
+// Decision is the outcome of [Policy.Decide].
+type Decision struct {
+	Allow bool
+	// Rule is the rule that decided, nil when none matched (or for a groups overage).
+	Rule *Rule
+	// Reason says why a request was denied without its rule allowing or refusing it: no rule
+	// matched, the groups overage, or the CEL evaluation error. Empty when the rule's
+	// expression decided.
+	Reason string
+}
+
+// RuleLabel is the deciding rule for logs and the audit trail: "0" style index, or "none".
+func (d Decision) RuleLabel() string {
+	if d.Rule == nil {
+		return "none"
+	}
+	return fmt.Sprint(d.Rule.Index)
+}
+
+// Decide applies the policy to in. A nil policy allows everything.
+func (p *Policy) Decide(in Input) Decision {
+	if p == nil {
+		return Decision{Allow: true}
+	}
+	if overage(in.Claims) {
+		// Entra leaves the groups out and points to Graph when a user is in too many of them
+		// (over 200 in a JWT): the token then cannot say whether the user is in a group, and
+		// deciding without it could allow what a group rule should refuse.
+		// https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference#groups-overage-claim
+		return Decision{Reason: "the token has a groups overage claim (_claim_names): it lists too many groups to carry them; use app roles, or set groupMembershipClaims to ApplicationGroup on the API's app registration"}
+	}
+	for _, r := range p.Rules {
+		if !matchAny(r.Globs(in.Kind), in.Name) {
+			continue
+		}
+		args := in.Args
+		if args == nil {
+			args = map[string]any{}
+		}
+		claims := in.Claims
+		if claims == nil {
+			claims = map[string]any{}
+		}
+		vars := map[string]any{
+			"claims": claims, "args": args, "name": in.Name,
+			"tool": "", "prompt": "", "resource": "",
+		}
+		vars[string(in.Kind)] = in.Name
+		out, _, err := r.prg.Eval(vars)
+		if err != nil {
+			return Decision{Rule: r, Reason: "evaluation error: " + oneLine(err.Error())}
+		}
+		allow, ok := out.Value().(bool)
+		if !ok {
+			return Decision{Rule: r, Reason: fmt.Sprintf("allow gave %v, not a boolean", out.Value())}
+		}
+		return Decision{Allow: allow, Rule: r}
+	}
+	return Decision{Reason: "no rule matches this " + string(in.Kind)}
+}
+
+// overage reports whether claims carry the groups overage indicator.
+func overage(claims map[string]any) bool {
+	names, ok := claims["_claim_names"].(map[string]any)
+	if !ok {
+		return false
+	}
+	_, groups := names["groups"]
+	return groups
+}
+
+// Claims turns a verified token payload into the claims map expressions see: every claim as
+// JSON decodes it, with scp split on spaces into a list, and scp, roles and groups always
+// present as lists (empty when the token has none), so that "'x' in claims.roles" is false,
+// not an error, for a token without roles.
+func Claims(payload []byte) (map[string]any, error) {
+	claims := map[string]any{}
+	if len(payload) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(payload))
+		dec.UseNumber()
+		if err := dec.Decode(&claims); err != nil {
+			return nil, fmt.Errorf("claims are not a JSON object: %w", err)
+		}
+		// cel-go takes float64 for JSON numbers; json.Number would be an unknown type.
+		for k, v := range claims {
+			claims[k] = numbersToFloat(v)
+		}
+	}
+	scp := claims["scp"]
+	if scp == nil {
+		scp = claims["scope"]
+	}
+	if s, ok := scp.(string); ok {
+		claims["scp"] = toAny(strings.Fields(s))
+	} else if _, ok := scp.([]any); !ok {
+		claims["scp"] = []any{}
+	}
+	for _, k := range []string{"roles", "groups"} {
+		if _, ok := claims[k].([]any); !ok {
+			claims[k] = []any{}
+		}
+	}
+	return claims, nil
+}
+
+// numbersToFloat converts json.Number values (anywhere in v) to float64.
+func numbersToFloat(v any) any {
+	switch t := v.(type) {
+	case json.Number:
+		f, _ := t.Float64()
+		return f
+	case map[string]any:
+		for k, e := range t {
+			t[k] = numbersToFloat(e)
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = numbersToFloat(e)
+		}
+	}
+	return v
+}
+
+func toAny(in []string) []any {
+	out := make([]any, len(in))
+	for i, s := range in {
+		out[i] = s
+	}
+	return out
+}
+
+// matchAny reports whether name matches one of globs.
+func matchAny(globs []string, name string) bool {
+	for _, g := range globs {
+		if Match(g, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Match reports whether name matches glob, where * matches any run of characters (slashes
+// included, so "file:///docs/*" covers a whole tree) and ? any one character. Everything else
+// matches itself; there are no character classes, so a URI's brackets need no escaping.
+func Match(glob, name string) bool {
+	// Iterative wildcard matching with backtracking to the last star: linear in practice,
+	// never exponential.
+	g, n := []rune(glob), []rune(name)
+	gi, ni, star, mark := 0, 0, -1, 0
+	for ni < len(n) {
+		switch {
+		case gi < len(g) && (g[gi] == '?' || g[gi] == n[ni]):
+			gi++
+			ni++
+		case gi < len(g) && g[gi] == '*':
+			star, mark = gi, ni
+			gi++
+		case star >= 0:
+			gi = star + 1
+			mark++
+			ni = mark
+		default:
+			return false
+		}
+	}
+	for gi < len(g) && g[gi] == '*' {
+		gi++
+	}
+	return gi == len(g)
+}
+
+// Holder holds the current policy and swaps it on reload; it is safe for concurrent use.
+type Holder struct {
+	path string
+	p    atomic.Pointer[Policy]
+}
+
+// NewHolder loads path; the error is Load's.
+func NewHolder(path string) (*Holder, error) {
+	p, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	h := &Holder{path: path}
+	h.p.Store(p)
+	return h, nil
+}
+
+// Current returns the policy in force; nil for a nil holder (everything allowed).
+func (h *Holder) Current() *Policy {
+	if h == nil {
+		return nil
+	}
+	return h.p.Load()
+}
+
+// Reload reads the file again. On error the policy in force is kept, and the error says why.
+func (h *Holder) Reload() error {
+	p, err := Load(h.path)
+	if err != nil {
+		return err
+	}
+	h.p.Store(p)
+	return nil
+}
