@@ -1,0 +1,106 @@
+package commands
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fastmcp-auth/fastmcp-auth/policy"
+)
+
+// Flags of `policy test`.
+const (
+	flagPolicyClaims = "claims"
+	flagPolicyTool   = "tool"
+	flagPolicyArgs   = "args"
+)
+
+// init registers policy (a fresh *cli.Command per App).
+func init() { registerNew(newPolicyCommand) }
+
+// newPolicyCommand is `fastmcp-auth policy`, whose one subcommand `test` tries a policy on a
+// token's claims without a server.
+func newPolicyCommand() *cli.Command {
+	test := &cli.Command{
+		Name:      "test",
+		Usage:     "decide one tool call with a policy file: prints allow or deny and the rule that decided",
+		UsageText: "fastmcp-auth policy test --policy FILE --claims claims.json --tool NAME [--args JSON]",
+		Description: "Exit 0 when allowed, 1 when denied, 2 when an input is wrong. --claims is a JSON file holding the\n" +
+			"token's claims (the decoded payload, as `fastmcp-auth whoami --json` or jwt.ms show it).",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: flagPolicy, Usage: "policy `FILE` (YAML)", EnvVars: envVar(flagPolicy)},
+			&cli.StringFlag{Name: flagPolicyClaims, Usage: "`FILE` with the token's claims as a JSON object (- for stdin)", EnvVars: envVar(flagPolicyClaims)},
+			&cli.StringFlag{Name: flagPolicyTool, Usage: "tool `NAME`", EnvVars: envVar(flagPolicyTool)},
+			&cli.StringFlag{Name: flagPolicyArgs, Usage: "the call's arguments as a JSON object", EnvVars: envVar(flagPolicyArgs)},
+		},
+		OnUsageError: onUsageError,
+		Action:       runPolicyTest,
+	}
+	return &cli.Command{
+		Name:        "policy",
+		Usage:       "work with gateway policy files (serve --policy)",
+		Subcommands: []*cli.Command{test},
+	}
+}
+
+// runPolicyTest is the `policy test` Action.
+func runPolicyTest(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageErrorf("policy test takes no arguments, got %q", c.Args().First())
+	}
+	file := strings.TrimSpace(c.String(flagPolicy))
+	claimsFile := strings.TrimSpace(c.String(flagPolicyClaims))
+	tool := strings.TrimSpace(c.String(flagPolicyTool))
+	switch {
+	case file == "":
+		return usageErrorf("--%s is required: the policy file to test", flagPolicy)
+	case claimsFile == "":
+		return usageErrorf("--%s is required: a JSON file with the token's claims", flagPolicyClaims)
+	case tool == "":
+		return usageErrorf("--%s is required: the tool name to decide", flagPolicyTool)
+	}
+	p, err := policy.Load(file)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	var raw []byte
+	if claimsFile == "-" {
+		raw, err = io.ReadAll(io.LimitReader(os.Stdin, maxArgsStdin))
+	} else {
+		raw, err = os.ReadFile(claimsFile)
+	}
+	if err != nil {
+		return usageErrorf("could not read --%s: %v", flagPolicyClaims, err)
+	}
+	claims, err := policy.Claims(raw)
+	if err != nil {
+		return usageErrorf("--%s: %v", flagPolicyClaims, err)
+	}
+	var args map[string]any
+	if a := strings.TrimSpace(c.String(flagPolicyArgs)); a != "" {
+		if err := json.Unmarshal([]byte(a), &args); err != nil || args == nil {
+			return usageErrorf("--%s must be a JSON object such as {\"message\":\"hi\"}", flagPolicyArgs)
+		}
+	}
+	d := p.Decide(policy.Input{Kind: policy.Tool, Name: tool, Claims: claims, Args: args})
+	verdict := "deny"
+	if d.Allow {
+		verdict = "allow"
+	}
+	line := verdict
+	if d.Rule != nil {
+		line += " " + d.Rule.String()
+	}
+	if d.Reason != "" {
+		line += ": " + d.Reason
+	}
+	fmt.Fprintln(c.App.Writer, line)
+	if !d.Allow {
+		return withCode(ExitFailure, fmt.Errorf("the policy denies %s for these claims", tool))
+	}
+	return nil
+}
