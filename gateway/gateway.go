@@ -633,7 +633,7 @@ func filterList(pol *policy.Policy, c *call, m *message) ([]byte, error) {
 		}
 		var name string
 		_ = json.Unmarshal(named[key], &name)
-		if pol.Decide(policy.Input{Kind: kind, Name: name, Claims: c.claims}).Allow {
+		if pol.Decide(policy.Input{Kind: kind, Name: name, Claims: c.claims, List: true}).Allow {
 			kept = append(kept, it)
 		}
 	}

@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -49,6 +51,8 @@ type Rule struct {
 	// Allow is the CEL source of the decision.
 	Allow string
 	prg   cel.Program
+	// listPrg evaluates with args unknown, for lists (see Input.List).
+	listPrg cel.Program
 }
 
 // Globs returns the rule's globs for kind.
@@ -154,6 +158,9 @@ func Parse(doc []byte) (*Policy, error) {
 			return nil, fmt.Errorf("%s: %v", name, err)
 		}
 		r.prg = prg
+		if r.listPrg, err = env.Program(ast, cel.CostLimit(costLimit), cel.EvalOptions(cel.OptPartialEval)); err != nil {
+			return nil, fmt.Errorf("%s: %v", name, err)
+		}
 		p.Rules = append(p.Rules, r)
 	}
 	return p, nil
@@ -193,8 +200,12 @@ type Input struct {
 	Name string
 	// Claims is the verified token's claims (see [Claims]).
 	Claims map[string]any
-	// Args are the call's arguments; nil is an empty map (lists are decided without them).
+	// Args are the call's arguments; nil is an empty map.
 	Args map[string]any
+	// List decides whether the item is shown in a list, where there are no arguments: args
+	// is then unknown, and an expression whose outcome depends on it lists the item (the call
+	// is decided with its arguments). One that is false whatever the arguments hides it.
+	List bool
 }
 
 // Decision is the outcome of [Policy.Decide].
@@ -245,7 +256,20 @@ func (p *Policy) Decide(in Input) Decision {
 			"tool": "", "prompt": "", "resource": "",
 		}
 		vars[string(in.Kind)] = in.Name
-		out, _, err := r.prg.Eval(vars)
+		var out ref.Val
+		var err error
+		if in.List {
+			act, aerr := cel.PartialVars(vars, cel.AttributePattern("args"))
+			if aerr != nil {
+				return Decision{Rule: r, Reason: "evaluation error: " + aerr.Error()}
+			}
+			out, _, err = r.listPrg.Eval(act)
+			if err == nil && types.IsUnknown(out) {
+				return Decision{Allow: true, Rule: r}
+			}
+		} else {
+			out, _, err = r.prg.Eval(vars)
+		}
 		if err != nil {
 			return Decision{Rule: r, Reason: "evaluation error: " + oneLine(err.Error())}
 		}

@@ -85,6 +85,24 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+func TestListWithUnknownArgs(t *testing.T) {
+	t.Parallel()
+	p := mustParse(t, sample)
+	user := claims(t, `{"oid":"u1","scp":"execute"}`)
+	// echo's rule depends on args only: listed, and decided at call time.
+	if d := p.Decide(Input{Kind: Tool, Name: "echo", Claims: user, List: true}); !d.Allow {
+		t.Errorf("echo hidden from the list: %+v", d)
+	}
+	// get-env's rule is false whatever the arguments: hidden.
+	if d := p.Decide(Input{Kind: Tool, Name: "get-env", Claims: user, List: true}); d.Allow {
+		t.Error("get-env listed for a user without the role")
+	}
+	// A missing claim is still an error, so hidden.
+	if d := p.Decide(Input{Kind: Tool, Name: "add", Claims: user, List: true}); d.Allow {
+		t.Error("add listed despite an evaluation error")
+	}
+}
+
 func TestNilPolicyAllows(t *testing.T) {
 	t.Parallel()
 	var p *Policy
