@@ -39,8 +39,8 @@ func runFakeServer() {
 			ID     json.RawMessage `json:"id"`
 			Method string          `json:"method"`
 			Params struct {
-				Name      string         `json:"name"`
-				Arguments map[string]any `json:"arguments"`
+				Name      string          `json:"name"`
+				Arguments map[string]any  `json:"arguments"`
 				RequestID json.RawMessage `json:"requestId"`
 				Meta      struct {
 					ProgressToken json.RawMessage `json:"progressToken"`
