@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -14,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/gateway"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 	"github.com/fastmcp-auth/fastmcp-auth/policy"
 )
@@ -26,6 +29,10 @@ const (
 	flagReplicaID          = "replica-id"
 	flagPolicy             = "policy"
 	flagSharedUpstream     = "shared-upstream"
+	flagUpstream           = "upstream"
+	flagUpstreamHeaderFile = "upstream-header-file"
+	// flagUpstreamAllowHTTP is --allow-http as serve --upstream reads it (CLI.md, issue 10).
+	flagUpstreamAllowHTTP = "allow-http"
 )
 
 // gatewayFlags are serve's upstream, session and policy settings.
@@ -36,13 +43,18 @@ func gatewayFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: flagPassEnv, Usage: "with -- COMMAND: environment variable `NAME` passed to the child besides PATH and HOME (repeatable)", EnvVars: envVar(flagPassEnv)},
 		&cli.StringFlag{Name: flagReplicaID, Usage: "with an upstream: `NAME` starting every session ID, for routing sessions across replicas", EnvVars: envVar(flagReplicaID)},
 		&cli.StringFlag{Name: flagPolicy, Usage: "with an upstream: YAML `FILE` of per-tool rules (CEL); SIGHUP reloads it", EnvVars: envVar(flagPolicy)},
+		&cli.StringFlag{Name: flagUpstream, Usage: "serve this Streamable HTTP MCP server `URL` behind the token check (instead of -- COMMAND)", EnvVars: envVar(flagUpstream)},
+		&cli.StringFlag{Name: flagUpstreamHeaderFile, Usage: "with --upstream: `FILE` of \"Name: value\" lines sent upstream (credentials; mode 0600)", EnvVars: envVar(flagUpstreamHeaderFile)},
+		&cli.BoolFlag{Name: flagUpstreamAllowHTTP, Usage: "with --upstream: allow a plain-http URL whose host is not loopback", EnvVars: envVar(flagUpstreamAllowHTTP)},
 		&cli.BoolFlag{Name: flagSharedUpstream, Usage: "with -- COMMAND: one process for all sessions (not available yet)", EnvVars: envVar(flagSharedUpstream)},
 	}
 }
 
 // gatewaySettings is what the gateway flags resolve to; nil without an upstream.
 type gatewaySettings struct {
-	Command     []string // COMMAND [ARGS...], resolved
+	Command     []string // COMMAND [ARGS...], resolved; empty with Upstream
+	Upstream    string   // --upstream URL
+	Headers     http.Header
 	PassEnv     []string
 	IdleTimeout time.Duration
 	MaxSessions int
@@ -56,32 +68,45 @@ var replicaIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // compiles the policy, so a bad rule stops the server before it listens.
 func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySettings, error) {
 	args := c.Args().Slice()
-	if len(args) == 0 {
-		for _, f := range []string{flagPolicy, flagPassEnv, flagReplicaID, flagSharedUpstream} {
+	upstream := strings.TrimSpace(c.String(flagUpstream))
+	if len(args) == 0 && upstream == "" {
+		for _, f := range []string{flagPolicy, flagPassEnv, flagReplicaID, flagSharedUpstream, flagUpstreamHeaderFile} {
 			if c.IsSet(f) {
-				return nil, usageErrorf("--%s needs an upstream: serve [flags] -- COMMAND [ARGS...]", f)
+				return nil, usageErrorf("--%s needs an upstream: serve [flags] -- COMMAND [ARGS...], or --%s URL", f, flagUpstream)
 			}
 		}
 		return nil, nil
 	}
+	if len(args) > 0 && upstream != "" {
+		return nil, usageErrorf("give either --%s URL or -- COMMAND, not both", flagUpstream)
+	}
 	if c.Bool(flagSharedUpstream) {
 		return nil, usageErrorf("--%s is not available in this version: leave it out to run one process per session", flagSharedUpstream)
 	}
-	if s.Stateless {
-		// The process of a session lives in this server; without sessions every request
-		// would start (and lose) a process of its own.
-		return nil, usageErrorf("--%s cannot be used with a per-session stdio upstream (-- COMMAND): each session has its own process, so requests must reach the server that holds it", flagStateless)
-	}
-	path, err := exec.LookPath(args[0])
-	if err != nil {
-		return nil, usageErrorf("the upstream command %q was not found: give its path, or put it on PATH (serve [flags] -- COMMAND [ARGS...])", args[0])
-	}
 	g := &gatewaySettings{
-		Command:     append([]string{path}, args[1:]...),
 		PassEnv:     cleanList(c.StringSlice(flagPassEnv)),
 		IdleTimeout: c.Duration(flagSessionIdleTimeout),
 		MaxSessions: c.Int(flagMaxSessions),
 		ReplicaID:   strings.TrimSpace(c.String(flagReplicaID)),
+	}
+	if upstream != "" {
+		if err := upstreamSettings(c, g, upstream, s); err != nil {
+			return nil, err
+		}
+	} else {
+		if s.Stateless {
+			// The process of a session lives in this server; without sessions every request
+			// would start (and lose) a process of its own.
+			return nil, usageErrorf("--%s cannot be used with a per-session stdio upstream (-- COMMAND): each session has its own process, so requests must reach the server that holds it", flagStateless)
+		}
+		if c.IsSet(flagUpstreamHeaderFile) {
+			return nil, usageErrorf("--%s goes with --%s, not with -- COMMAND (use --%s for a child's credentials)", flagUpstreamHeaderFile, flagUpstream, flagPassEnv)
+		}
+		path, err := exec.LookPath(args[0])
+		if err != nil {
+			return nil, usageErrorf("the upstream command %q was not found: give its path, or put it on PATH (serve [flags] -- COMMAND [ARGS...])", args[0])
+		}
+		g.Command = append([]string{path}, args[1:]...)
 	}
 	if g.IdleTimeout <= 0 {
 		return nil, usageErrorf("--%s must be a positive duration such as 15m", flagSessionIdleTimeout)
@@ -107,15 +132,47 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 	return g, nil
 }
 
+// upstreamSettings validates --upstream and reads --upstream-header-file.
+func upstreamSettings(c *cli.Context, g *gatewaySettings, upstream string, s *serveSettings) error {
+	u, err := url.Parse(upstream)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+		return usageErrorf("--%s must be the http(s) URL of an MCP endpoint, such as https://mcp.internal/mcp, not %q", flagUpstream, upstream)
+	}
+	// Credentials (the header file) would cross the network in clear text.
+	if err := netx.CheckTokenURL(upstream, c.Bool(flagUpstreamAllowHTTP)); err != nil {
+		return usageErrorf("--%s: %v", flagUpstream, err)
+	}
+	if s.Stateless {
+		return usageErrorf("--%s with --%s is not available in this version: leave --%s out", flagStateless, flagUpstream, flagStateless)
+	}
+	if c.IsSet(flagPassEnv) {
+		return usageErrorf("--%s is for -- COMMAND (a child's environment); with --%s use --%s", flagPassEnv, flagUpstream, flagUpstreamHeaderFile)
+	}
+	g.Upstream = upstream
+	if f := strings.TrimSpace(c.String(flagUpstreamHeaderFile)); f != "" {
+		h, err := gateway.ReadHeaderFile(f)
+		if err != nil {
+			return usageErrorf("--%s: %v", flagUpstreamHeaderFile, err)
+		}
+		g.Headers = h
+	}
+	return nil
+}
+
 // newGateway builds the gateway handler for cfg; the caller closes it after the server stops.
 func newGateway(g *gatewaySettings, logger *slog.Logger) (*gateway.Gateway, error) {
-	cmd := gateway.Command{
-		Path: g.Command[0],
-		Args: g.Command[1:],
-		Env:  gateway.ScrubbedEnv(os.Environ(), g.PassEnv),
+	var dial gateway.Dialer
+	if g.Upstream != "" {
+		dial = gateway.Remote{URL: g.Upstream, Headers: g.Headers}.Dial
+	} else {
+		dial = gateway.Command{
+			Path: g.Command[0],
+			Args: g.Command[1:],
+			Env:  gateway.ScrubbedEnv(os.Environ(), g.PassEnv),
+		}.Dial
 	}
 	cfg := gateway.Config{
-		Dial:        cmd.Dial,
+		Dial:        dial,
 		MaxSessions: g.MaxSessions,
 		IdleTimeout: g.IdleTimeout,
 		ReplicaID:   g.ReplicaID,
@@ -155,5 +212,8 @@ func reloadPolicyOnHUP(ctx context.Context, h *policy.Holder, logger *slog.Logge
 
 // describeUpstream names the upstream in the start-up log.
 func describeUpstream(g *gatewaySettings) string {
+	if g.Upstream != "" {
+		return "http: " + g.Upstream
+	}
 	return fmt.Sprintf("stdio: %s", strings.Join(g.Command, " "))
 }

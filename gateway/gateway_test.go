@@ -119,6 +119,8 @@ func (c *client) request(method string, body []byte) *http.Response {
 	}
 	if c.user != "" {
 		req.Header.Set("X-Test-User", c.user)
+		// What a real client sends; the gateway must keep it to itself.
+		req.Header.Set("Authorization", "Bearer caller-token-of-"+c.user)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -68,7 +68,9 @@ func startGateway(t *testing.T, flags []string, upstream ...string) *gateway {
 	}
 	addr := testenv.FreeAddr(t)
 	args := append([]string{"serve", "--addr", addr}, flags...)
-	args = append(append(args, "--"), upstream...)
+	if upstream[0] != "" { // "" for --upstream URL, given in flags
+		args = append(append(args, "--"), upstream...)
+	}
 	cmd := exec.Command(testenv.Binary(t), args...)
 	cmd.Env = append(os.Environ(),
 		"FASTMCP_AUTH_AUTHORITY="+a.URL(), "FASTMCP_AUTH_CA_FILE="+a.CAFile(),
@@ -423,5 +425,46 @@ func TestFilesystemServer(t *testing.T) {
 	_ = json.Unmarshal(rep.Tools, &tools)
 	if !strings.Contains(strings.Join(tools, ","), "read_text_file") {
 		t.Errorf("tools %v", tools)
+	}
+}
+
+func TestEverythingServerOverStreamableHTTP(t *testing.T) {
+	requireNode(t)
+	upAddr := testenv.FreeAddr(t)
+	_, port, _ := strings.Cut(upAddr, ":")
+	up := exec.Command("node", everything, "streamableHttp")
+	up.Env = append(os.Environ(), "PORT="+port)
+	upLogs := &testenv.SyncBuffer{}
+	up.Stdout, up.Stderr = upLogs, upLogs
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = up.Process.Kill()
+		_ = up.Wait()
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(upLogs.String(), "listening on port") {
+		if time.Now().After(deadline) {
+			t.Fatalf("server-everything did not start:\n%s", upLogs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	g := startGateway(t, []string{"--upstream", "http://127.0.0.1:" + port + "/mcp"}, "")
+	rep := runClient(t, nil, g.url, g.token(t, "alice"), "every")
+	if rep.Fatal != "" {
+		t.Fatalf("client failed: %s", rep.Fatal)
+	}
+	var tools map[string]toolOutcome
+	_ = json.Unmarshal(rep.Tools, &tools)
+	if !strings.Contains(tools["echo"].Text, "hello through the gateway") || len(tools["trigger-long-running-operation"].Progress) != 3 {
+		t.Errorf("echo %q, progress %v", tools["echo"].Text, tools["trigger-long-running-operation"].Progress)
+	}
+	if rep.Sampling < 1 || rep.Elicitation < 1 || rep.Roots < 1 || !rep.Cancelled || rep.AfterCancel != "Echo: still here" {
+		t.Errorf("report %+v", rep)
+	}
+	// Each client session has its own upstream session: the gateway ended it with DELETE.
+	if !strings.Contains(g.logs.String(), "session closed by the client") {
+		t.Error("the session was not closed")
 	}
 }

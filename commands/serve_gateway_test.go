@@ -1,0 +1,52 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestServeGatewayUsageErrors: every bad gateway setting is exit 2 naming the flag, before
+// anything listens or starts. Serial: NewApp shares the commands registered with register.
+func TestServeGatewayUsageErrors(t *testing.T) { //nolint:paralleltest
+	dir := t.TempDir()
+	open := filepath.Join(dir, "open-headers")
+	if err := os.WriteFile(open, []byte("X-Api-Key: k\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(open, 0o644)
+	badPolicy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(badPolicy, []byte("rules:\n  - tools: [\"x\"]\n    allow: \"claims.roles +\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"fastmcp-auth", "serve", "--no-auth", "--addr", "127.0.0.1:0"}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"stateless with a stdio upstream", []string{"--stateless", "--", "sh"}, "--stateless cannot be used with a per-session stdio upstream"},
+		{"shared upstream", []string{"--shared-upstream", "--", "sh"}, "--shared-upstream"},
+		{"missing command", []string{"--", "no-such-command-xyz"}, "was not found"},
+		{"both upstreams", []string{"--upstream", "http://127.0.0.1:1/mcp", "--", "sh"}, "not both"},
+		{"plain http off loopback", []string{"--upstream", "http://mcp.example.com/mcp"}, "--allow-http"},
+		{"not a URL", []string{"--upstream", "ftp://x/mcp"}, "--upstream must be"},
+		{"header file readable by others", []string{"--upstream", "https://mcp.example.com/mcp", "--upstream-header-file", open}, "chmod 600"},
+		{"policy does not compile", []string{"--policy", badPolicy, "--", "sh"}, `rule 0 (tools: "x")`},
+		{"policy without upstream", []string{"--policy", badPolicy}, "needs an upstream"},
+		{"bad replica id", []string{"--replica-id", "a.b", "--", "sh"}, "--replica-id"},
+		{"zero sessions", []string{"--max-sessions", "0", "--", "sh"}, "--max-sessions"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Run(context.Background(), append(append([]string{}, base...), tt.args...), &out, &errb)
+			if code != ExitUsage || !strings.Contains(errb.String(), tt.want) {
+				t.Errorf("exit %d, stderr %q; want exit 2 with %q", code, errb.String(), tt.want)
+			}
+		})
+	}
+}
