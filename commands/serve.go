@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/gateway"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 )
 
@@ -263,6 +264,10 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	metricsAddr, err := metricsAddrFromFlags(c, s)
+	if err != nil {
+		return err
+	}
 	mcpserver.Version = Version
 	cfg := mcpserver.Config{
 		NoAuth:         s.NoAuth,
@@ -309,14 +314,23 @@ func runServe(c *cli.Context) error {
 		}
 		cfg.Extra = console.Register
 	}
+	var metrics *gateway.Metrics
+	if metricsAddr != "" {
+		metrics = gateway.NewMetrics()
+		cfg.OnRequest = metrics.ObserveRequest
+		if err := serveMetrics(c.Context, metricsAddr, metrics, logger); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
 	if gw != nil {
-		g, err := newGateway(gw, logger)
+		g, closeGateway, err := newGateway(gw, logger, metrics)
 		if err != nil {
 			_ = ln.Close()
 			return usageErrorf("%v", err)
 		}
 		// Closed after the server stops: every child process ends with the server.
-		defer g.Close()
+		defer closeGateway()
 		cfg.MCPHandler = g
 		reloadPolicyOnHUP(c.Context, gw.Policy, logger)
 	}

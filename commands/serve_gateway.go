@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -31,6 +32,9 @@ const (
 	flagSharedUpstream     = "shared-upstream"
 	flagUpstream           = "upstream"
 	flagUpstreamHeaderFile = "upstream-header-file"
+	flagAuditLog           = "audit-log"
+	flagAuditArgs          = "audit-args"
+	flagMetricsAddr        = "metrics-addr"
 	// flagUpstreamAllowHTTP is --allow-http as serve --upstream reads it (CLI.md, issue 10).
 	flagUpstreamAllowHTTP = "allow-http"
 )
@@ -46,6 +50,9 @@ func gatewayFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagUpstream, Usage: "serve this Streamable HTTP MCP server `URL` behind the token check (instead of -- COMMAND)", EnvVars: envVar(flagUpstream)},
 		&cli.StringFlag{Name: flagUpstreamHeaderFile, Usage: "with --upstream: `FILE` of \"Name: value\" lines sent upstream (credentials; mode 0600)", EnvVars: envVar(flagUpstreamHeaderFile)},
 		&cli.BoolFlag{Name: flagUpstreamAllowHTTP, Usage: "with --upstream: allow a plain-http URL whose host is not loopback", EnvVars: envVar(flagUpstreamAllowHTTP)},
+		&cli.StringFlag{Name: flagAuditLog, Usage: "with an upstream: append one JSON line per tool call and denial to `FILE` (created 0600)", EnvVars: envVar(flagAuditLog)},
+		&cli.BoolFlag{Name: flagAuditArgs, Usage: "with --audit-log: include the call's arguments (key args)", EnvVars: envVar(flagAuditArgs)},
+		&cli.StringFlag{Name: flagMetricsAddr, Usage: "serve Prometheus metrics at http://`ADDRESS`/metrics (host:port, never the --addr port)", EnvVars: envVar(flagMetricsAddr)},
 		&cli.BoolFlag{Name: flagSharedUpstream, Usage: "with -- COMMAND: one process for all sessions (not available yet)", EnvVars: envVar(flagSharedUpstream)},
 	}
 }
@@ -60,6 +67,8 @@ type gatewaySettings struct {
 	MaxSessions int
 	ReplicaID   string
 	Policy      *policy.Holder
+	AuditLog    string
+	AuditArgs   bool
 }
 
 var replicaIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -70,7 +79,7 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 	args := c.Args().Slice()
 	upstream := strings.TrimSpace(c.String(flagUpstream))
 	if len(args) == 0 && upstream == "" {
-		for _, f := range []string{flagPolicy, flagPassEnv, flagReplicaID, flagSharedUpstream, flagUpstreamHeaderFile} {
+		for _, f := range []string{flagPolicy, flagPassEnv, flagReplicaID, flagSharedUpstream, flagUpstreamHeaderFile, flagAuditLog, flagAuditArgs} {
 			if c.IsSet(f) {
 				return nil, usageErrorf("--%s needs an upstream: serve [flags] -- COMMAND [ARGS...], or --%s URL", f, flagUpstream)
 			}
@@ -107,6 +116,11 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 			return nil, usageErrorf("the upstream command %q was not found: give its path, or put it on PATH (serve [flags] -- COMMAND [ARGS...])", args[0])
 		}
 		g.Command = append([]string{path}, args[1:]...)
+	}
+	g.AuditLog = strings.TrimSpace(c.String(flagAuditLog))
+	g.AuditArgs = c.Bool(flagAuditArgs)
+	if g.AuditArgs && g.AuditLog == "" {
+		return nil, usageErrorf("--%s needs --%s", flagAuditArgs, flagAuditLog)
 	}
 	if g.IdleTimeout <= 0 {
 		return nil, usageErrorf("--%s must be a positive duration such as 15m", flagSessionIdleTimeout)
@@ -159,8 +173,43 @@ func upstreamSettings(c *cli.Context, g *gatewaySettings, upstream string, s *se
 	return nil
 }
 
+// metricsAddrFromFlags validates --metrics-addr: a host:port other than the public one, so
+// the metrics (which name tools and users' failure reasons) are never served to MCP clients.
+func metricsAddrFromFlags(c *cli.Context, s *serveSettings) (string, error) {
+	addr := strings.TrimSpace(c.String(flagMetricsAddr))
+	if addr == "" {
+		return "", nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return "", usageErrorf("--%s must be host:port, such as 127.0.0.1:9090, not %q", flagMetricsAddr, addr)
+	}
+	if _, servePort, _ := net.SplitHostPort(s.Addr); port == servePort && port != "0" {
+		return "", usageErrorf("--%s must not be the public port of --%s (%s): metrics are for the operator, not for MCP clients", flagMetricsAddr, flagAddr, s.Addr)
+	}
+	return addr, nil
+}
+
+// serveMetrics serves m on addr until ctx ends.
+func serveMetrics(ctx context.Context, addr string, m *gateway.Metrics, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("could not listen on %s: %w: free the port or choose another --%s", addr, err, flagMetricsAddr)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	go func() { _ = srv.Serve(ln) }()
+	logger.Info("serving metrics", "addr", ln.Addr().String(), "path", "/metrics")
+	return nil
+}
+
 // newGateway builds the gateway handler for cfg; the caller closes it after the server stops.
-func newGateway(g *gatewaySettings, logger *slog.Logger) (*gateway.Gateway, error) {
+func newGateway(g *gatewaySettings, logger *slog.Logger, metrics *gateway.Metrics) (*gateway.Gateway, func(), error) {
 	var dial gateway.Dialer
 	if g.Upstream != "" {
 		dial = gateway.Remote{URL: g.Upstream, Headers: g.Headers}.Dial
@@ -182,7 +231,35 @@ func newGateway(g *gatewaySettings, logger *slog.Logger) (*gateway.Gateway, erro
 	if g.Policy != nil {
 		cfg.Policy = g.Policy.Current
 	}
-	return gateway.New(cfg)
+	var sinks []func(gateway.Event)
+	closeAudit := func() {}
+	if g.AuditLog != "" {
+		a, err := gateway.OpenAuditLog(g.AuditLog, g.AuditArgs, func(err error) {
+			logger.Error("could not write the audit log", "err", err)
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		sinks = append(sinks, a.Record)
+		closeAudit = func() { _ = a.Close() }
+	}
+	if metrics != nil {
+		sinks = append(sinks, metrics.ObserveEvent)
+		cfg.OnSessions = metrics.SetSessions
+	}
+	if len(sinks) > 0 {
+		cfg.OnEvent = func(e gateway.Event) {
+			for _, s := range sinks {
+				s(e)
+			}
+		}
+	}
+	gw, err := gateway.New(cfg)
+	if err != nil {
+		closeAudit()
+		return nil, nil, err
+	}
+	return gw, func() { gw.Close(); closeAudit() }, nil
 }
 
 // reloadPolicyOnHUP reloads the policy on each SIGHUP until ctx ends, keeping the one in force

@@ -22,7 +22,7 @@ func TestServeGatewayUsageErrors(t *testing.T) { //nolint:paralleltest
 	if err := os.WriteFile(badPolicy, []byte("rules:\n  - tools: [\"x\"]\n    allow: \"claims.roles +\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	base := []string{"fastmcp-auth", "serve", "--no-auth", "--addr", "127.0.0.1:0"}
+	base := []string{"fastmcp-auth", "serve", "--no-auth"}
 	tests := []struct {
 		name string
 		args []string
@@ -38,12 +38,18 @@ func TestServeGatewayUsageErrors(t *testing.T) { //nolint:paralleltest
 		{"policy does not compile", []string{"--policy", badPolicy, "--", "sh"}, `rule 0 (tools: "x")`},
 		{"policy without upstream", []string{"--policy", badPolicy}, "needs an upstream"},
 		{"bad replica id", []string{"--replica-id", "a.b", "--", "sh"}, "--replica-id"},
+		{"metrics on the public port", []string{"--addr", "127.0.0.1:8123", "--metrics-addr", "127.0.0.1:8123"}, "--metrics-addr must not be the public port"},
+		{"audit args without audit log", []string{"--audit-args", "--", "sh"}, "--audit-args needs --audit-log"},
 		{"zero sessions", []string{"--max-sessions", "0", "--", "sh"}, "--max-sessions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			code := Run(context.Background(), append(append([]string{}, base...), tt.args...), &out, &errb)
+			args := append(append([]string{}, base...), tt.args...)
+			if !strings.Contains(strings.Join(tt.args, " "), "--addr") {
+				args = append(append([]string{}, base...), append([]string{"--addr", "127.0.0.1:0"}, tt.args...)...)
+			}
+			code := Run(context.Background(), args, &out, &errb)
 			if code != ExitUsage || !strings.Contains(errb.String(), tt.want) {
 				t.Errorf("exit %d, stderr %q; want exit 2 with %q", code, errb.String(), tt.want)
 			}

@@ -64,7 +64,7 @@ func Handler(cfg Config) (http.Handler, error) {
 	var h http.Handler = mux
 	h = limitBody(h)
 	h = origins.wrap(h)
-	h = logRequests(cfg.Logger, h)
+	h = logRequests(cfg.Logger, cfg.OnRequest, h)
 	return h, nil
 }
 
@@ -216,7 +216,7 @@ func limitBody(next http.Handler) http.Handler {
 // logRequests writes one line per request: method, path, status, duration, and the subject
 // or the reason of a refusal noted by the inner layers. The query string and headers are
 // never logged, so no token can reach the log.
-func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
+func logRequests(logger *slog.Logger, observe func(string, int, string, time.Duration), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		info := &requestInfo{}
@@ -252,6 +252,9 @@ func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 		}
 		if reason != "" {
 			attrs = append(attrs, slog.String("reason", reason))
+		}
+		if observe != nil {
+			observe(r.Method, status, reason, time.Since(start))
 		}
 		logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})

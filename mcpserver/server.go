@@ -70,6 +70,10 @@ type Config struct {
 	// gateway of package gateway), behind the same bearer middleware, Origin check, limits and
 	// request log; POST /reverse is then not served.
 	MCPHandler http.Handler
+	// OnRequest, when set, is called after each request with its method, status, duration
+	// and the reason it was refused before reaching a handler ("" when it was not), for
+	// metrics. It must not block.
+	OnRequest func(method string, status int, reason string, d time.Duration)
 	// Extra, when set, mounts more routes on the handler's mux (the web console). Those routes
 	// get the origin check, CORS, body limit and request log, but no token check: wrap them
 	// with [RequireToken] when they need one.
