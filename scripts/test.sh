@@ -29,7 +29,7 @@ if [ -z "${SKIP_INSTALL:-}" ]; then
       log "nginx is missing: install it (apt-get install nginx) or the scale-out test will skip (fail under CI=true)"
     fi
   fi
-  for dir in interop bench; do
+  for dir in interop interop/gateway bench; do
     if [ -f "$dir/package-lock.json" ]; then
       log "npm ci in $dir (pinned by its lock file)"
       (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
