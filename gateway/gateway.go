@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -45,6 +46,7 @@ import (
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 	"github.com/fastmcp-auth/fastmcp-auth/policy"
 )
 
@@ -367,6 +369,14 @@ const headerSessionID = "Mcp-Session-Id"
 // ServeHTTP serves the MCP endpoint: POST (messages), GET (the standalone stream), DELETE
 // (end the session).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// DNS rebinding: a page of another site, its name re-pointed at 127.0.0.1, reaches a
+	// gateway listening on loopback with its own name in Host. The go-sdk handler refuses such
+	// requests (its localhost protection); the gateway replaces that handler, so it does too.
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && netx.IsLoopbackHost(la.String()) && !netx.IsLoopbackHost(r.Host) {
+		g.logger.Warn("request to a loopback address with a foreign Host refused (DNS rebinding)")
+		httpError(w, http.StatusForbidden, codeInvalidRequest, "invalid Host header for a server on loopback")
+		return
+	}
 	switch r.Method {
 	case http.MethodPost:
 		g.post(w, r)

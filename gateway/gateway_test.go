@@ -547,3 +547,20 @@ func TestStandaloneStreamGetsBacklog(t *testing.T) {
 		t.Fatal("the standalone stream received nothing")
 	}
 }
+
+func TestDNSRebindingRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	req, _ := http.NewRequest(http.MethodPost, h.srv.URL, strings.NewReader(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}`))
+	req.Host = "attacker.example:80"
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || h.g.Sessions() != 0 {
+		t.Fatalf("foreign Host on loopback: %d, %d sessions", resp.StatusCode, h.g.Sessions())
+	}
+}

@@ -69,8 +69,17 @@ func main() {
 	rate := flag.Float64("rate", 0, "fixed total calls per second (0: as fast as possible)")
 	pid := flag.Int("pid", 0, "server process ID, to read its CPU time and peak RSS")
 	query := flag.String("query", "hello, load", "reverse_tool query")
+	tool := flag.String("tool", "reverse_tool", "tool to call (the gateway benchmark calls server-everything's echo)")
+	argsJSON := flag.String("args", "", `the tool's arguments as a JSON object (default {"query": <--query>})`)
 	flag.Parse()
-	rep, err := run(*url, *sessions, *duration, *warmup, *rate, *pid, *query, os.Getenv("FASTMCP_AUTH_TOKEN"))
+	args := map[string]any{"query": *query}
+	if *argsJSON != "" {
+		if err := json.Unmarshal([]byte(*argsJSON), &args); err != nil {
+			fmt.Fprintln(os.Stderr, "error: --args:", err)
+			os.Exit(2)
+		}
+	}
+	rep, err := run(*url, *sessions, *duration, *warmup, *rate, *pid, *tool, args, os.Getenv("FASTMCP_AUTH_TOKEN"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
@@ -78,7 +87,7 @@ func main() {
 	json.NewEncoder(os.Stdout).Encode(rep)
 }
 
-func run(url string, n int, duration, warmup time.Duration, rate float64, pid int, query, token string) (*Report, error) {
+func run(url string, n int, duration, warmup time.Duration, rate float64, pid int, tool string, args map[string]any, token string) (*Report, error) {
 	ctx := context.Background()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = n * 2
@@ -157,7 +166,7 @@ func run(url string, n int, duration, warmup time.Duration, rate float64, pid in
 						continue
 					}
 				}
-				params := &mcp.CallToolParams{Name: "reverse_tool", Arguments: map[string]any{"query": query},
+				params := &mcp.CallToolParams{Name: tool, Arguments: args,
 					Meta: mcp.Meta{"progressToken": "s" + strconv.Itoa(i) + "-" + strconv.Itoa(k)}}
 				start := time.Now()
 				res, err := cs.CallTool(ctx, params)
