@@ -132,7 +132,7 @@ type Gateway struct {
 	starting int
 	closed   bool
 	stop     chan struct{}
-	reaped   sync.WaitGroup
+	reaped   sync.WaitGroup // the reaper loop, and the sessions it is ending
 }
 
 // New returns a gateway; it starts the idle reaper.
@@ -222,7 +222,11 @@ func (g *Gateway) reap() {
 		g.mu.Unlock()
 		for _, s := range idle {
 			g.logger.Info("session idle: ending it", "session", s.short, "idle_timeout", g.cfg.IdleTimeout)
-			go s.end("the session was idle for too long and has ended")
+			g.reaped.Add(1)
+			go func() {
+				defer g.reaped.Done()
+				s.end("the session was idle for too long and has ended")
+			}()
 		}
 		if len(idle) > 0 {
 			g.notifySessions()

@@ -468,3 +468,50 @@ func TestEverythingServerOverStreamableHTTP(t *testing.T) {
 		t.Error("the session was not closed")
 	}
 }
+
+func TestPolicyReloadOnSIGHUP(t *testing.T) {
+	requireNode(t)
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(pol, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("rules:\n  - tools: [\"echo\"]\n    allow: \"true\"\n")
+	g := startGateway(t, []string{"--policy", pol}, "node", everything, "stdio")
+	tok := g.token(t, "alice")
+	tools := func() string {
+		rep := runClient(t, nil, g.url, tok, "list")
+		var names []string
+		_ = json.Unmarshal(rep.Tools, &names)
+		return strings.Join(names, ",")
+	}
+	if got := tools(); got != "echo" {
+		t.Fatalf("first policy: tools %q", got)
+	}
+	hup := func(wantLog string) {
+		t.Helper()
+		_ = g.cmd.Process.Signal(syscall.SIGHUP)
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(g.logs.String(), wantLog) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log after SIGHUP", wantLog)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	write("rules:\n  - tools: [\"get-sum\"]\n    allow: \"true\"\n")
+	hup("policy reloaded")
+	if got := tools(); got != "get-sum" {
+		t.Fatalf("reloaded policy: tools %q", got)
+	}
+	// A policy that does not compile is refused, naming the rule; the one in force stays.
+	write("rules:\n  - tools: [\"echo\"]\n    allow: \"claims.roles +\"\n")
+	hup("policy not reloaded")
+	if !strings.Contains(g.logs.String(), `rule 0 (tools: \"echo\")`) {
+		t.Error("the reload error does not name the rule")
+	}
+	if got := tools(); got != "get-sum" {
+		t.Fatalf("after a bad reload: tools %q", got)
+	}
+}
