@@ -180,7 +180,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// exits the process itself; with it Run can answer exit 2 with a hint.
 	unknown := ""
 	app.CommandNotFound = func(_ *cli.Context, name string) { unknown = name }
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(withRawArgs(ctx, args), args)
 	if unknown != "" {
 		fmt.Fprintf(stderr, "error: unknown command %q: run fastmcp-auth --help for the list\n", unknown)
 		return ExitUsage

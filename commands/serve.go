@@ -248,6 +248,9 @@ func cleanList(in []string) []string {
 
 // runServe is the serve Action.
 func runServe(c *cli.Context) error {
+	if err := checkServeArgs(c); err != nil {
+		return err
+	}
 	logger, err := newLogger(c, c.App.ErrWriter)
 	if err != nil {
 		return err

@@ -73,6 +73,38 @@ type gatewaySettings struct {
 
 var replicaIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
+type rawArgsKey struct{}
+
+// withRawArgs keeps the command line in ctx: the flag parser drops the "--" that must stand
+// before serve's COMMAND, and serve needs to know whether it was there.
+func withRawArgs(ctx context.Context, args []string) context.Context {
+	return context.WithValue(ctx, rawArgsKey{}, args)
+}
+
+// dashDashGiven reports whether the command line had "--" (true when it is not known).
+func dashDashGiven(ctx context.Context) bool {
+	raw, ok := ctx.Value(rawArgsKey{}).([]string)
+	if !ok {
+		return true
+	}
+	for _, a := range raw {
+		if a == "--" {
+			return true
+		}
+	}
+	return false
+}
+
+// checkServeArgs refuses positional arguments not introduced by "--": without it, a word
+// after the flags is a mistake (a misplaced flag value, or flags after an argument, which the
+// parser would ignore), not a command to run. It runs before any other check.
+func checkServeArgs(c *cli.Context) error {
+	if c.NArg() > 0 && !dashDashGiven(c.Context) {
+		return usageErrorf("serve takes no arguments, got %q: to serve a stdio MCP server, put its command after --: serve [flags] -- COMMAND [ARGS...]", c.Args().First())
+	}
+	return nil
+}
+
 // gatewaySettingsFromFlags validates the gateway flags (exit 2 with the flag named) and
 // compiles the policy, so a bad rule stops the server before it listens.
 func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySettings, error) {
