@@ -61,6 +61,7 @@ func gatewayFlags() []cli.Flag {
 type gatewaySettings struct {
 	Command     []string // COMMAND [ARGS...], resolved; empty with Upstream
 	Upstream    string   // --upstream URL
+	Stateless   bool     // with Upstream: relay each request, no sessions here
 	Headers     http.Header
 	PassEnv     []string
 	IdleTimeout time.Duration
@@ -188,9 +189,7 @@ func upstreamSettings(c *cli.Context, g *gatewaySettings, upstream string, s *se
 	if err := netx.CheckTokenURL(upstream, c.Bool(flagUpstreamAllowHTTP)); err != nil {
 		return usageErrorf("--%s: %v", flagUpstream, err)
 	}
-	if s.Stateless {
-		return usageErrorf("--%s with --%s is not available in this version: leave --%s out", flagStateless, flagUpstream, flagStateless)
-	}
+	g.Stateless = s.Stateless
 	if c.IsSet(flagPassEnv) {
 		return usageErrorf("--%s is for -- COMMAND (a child's environment); with --%s use --%s", flagPassEnv, flagUpstream, flagUpstreamHeaderFile)
 	}
@@ -241,7 +240,7 @@ func serveMetrics(ctx context.Context, addr string, m *gateway.Metrics, logger *
 }
 
 // newGateway builds the gateway handler for cfg; the caller closes it after the server stops.
-func newGateway(g *gatewaySettings, logger *slog.Logger, metrics *gateway.Metrics) (*gateway.Gateway, func(), error) {
+func newGateway(g *gatewaySettings, logger *slog.Logger, metrics *gateway.Metrics) (http.Handler, func(), error) {
 	var dial gateway.Dialer
 	if g.Upstream != "" {
 		dial = gateway.Remote{URL: g.Upstream, Headers: g.Headers}.Dial
@@ -285,6 +284,16 @@ func newGateway(g *gatewaySettings, logger *slog.Logger, metrics *gateway.Metric
 				s(e)
 			}
 		}
+	}
+	if g.Stateless {
+		h, err := gateway.NewPassthrough(gateway.Passthrough{
+			URL: g.Upstream, Headers: g.Headers, Policy: cfg.Policy, Identity: cfg.Identity, OnEvent: cfg.OnEvent, Logger: logger,
+		})
+		if err != nil {
+			closeAudit()
+			return nil, nil, err
+		}
+		return h, closeAudit, nil
 	}
 	gw, err := gateway.New(cfg)
 	if err != nil {

@@ -549,13 +549,17 @@ func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
 // answered delivers the upstream's answer to c, after filtering a list or normalizing an
 // unknown-tool answer, and records tool calls.
 func (g *Gateway) answered(s *session, c *call, m *message, raw []byte) {
+	short := "stateless"
+	if s != nil {
+		short = s.short
+	}
 	out := raw
 	switch c.method {
 	case methodToolsList, methodPromptsList, methodResourcesList, methodTemplatesList:
 		if pol := g.policy(); pol != nil && len(m.Result) > 0 {
 			if filtered, err := filterList(pol, c, m); err != nil {
 				// Fail closed: an answer that cannot be filtered is not shown.
-				g.logger.Warn("could not filter a list answer; answering an error", "session", s.short, "method", c.method, "err", err)
+				g.logger.Warn("could not filter a list answer; answering an error", "session", short, "method", c.method, "err", err)
 				out = errorResponse(c.id, -32603, "the upstream's list could not be read", nil)
 			} else {
 				out = filtered
@@ -573,7 +577,7 @@ func (g *Gateway) answered(s *session, c *call, m *message, raw []byte) {
 			Duration: time.Since(c.start), Outcome: outcome, Args: c.args})
 	}
 	if !c.stream.push(out, true) {
-		g.logger.Debug("the client left before the answer", "session", s.short, "method", c.method)
+		g.logger.Debug("the client left before the answer", "session", short, "method", c.method)
 	}
 }
 
