@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/policy"
 )
 
 // recordingUpstream is a minimal Streamable HTTP MCP server answering with JSON that records
@@ -142,6 +143,73 @@ func TestReadHeaderFile(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "upstream-secret") {
 			t.Errorf("%s: the error quotes a value", tt.name)
+		}
+	}
+}
+
+func TestPassthroughKeepsTheCallersTokenAndAppliesThePolicy(t *testing.T) {
+	t.Parallel()
+	up := &recordingUpstream{}
+	upSrv := httptest.NewServer(up)
+	defer upSrv.Close()
+	pol, err := policy.Parse([]byte("rules:\n  - tools: [\"remote-*\"]\n    allow: \"'Admin' in claims.roles\"\n  - tools: [\"*\"]\n    allow: \"true\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var denials int
+	h, err := NewPassthrough(Passthrough{
+		URL: upSrv.URL, Headers: http.Header{"X-Api-Key": {"static-key"}},
+		Policy:   func() *policy.Policy { return pol },
+		Identity: func(ctx context.Context) *auth.Identity { id, _ := ctx.Value(userKey{}).(*auth.Identity); return id },
+		OnEvent: func(e Event) {
+			if e.Event == "deny" {
+				denials++
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u := users[r.Header.Get("X-Test-User")]; u != nil {
+			r = r.WithContext(context.WithValue(r.Context(), userKey{}, u))
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	hs := &harness{t: t, srv: srv, logs: &syncBuffer{}}
+	for _, tc := range []struct {
+		user   string
+		listed bool
+	}{{"alice", true}, {"bob", false}} {
+		c := &client{h: hs, user: tc.user}
+		resp := c.request(http.MethodPost, []byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}`))
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if c.sid = resp.Header.Get(headerSessionID); c.sid != "upstream-session" {
+			t.Fatalf("the upstream's session ID was not relayed: %q %s", c.sid, body)
+		}
+		resp = c.request(http.MethodPost, []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), "remote-tool") != tc.listed {
+			t.Errorf("%s: tools/list answer %s", tc.user, body)
+		}
+		resp = c.request(http.MethodPost, []byte(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"remote-tool"}}`))
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !tc.listed && !strings.Contains(string(body), `"message":"Unknown tool: remote-tool"`) {
+			t.Errorf("%s: denied call answered %s", tc.user, body)
+		}
+	}
+	if denials != 1 {
+		t.Errorf("%d denials recorded, want 1", denials)
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	for i, a := range up.auth {
+		if a != "" || up.apiKeys[i] != "static-key" {
+			t.Errorf("upstream request %d: Authorization %q, X-Api-Key %q", i, a, up.apiKeys[i])
 		}
 	}
 }
