@@ -53,7 +53,7 @@ func gatewayFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagAuditLog, Usage: "with an upstream: append one JSON line per tool call and denial to `FILE` (created 0600)", EnvVars: envVar(flagAuditLog)},
 		&cli.BoolFlag{Name: flagAuditArgs, Usage: "with --audit-log: include the call's arguments (key args)", EnvVars: envVar(flagAuditArgs)},
 		&cli.StringFlag{Name: flagMetricsAddr, Usage: "serve Prometheus metrics at http://`ADDRESS`/metrics (host:port, never the --addr port)", EnvVars: envVar(flagMetricsAddr)},
-		&cli.BoolFlag{Name: flagSharedUpstream, Usage: "with -- COMMAND: one process for all sessions (not available yet)", EnvVars: envVar(flagSharedUpstream)},
+		&cli.BoolFlag{Name: flagSharedUpstream, Usage: "with -- COMMAND: one process for all sessions (IDs and progress tokens rewritten per session)", EnvVars: envVar(flagSharedUpstream)},
 	}
 }
 
@@ -62,6 +62,7 @@ type gatewaySettings struct {
 	Command     []string // COMMAND [ARGS...], resolved; empty with Upstream
 	Upstream    string   // --upstream URL
 	Stateless   bool     // with Upstream: relay each request, no sessions here
+	Shared      bool     // with Command: one process for all sessions
 	Headers     http.Header
 	PassEnv     []string
 	IdleTimeout time.Duration
@@ -122,8 +123,8 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 	if len(args) > 0 && upstream != "" {
 		return nil, usageErrorf("give either --%s URL or -- COMMAND, not both", flagUpstream)
 	}
-	if c.Bool(flagSharedUpstream) {
-		return nil, usageErrorf("--%s is not available in this version: leave it out to run one process per session", flagSharedUpstream)
+	if c.Bool(flagSharedUpstream) && upstream != "" {
+		return nil, usageErrorf("--%s is for -- COMMAND (one process for all sessions); with --%s each session has its own upstream session", flagSharedUpstream, flagUpstream)
 	}
 	g := &gatewaySettings{
 		PassEnv:     cleanList(c.StringSlice(flagPassEnv)),
@@ -149,6 +150,7 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 			return nil, usageErrorf("the upstream command %q was not found: give its path, or put it on PATH (serve [flags] -- COMMAND [ARGS...])", args[0])
 		}
 		g.Command = append([]string{path}, args[1:]...)
+		g.Shared = c.Bool(flagSharedUpstream)
 	}
 	g.AuditLog = strings.TrimSpace(c.String(flagAuditLog))
 	g.AuditArgs = c.Bool(flagAuditArgs)
@@ -242,6 +244,7 @@ func serveMetrics(ctx context.Context, addr string, m *gateway.Metrics, logger *
 // newGateway builds the gateway handler for cfg; the caller closes it after the server stops.
 func newGateway(g *gatewaySettings, logger *slog.Logger, metrics *gateway.Metrics) (http.Handler, func(), error) {
 	var dial gateway.Dialer
+	closeShared := func() {}
 	if g.Upstream != "" {
 		dial = gateway.Remote{URL: g.Upstream, Headers: g.Headers}.Dial
 	} else {
@@ -250,6 +253,11 @@ func newGateway(g *gatewaySettings, logger *slog.Logger, metrics *gateway.Metric
 			Args: g.Command[1:],
 			Env:  gateway.ScrubbedEnv(os.Environ(), g.PassEnv),
 		}.Dial
+		if g.Shared {
+			sh := gateway.NewShared(dial, logger)
+			dial = sh.Dial
+			closeShared = func() { _ = sh.Close() }
+		}
 	}
 	cfg := gateway.Config{
 		Dial:        dial,
@@ -300,7 +308,7 @@ func newGateway(g *gatewaySettings, logger *slog.Logger, metrics *gateway.Metric
 		closeAudit()
 		return nil, nil, err
 	}
-	return gw, func() { gw.Close(); closeAudit() }, nil
+	return gw, func() { gw.Close(); closeShared(); closeAudit() }, nil
 }
 
 // reloadPolicyOnHUP reloads the policy on each SIGHUP until ctx ends, keeping the one in force
@@ -332,6 +340,9 @@ func reloadPolicyOnHUP(ctx context.Context, h *policy.Holder, logger *slog.Logge
 func describeUpstream(g *gatewaySettings) string {
 	if g.Upstream != "" {
 		return "http: " + g.Upstream
+	}
+	if g.Shared {
+		return fmt.Sprintf("stdio (shared): %s", strings.Join(g.Command, " "))
 	}
 	return fmt.Sprintf("stdio: %s", strings.Join(g.Command, " "))
 }

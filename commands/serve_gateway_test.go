@@ -29,7 +29,7 @@ func TestServeGatewayUsageErrors(t *testing.T) { //nolint:paralleltest
 		want string
 	}{
 		{"stateless with a stdio upstream", []string{"--stateless", "--", "sh"}, "--stateless cannot be used with a per-session stdio upstream"},
-		{"shared upstream", []string{"--shared-upstream", "--", "sh"}, "--shared-upstream"},
+		{"shared upstream with --upstream", []string{"--shared-upstream", "--upstream", "http://127.0.0.1:1/mcp"}, "--shared-upstream is for -- COMMAND"},
 		{"missing command", []string{"--", "no-such-command-xyz"}, "was not found"},
 		{"both upstreams", []string{"--upstream", "http://127.0.0.1:1/mcp", "--", "sh"}, "not both"},
 		{"plain http off loopback", []string{"--upstream", "http://mcp.example.com/mcp"}, "--allow-http"},

@@ -515,3 +515,24 @@ func TestPolicyReloadOnSIGHUP(t *testing.T) {
 		t.Fatalf("after a bad reload: tools %q", got)
 	}
 }
+
+func TestSharedUpstreamOneProcess(t *testing.T) {
+	requireNode(t)
+	g := startGateway(t, []string{"--shared-upstream"}, "node", everything, "stdio")
+	_, stop := hold(t, g.url, g.token(t, "alice"))
+	defer stop()
+	rep := runClient(t, nil, g.url, g.token(t, "bob"), "every")
+	if rep.Fatal != "" {
+		t.Fatalf("second session: %s", rep.Fatal)
+	}
+	var tools map[string]toolOutcome
+	_ = json.Unmarshal(rep.Tools, &tools)
+	if !strings.Contains(tools["echo"].Text, "hello through the gateway") || len(tools["trigger-long-running-operation"].Progress) != 3 ||
+		!strings.Contains(tools["trigger-sampling-request"].Text, "sampled by the client") || !rep.Cancelled {
+		t.Errorf("through the shared process: echo %q progress %v sampling %q cancelled %v", tools["echo"].Text,
+			tools["trigger-long-running-operation"].Progress, tools["trigger-sampling-request"].Text, rep.Cancelled)
+	}
+	if n := len(children(g.marker, g.cmd.Process.Pid)); n != 1 {
+		t.Errorf("%d upstream processes with --shared-upstream, want 1", n)
+	}
+}

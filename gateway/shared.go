@@ -1,0 +1,408 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+)
+
+// Shared runs one upstream for every session (--shared-upstream), for servers that are
+// expensive to start. The sessions' JSON-RPC IDs and progress tokens are rewritten to be
+// unique on the shared connection ("<session>~<n>") and restored on the way back. The first
+// initialize starts and initializes the upstream; later sessions get its answer without
+// reaching it. A request of the server (sampling, elicitation, roots) goes to the session
+// with a call in flight when there is exactly one; with none or several it cannot be told
+// which call caused it, so it is refused with a JSON-RPC error to the server. Notifications no
+// call caused (list-changed, resource updates, log messages) go to every session.
+//
+// What sessions share: the upstream's state, and the capabilities the first client announced.
+type Shared struct {
+	dial   Dialer
+	logger *slog.Logger
+
+	mu         sync.Mutex
+	up         Upstream
+	starting   chan struct{} // closed when a start attempt ends
+	initResult json.RawMessage
+	initWait   chan struct{} // closed once initResult is known (or the upstream ended)
+	initID     string        // rewritten id of the initialize in flight
+	initSent   bool          // notifications/initialized went upstream
+	sessions   map[*sharedSession]bool
+	pending    map[string]sharedPending // rewritten id -> origin
+	byOrigin   map[string]string        // session + original id -> rewritten id
+	tokens     map[string]sharedPending // rewritten progress token -> origin
+	serverReqs map[string]*sharedSession
+	next       uint64
+}
+
+type sharedPending struct {
+	s    *sharedSession
+	orig json.RawMessage
+}
+
+// NewShared multiplexes the sessions over one upstream started with dial.
+func NewShared(dial Dialer, logger *slog.Logger) *Shared {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Shared{dial: dial, logger: logger, sessions: map[*sharedSession]bool{}, pending: map[string]sharedPending{},
+		byOrigin: map[string]string{}, tokens: map[string]sharedPending{}, serverReqs: map[string]*sharedSession{}}
+}
+
+// sharedSession is one session's view of the shared upstream; it is the session's Upstream.
+type sharedSession struct {
+	sh     *Shared
+	short  string
+	recv   func([]byte)
+	exited func(error)
+}
+
+// Dial attaches a session, starting the upstream if it is not running; it is a [Dialer].
+func (sh *Shared) Dial(ctx context.Context, info SessionInfo, recv func([]byte), exited func(error)) (Upstream, error) {
+	s := &sharedSession{sh: sh, short: info.Short, recv: recv, exited: exited}
+	if err := sh.ensure(ctx); err != nil {
+		return nil, err
+	}
+	sh.mu.Lock()
+	sh.sessions[s] = true
+	sh.mu.Unlock()
+	return s, nil
+}
+
+// ensure starts the upstream once.
+func (sh *Shared) ensure(ctx context.Context) error {
+	for {
+		sh.mu.Lock()
+		if sh.up != nil {
+			sh.mu.Unlock()
+			return nil
+		}
+		if wait := sh.starting; wait != nil {
+			sh.mu.Unlock()
+			<-wait
+			continue
+		}
+		done := make(chan struct{})
+		sh.starting = done
+		sh.initWait = make(chan struct{})
+		sh.mu.Unlock()
+		up, err := sh.dial(ctx, SessionInfo{ID: "shared", Short: "shared", Logger: sh.logger.With("session", "shared")}, sh.fromUpstream, sh.exited)
+		sh.mu.Lock()
+		sh.up, sh.starting = up, nil
+		sh.mu.Unlock()
+		close(done)
+		return err
+	}
+}
+
+// exited ends every session when the shared upstream ends; the next initialize restarts it.
+func (sh *Shared) exited(err error) {
+	sh.mu.Lock()
+	sessions := sh.sessions
+	sh.sessions = map[*sharedSession]bool{}
+	sh.up, sh.initResult, sh.initSent, sh.initID = nil, nil, false, ""
+	if sh.initWait != nil {
+		close(sh.initWait)
+		sh.initWait = nil
+	}
+	clear(sh.pending)
+	clear(sh.byOrigin)
+	clear(sh.tokens)
+	clear(sh.serverReqs)
+	sh.mu.Unlock()
+	for s := range sessions {
+		if s.exited != nil {
+			s.exited(err)
+		}
+	}
+}
+
+// Close stops the shared upstream.
+func (sh *Shared) Close() error {
+	sh.mu.Lock()
+	up := sh.up
+	sh.mu.Unlock()
+	if up == nil {
+		return nil
+	}
+	return up.Close()
+}
+
+// Close detaches the session; the upstream keeps running for the others.
+func (s *sharedSession) Close() error {
+	sh := s.sh
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	delete(sh.sessions, s)
+	for k, p := range sh.pending {
+		if p.s == s {
+			delete(sh.pending, k)
+		}
+	}
+	for k, p := range sh.tokens {
+		if p.s == s {
+			delete(sh.tokens, k)
+		}
+	}
+	for k, o := range sh.serverReqs {
+		if o == s {
+			delete(sh.serverReqs, k)
+		}
+	}
+	return nil
+}
+
+// Send rewrites one message of the session and writes it to the shared upstream.
+func (s *sharedSession) Send(msg []byte) error {
+	sh := s.sh
+	m, err := parseMessage(msg)
+	if err != nil {
+		return err
+	}
+	switch {
+	case m.isResponse():
+		// The client's answer to a server request: only the session it was sent to answers.
+		sh.mu.Lock()
+		owner := sh.serverReqs[idKey(m.ID)]
+		delete(sh.serverReqs, idKey(m.ID))
+		up := sh.up
+		sh.mu.Unlock()
+		if owner != s || up == nil {
+			return errors.New("an answer to no request of this session")
+		}
+		return up.Send(msg)
+	case m.Method == methodInitialize:
+		return s.initialize(m)
+	case m.Method == "notifications/initialized":
+		sh.mu.Lock()
+		first := sh.initResult != nil && !sh.initSent
+		sh.initSent = sh.initSent || first
+		up := sh.up
+		sh.mu.Unlock()
+		if first && up != nil {
+			return up.Send(msg)
+		}
+		return nil // the upstream was initialized once, by the first session
+	case m.Method == "notifications/cancelled":
+		var p map[string]json.RawMessage
+		if json.Unmarshal(m.Params, &p) == nil {
+			sh.mu.Lock()
+			newID, ok := sh.byOrigin[s.short+"|"+idKey(p["requestId"])]
+			up := sh.up
+			sh.mu.Unlock()
+			if !ok || up == nil {
+				return nil // nothing of this session to cancel
+			}
+			p["requestId"] = json.RawMessage(newID)
+			return s.sendWith(m, mustJSON(p), nil, up)
+		}
+		return nil
+	case m.isRequest():
+		sh.mu.Lock()
+		sh.next++
+		newID := strconv.Quote(s.short + "~" + strconv.FormatUint(sh.next, 10))
+		sh.pending[idKey(json.RawMessage(newID))] = sharedPending{s: s, orig: m.ID}
+		sh.byOrigin[s.short+"|"+idKey(m.ID)] = newID
+		params := m.Params
+		if tok := progressTokenRaw(m.Params); tok != nil {
+			newTok := strconv.Quote(s.short + "~t" + strconv.FormatUint(sh.next, 10))
+			sh.tokens[idKey(json.RawMessage(newTok))] = sharedPending{s: s, orig: tok}
+			params = withProgressToken(m.Params, json.RawMessage(newTok))
+		}
+		up := sh.up
+		sh.mu.Unlock()
+		if up == nil {
+			return errors.New("the shared upstream is not running")
+		}
+		return s.sendWith(m, params, json.RawMessage(newID), up)
+	default:
+		sh.mu.Lock()
+		up := sh.up
+		sh.mu.Unlock()
+		if up == nil {
+			return errors.New("the shared upstream is not running")
+		}
+		return up.Send(msg)
+	}
+}
+
+// initialize forwards the first initialize; later ones are answered with its result.
+func (s *sharedSession) initialize(m *message) error {
+	sh := s.sh
+	sh.mu.Lock()
+	if sh.initResult != nil {
+		res := sh.initResult
+		sh.mu.Unlock()
+		s.recv(mustJSON(map[string]any{"jsonrpc": "2.0", "id": m.ID, "result": res}))
+		return nil
+	}
+	if sh.initID != "" {
+		// Another session's initialize is in flight: answer from it when it comes.
+		wait := sh.initWait
+		sh.mu.Unlock()
+		go func() {
+			<-wait
+			sh.mu.Lock()
+			res := sh.initResult
+			sh.mu.Unlock()
+			if res != nil {
+				s.recv(mustJSON(map[string]any{"jsonrpc": "2.0", "id": m.ID, "result": res}))
+			} else {
+				s.recv(errorResponse(m.ID, CodeUpstreamEnded, "the shared upstream ended during initialize", nil))
+			}
+		}()
+		return nil
+	}
+	sh.next++
+	newID := strconv.Quote(s.short + "~" + strconv.FormatUint(sh.next, 10))
+	sh.initID = idKey(json.RawMessage(newID))
+	sh.pending[sh.initID] = sharedPending{s: s, orig: m.ID}
+	up := sh.up
+	sh.mu.Unlock()
+	if up == nil {
+		return errors.New("the shared upstream is not running")
+	}
+	return s.sendWith(m, m.Params, json.RawMessage(newID), up)
+}
+
+// sendWith writes m with params (and id, when not nil) replaced.
+func (s *sharedSession) sendWith(m *message, params json.RawMessage, id json.RawMessage, up Upstream) error {
+	out := map[string]json.RawMessage{"jsonrpc": json.RawMessage(`"2.0"`), "method": mustJSON(m.Method)}
+	if id != nil {
+		out["id"] = id
+	}
+	if len(params) > 0 {
+		out["params"] = params
+	}
+	return up.Send(mustJSON(out))
+}
+
+// fromUpstream routes a message of the shared upstream.
+func (sh *Shared) fromUpstream(raw []byte) {
+	m, err := parseMessage(raw)
+	if err != nil {
+		return
+	}
+	switch {
+	case m.isResponse():
+		key := idKey(m.ID)
+		sh.mu.Lock()
+		p, ok := sh.pending[key]
+		delete(sh.pending, key)
+		if ok {
+			delete(sh.byOrigin, p.s.short+"|"+idKey(p.orig))
+		}
+		if key == sh.initID {
+			sh.initID = ""
+			if len(m.Result) > 0 {
+				sh.initResult = m.Result
+				sh.initSent = false
+			}
+			if sh.initWait != nil {
+				close(sh.initWait)
+				sh.initWait = make(chan struct{})
+			}
+		}
+		sh.mu.Unlock()
+		if ok {
+			p.s.recv(withID(raw, p.orig))
+		}
+	case m.Method == methodProgress:
+		tok := progressTokenOf(m)
+		sh.mu.Lock()
+		p, ok := sh.tokens[tok]
+		sh.mu.Unlock()
+		if ok {
+			var params map[string]json.RawMessage
+			if json.Unmarshal(m.Params, &params) == nil {
+				params["progressToken"] = p.orig
+				p.s.recv(mustJSON(map[string]any{"jsonrpc": "2.0", "method": m.Method, "params": params}))
+			}
+		}
+	case m.isRequest():
+		// The session that caused it: the only one with a call in flight.
+		sh.mu.Lock()
+		var owner *sharedSession
+		busy := map[*sharedSession]bool{}
+		for _, p := range sh.pending {
+			busy[p.s] = true
+		}
+		if len(busy) == 1 {
+			for s := range busy {
+				owner = s
+			}
+			sh.serverReqs[idKey(m.ID)] = owner
+		}
+		up := sh.up
+		sh.mu.Unlock()
+		if owner != nil {
+			owner.recv(raw)
+			return
+		}
+		sh.logger.Warn("shared upstream request refused: no single session has a call in flight", "method", m.Method, "sessions_busy", len(busy))
+		if up != nil {
+			_ = up.Send(errorResponse(m.ID, -32603, fmt.Sprintf("the gateway cannot tell which session this %s request is for (%d sessions have calls in flight)", m.Method, len(busy)), nil))
+		}
+	default:
+		// A notification no call caused: every session gets it.
+		sh.mu.Lock()
+		all := make([]*sharedSession, 0, len(sh.sessions))
+		for s := range sh.sessions {
+			all = append(all, s)
+		}
+		sh.mu.Unlock()
+		for _, s := range all {
+			s.recv(raw)
+		}
+	}
+}
+
+// withID returns raw with its id replaced.
+func withID(raw []byte, id json.RawMessage) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return raw
+	}
+	m["id"] = id
+	return mustJSON(m)
+}
+
+// progressTokenRaw returns params._meta.progressToken as sent, nil without one.
+func progressTokenRaw(params json.RawMessage) json.RawMessage {
+	if !bytes.Contains(params, []byte("progressToken")) {
+		return nil
+	}
+	var p struct {
+		Meta struct {
+			ProgressToken json.RawMessage `json:"progressToken"`
+		} `json:"_meta"`
+	}
+	_ = json.Unmarshal(params, &p)
+	return p.Meta.ProgressToken
+}
+
+// withProgressToken returns params with _meta.progressToken replaced.
+func withProgressToken(params, tok json.RawMessage) json.RawMessage {
+	var p map[string]json.RawMessage
+	if json.Unmarshal(params, &p) != nil {
+		return params
+	}
+	var meta map[string]json.RawMessage
+	_ = json.Unmarshal(p["_meta"], &meta)
+	if meta == nil {
+		meta = map[string]json.RawMessage{}
+	}
+	meta["progressToken"] = tok
+	p["_meta"] = mustJSON(meta)
+	return mustJSON(p)
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
