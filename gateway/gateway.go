@@ -373,12 +373,7 @@ const headerSessionID = "Mcp-Session-Id"
 // ServeHTTP serves the MCP endpoint: POST (messages), GET (the standalone stream), DELETE
 // (end the session).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// DNS rebinding: a page of another site, its name re-pointed at 127.0.0.1, reaches a
-	// gateway listening on loopback with its own name in Host. The go-sdk handler refuses such
-	// requests (its localhost protection); the gateway replaces that handler, so it does too.
-	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && netx.IsLoopbackHost(la.String()) && !netx.IsLoopbackHost(r.Host) {
-		g.logger.Warn("request to a loopback address with a foreign Host refused (DNS rebinding)")
-		httpError(w, http.StatusForbidden, codeInvalidRequest, "invalid Host header for a server on loopback")
+	if refuseRebinding(w, r, g.logger) {
 		return
 	}
 	switch r.Method {
@@ -392,6 +387,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, POST, DELETE")
 		httpError(w, http.StatusMethodNotAllowed, codeInvalidRequest, "the MCP endpoint takes POST, GET and DELETE")
 	}
+}
+
+// refuseRebinding answers 403 and reports true for a request that reached a loopback address
+// with a foreign Host. DNS rebinding: a page of another site, its name re-pointed at
+// 127.0.0.1, reaches a gateway listening on loopback with its own name in Host. The go-sdk
+// handler refuses such requests (its localhost protection); the gateway replaces that
+// handler, so it does too.
+func refuseRebinding(w http.ResponseWriter, r *http.Request, logger *slog.Logger) bool {
+	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok || !netx.IsLoopbackHost(la.String()) || netx.IsLoopbackHost(r.Host) {
+		return false
+	}
+	logger.Warn("request to a loopback address with a foreign Host refused (DNS rebinding)")
+	httpError(w, http.StatusForbidden, codeInvalidRequest, "invalid Host header for a server on loopback")
+	return true
 }
 
 // httpError answers with a JSON-RPC error object (id null) and status.

@@ -68,6 +68,9 @@ type passthrough struct {
 }
 
 func (h *passthrough) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if refuseRebinding(w, r, h.p.Logger) {
+		return
+	}
 	var body []byte
 	calls := map[string]*call{}
 	if r.Method == http.MethodPost {

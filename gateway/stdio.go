@@ -214,9 +214,10 @@ func (p *process) readStdout(r *os.File, maxLine int, recv func([]byte)) {
 		recv(append([]byte(nil), line...))
 	}
 	if err := sc.Err(); err != nil {
-		p.logger.Warn("stopped reading the upstream's stdout", "err", err)
-		// A line over the limit leaves the stream unusable: end the child.
-		go func() { _ = p.Close() }()
+		p.logger.Warn("stopped reading the upstream's stdout: killing it", "err", err)
+		// A line over the limit leaves the stream unusable: kill the child, so that its
+		// session ends (with the exit reported) instead of waiting for answers forever.
+		killTree(p.cmd, true)
 	}
 }
 
