@@ -41,6 +41,7 @@ type headerTransport struct {
 	headers http.Header
 }
 
+// RoundTrip sends r with the static headers set.
 func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	for k, v := range t.headers {
@@ -118,6 +119,7 @@ type remoteConn struct {
 	closing bool
 }
 
+// Send writes one message to the relay's input.
 func (r *remoteConn) Send(msg []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -67,6 +67,7 @@ type passthrough struct {
 	g *Gateway // for the policy, claims and events it shares with the stateful gateway
 }
 
+// ServeHTTP checks and relays one request.
 func (h *passthrough) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if refuseRebinding(w, r, h.p.Logger) {
 		return
@@ -184,8 +185,10 @@ func (h *passthrough) rewrite(b []byte, calls map[string]*call) []byte {
 	return joined
 }
 
+// rawList marshals as a JSON array of already encoded messages.
 type rawList [][]byte
 
+// MarshalJSON joins the messages.
 func (l rawList) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteByte('[')
