@@ -467,6 +467,8 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 			initialize = true
 		}
 	}
+	// The identity of this request (not the session's creator): policies see the token the
+	// caller holds now, so a role removed at the next sign-in takes effect at once.
 	id := g.identity(r)
 	var s *session
 	if initialize {
@@ -500,6 +502,8 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	}
 	s.touch()
 
+	// Only notifications and answers: nothing will come back on this POST, so it is 202
+	// Accepted at once (MCP transports, "Sending Messages to the Server").
 	if requests == 0 {
 		for i, m := range msgs {
 			s.fromClient(raws[i], m, nil, id)
@@ -507,6 +511,10 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
+	// Requests: always an event stream, never a single JSON body, so that progress and the
+	// server's own requests (sampling, elicitation) made while a call runs reach the client on
+	// the same stream, before the answer (a JSON answer would push them to the GET stream,
+	// which a client may not hold, and out of order).
 	st := newStream(requests)
 	for i, m := range msgs {
 		s.fromClient(raws[i], m, st, id)
@@ -527,6 +535,8 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	if s == nil {
 		return
 	}
+	// The standalone stream carries what no call claims; a newer GET replaces an older one
+	// (a client reconnecting), so there is at most one per session.
 	st := newStream(-1)
 	s.listen(st)
 	h := w.Header()

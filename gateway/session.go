@@ -83,6 +83,8 @@ func (s *session) fromClient(raw []byte, m *message, st *stream, id *auth.Identi
 		return
 	}
 	c := &call{id: m.ID, method: m.Method, stream: st, start: time.Now(), identity: id, progress: progressTokenOf(m)}
+	// A denied request never reaches the upstream: the answer is made here, identical to the
+	// one for a name that does not exist.
 	if deny := s.authorize(c, m); deny != nil {
 		st.push(deny, true)
 		return
@@ -151,6 +153,8 @@ func (s *session) fromUpstream(raw []byte) {
 		s.g.answered(s, c, m, raw)
 		return
 	}
+	// Progress goes to the stream of the call that gave the token, whichever call is newest:
+	// the token is the only link the protocol gives between the two.
 	if m.Method == methodProgress {
 		if tok := progressTokenOf(m); tok != "" {
 			s.mu.Lock()
