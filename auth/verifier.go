@@ -1,12 +1,14 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -17,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
@@ -31,6 +34,9 @@ const (
 	DefaultRefreshInterval    = time.Hour
 	DefaultMinRefreshInterval = 30 * time.Second
 	DefaultCacheSize          = 10000
+	// DefaultMaxTokenLifetime is how far in the future an accepted exp may lie: Entra's
+	// longest-lived access tokens (with continuous access evaluation) live about 28 hours.
+	DefaultMaxTokenLifetime = 48 * time.Hour
 )
 
 // keySetTimeout bounds one key-set fetch.
@@ -78,6 +84,10 @@ type VerifierConfig struct {
 	Now func() time.Time
 	// CacheSize bounds the cache of verified tokens. Default 10000; negative disables it.
 	CacheSize int
+	// MaxTokenLifetime refuses a token whose exp lies further than this after now, so that a
+	// token minted with an absurd exp does not stay valid for ever. 0 means
+	// DefaultMaxTokenLifetime (48h); it must not be negative.
+	MaxTokenLifetime time.Duration
 }
 
 // Verifier checks Entra-style JWT access tokens against a cached, background-refreshed key
@@ -87,6 +97,7 @@ type Verifier struct {
 	issuers            []string
 	audiences          []string
 	skew               time.Duration
+	maxLifetime        time.Duration
 	client             *http.Client
 	logger             *slog.Logger
 	refreshInterval    time.Duration
@@ -129,11 +140,15 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	if cfg.ClockSkew < 0 {
 		return nil, errors.New("token verifier: clock skew must not be negative")
 	}
+	if cfg.MaxTokenLifetime < 0 {
+		return nil, errors.New("token verifier: the maximum token lifetime must not be negative")
+	}
 	v := &Verifier{
 		jwksURI:            cfg.JWKSURI,
 		issuers:            slices.Clone(cfg.Issuers),
 		audiences:          slices.Clone(cfg.Audiences),
 		skew:               cfg.ClockSkew,
+		maxLifetime:        cfg.MaxTokenLifetime,
 		client:             cfg.HTTPClient,
 		logger:             cfg.Logger,
 		refreshInterval:    cfg.RefreshInterval,
@@ -155,6 +170,9 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	}
 	if v.now == nil {
 		v.now = time.Now
+	}
+	if v.maxLifetime == 0 {
+		v.maxLifetime = DefaultMaxTokenLifetime
 	}
 	size := cfg.CacheSize
 	if size == 0 {
@@ -317,8 +335,10 @@ func (v *Verifier) signingKeyFor(ctx context.Context, kid string) *signingKey {
 //
 // Checks, in order: size, compact JWS form, algorithm (asymmetric only, and allowed for the
 // key type), key (kid, refreshing the key set once if unknown), signature, then claims: iss,
-// aud, exp (required), nbf and iat with ClockSkew. A token verified before is answered from a
-// cache keyed by its SHA-256 until it expires or its signing key leaves the key set.
+// aud, exp (required), nbf and iat with ClockSkew, exp at most MaxTokenLifetime away, sub or
+// oid present. Claim names match exactly, and a payload naming a claim twice is refused. A
+// token verified before is answered from a cache keyed by its SHA-256 until it expires or its
+// signing key leaves the key set.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, tokenErr(ReasonTooLarge, "token is larger than 16 KiB")
@@ -366,31 +386,156 @@ func tokenDigest(token string) [sha256.Size]byte {
 // tokenHeader is the part of the JOSE header Verify reads. Headers that would point at other
 // keys (jku, jwk, x5u, x5c) are ignored on purpose: only the configured key set is trusted.
 type tokenHeader struct {
-	Alg  string          `json:"alg"`
-	Kid  string          `json:"kid"`
-	Crit json.RawMessage `json:"crit"`
+	Alg  string
+	Kid  string
+	Crit json.RawMessage
 }
 
-// tokenClaims are the claims Verify reads, decoded once, straight into typed fields.
+// field returns where the header parameter name is decoded, nil to skip it. Names match
+// exactly (RFC 7515 section 4: parameter names are case-sensitive).
+func (h *tokenHeader) field(name string) any {
+	switch name {
+	case "alg":
+		return &h.Alg
+	case "kid":
+		return &h.Kid
+	case "crit":
+		return &h.Crit
+	}
+	return nil
+}
+
+// tokenClaims are the claims Verify reads, decoded once, straight into typed fields by
+// decodeObject, which matches names exactly.
 type tokenClaims struct {
-	Iss               string      `json:"iss"`
-	Sub               string      `json:"sub"`
-	Aud               stringList  `json:"aud"`
-	Exp               numericDate `json:"exp"`
-	Nbf               numericDate `json:"nbf"`
-	Iat               numericDate `json:"iat"`
-	Oid               string      `json:"oid"`
-	Tid               string      `json:"tid"`
-	Azp               string      `json:"azp"`
-	AppID             string      `json:"appid"`
-	Name              string      `json:"name"`
-	PreferredUsername string      `json:"preferred_username"`
-	Upn               string      `json:"upn"`
-	UniqueName        string      `json:"unique_name"`
-	Scp               string      `json:"scp"`
-	Scope             string      `json:"scope"`
-	Roles             stringList  `json:"roles"`
-	Ver               string      `json:"ver"`
+	Iss, Sub, Oid, Tid, Azp, AppID, Name, PreferredUsername, Upn, UniqueName, Scp, Scope, Ver string
+
+	Aud, Roles    stringList
+	Exp, Nbf, Iat numericDate
+}
+
+// field returns where the claim name is decoded, nil to skip it. Claim names are
+// case-sensitive (RFC 7519 section 10.1.1): "AUD" is not "aud".
+func (c *tokenClaims) field(name string) any {
+	switch name {
+	case "iss":
+		return &c.Iss
+	case "sub":
+		return &c.Sub
+	case "aud":
+		return &c.Aud
+	case "exp":
+		return &c.Exp
+	case "nbf":
+		return &c.Nbf
+	case "iat":
+		return &c.Iat
+	case "oid":
+		return &c.Oid
+	case "tid":
+		return &c.Tid
+	case "azp":
+		return &c.Azp
+	case "appid":
+		return &c.AppID
+	case "name":
+		return &c.Name
+	case "preferred_username":
+		return &c.PreferredUsername
+	case "upn":
+		return &c.Upn
+	case "unique_name":
+		return &c.UniqueName
+	case "scp":
+		return &c.Scp
+	case "scope":
+		return &c.Scope
+	case "roles":
+		return &c.Roles
+	case "ver":
+		return &c.Ver
+	}
+	return nil
+}
+
+// decodeObject decodes the JSON object b member by member, each into field(name) (skipped when
+// nil), and refuses an object that names a member twice in any case, with the description
+// `token repeats the <what> "<name>"`. Other failures return a TokenError with an empty
+// Description for the caller to fill.
+//
+// Why not json.Unmarshal into a tagged struct: encoding/json matches names case-insensitively
+// (with Unicode folding: "ſub" matches "sub") and lets a later member win, so a signed payload
+// of "aud":"other-api", ..., "AUD":"<ours>" would pass the audience check, and "SCP" would
+// override "scp". The issuer signed the whole payload, but a payload that names a claim twice
+// reads differently to different parsers, and the safe answer is to refuse it.
+func decodeObject(b []byte, what string, field func(name string) any) *TokenError {
+	malformed := &TokenError{Reason: ReasonMalformed}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return malformed
+	}
+	seen := make(map[string]string, 24) // folded name -> name as first written
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return malformed
+		}
+		name, _ := t.(string)
+		folded := foldName(name)
+		if first, dup := seen[folded]; dup {
+			shown := safeName(first, field)
+			if shown == "?" {
+				shown = safeName(name, field)
+			}
+			return tokenErr(ReasonMalformed, "token repeats the "+what+" "+strconv.Quote(shown))
+		}
+		seen[folded] = name
+		dst := field(name)
+		if dst == nil {
+			dst = new(json.RawMessage)
+		}
+		if err := dec.Decode(dst); err != nil {
+			return malformed
+		}
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return malformed
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return malformed // something after the object
+	}
+	return nil
+}
+
+// foldName folds a member name the way encoding/json does when it matches names to fields
+// (ASCII upper case; other runes through unicode.ToUpper(unicode.ToLower(r))), so that every
+// spelling encoding/json, or another lenient parser, would confuse counts as a repeat.
+func foldName(name string) string {
+	var sb strings.Builder
+	sb.Grow(len(name))
+	for _, r := range name {
+		sb.WriteRune(unicode.ToUpper(unicode.ToLower(r)))
+	}
+	return sb.String()
+}
+
+// safeName is the repeated name as the error description shows it: the name Verify reads when
+// it is one of those (whatever case the token used), else the name itself when it is short and
+// plain, else "?". The description travels in a WWW-Authenticate header and a log line, so
+// nothing the token chose goes there unchecked.
+func safeName(name string, field func(string) any) string {
+	if lower := strings.ToLower(foldName(name)); field(lower) != nil {
+		return lower
+	}
+	if len(name) == 0 || len(name) > 40 {
+		return "?"
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return "?"
+		}
+	}
+	return name
 }
 
 // verifyUncached does the full verification.
@@ -406,8 +551,11 @@ func (v *Verifier) verifyUncached(ctx context.Context, token string, now time.Ti
 		return nil, times, nil, tokenErr(ReasonMalformed, "token header is not base64url")
 	}
 	var hdr tokenHeader
-	if err := json.Unmarshal(hb, &hdr); err != nil {
-		return nil, times, nil, tokenErr(ReasonMalformed, "token header is not a JSON object")
+	if terr := decodeObject(hb, "header parameter", hdr.field); terr != nil {
+		if terr.Description == "" {
+			terr.Description = "token header is not a JSON object"
+		}
+		return nil, times, nil, terr
 	}
 	if hdr.Crit != nil {
 		// RFC 7515 section 4.1.11: extensions we do not understand must be rejected.
@@ -443,8 +591,11 @@ func (v *Verifier) verifyUncached(ctx context.Context, token string, now time.Ti
 		return nil, times, nil, tokenErr(ReasonMalformed, "token payload is not base64url")
 	}
 	var c tokenClaims
-	if err := json.Unmarshal(pb, &c); err != nil {
-		return nil, times, nil, tokenErr(ReasonMalformed, "token claims are not a JSON object of the expected types")
+	if terr := decodeObject(pb, "claim", c.field); terr != nil {
+		if terr.Description == "" {
+			terr.Description = "token claims are not a JSON object of the expected types"
+		}
+		return nil, times, nil, terr
 	}
 	if !slices.Contains(v.issuers, c.Iss) {
 		return nil, times, nil, tokenErr(ReasonWrongIssuer, "token issuer is not accepted")
@@ -458,6 +609,19 @@ func (v *Verifier) verifyUncached(ctx context.Context, token string, now time.Ti
 	times = tokenTimes{exp: c.Exp.t, nbf: c.Nbf.t, iat: c.Iat.t}
 	if terr := checkTimes(now, v.skew, &times); terr != nil {
 		return nil, times, nil, terr
+	}
+	// An exp years away (1e300 became the year 36812) makes a stolen token a permanent key.
+	// Entra's longest-lived access tokens (continuous access evaluation) last about 28 hours,
+	// so anything beyond maxLifetime was not minted by a sane authority. The skew is not added:
+	// the limit is far above any real lifetime already.
+	if c.Exp.t.Sub(now) > v.maxLifetime {
+		return nil, times, nil, tokenErr(ReasonLifetimeTooLong, "token lifetime exceeds the accepted maximum")
+	}
+	// Sessions are bound to the user (oid, else sub): a token naming neither would open a
+	// session bound to nobody, which the go-sdk lets any other token use, since it skips its
+	// user check for an empty user ID.
+	if c.Sub == "" && c.Oid == "" {
+		return nil, times, nil, tokenErr(ReasonNoSubject, "token names no subject (sub or oid)")
 	}
 	id := &Identity{
 		Subject:  c.Sub,
