@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 )
 
@@ -31,6 +32,7 @@ const (
 	flagTLSCert          = "tls-cert"
 	flagTLSKey           = "tls-key"
 	flagAllowedOrigin    = "allowed-origin"
+	flagMaxTokenLifetime = "max-token-lifetime"
 )
 
 // Defaults of `serve`.
@@ -68,6 +70,7 @@ func newServeCommand() *cli.Command {
 			&cli.StringFlag{Name: flagJWKSURI, Usage: "key set `URL` (https, except loopback hosts)", DefaultText: "from the authority's discovery document", EnvVars: envVar(flagJWKSURI)},
 			&cli.StringSliceFlag{Name: flagRequiredScope, Usage: "`SCOPE` every token must grant, short name as in scp (repeatable)", DefaultText: defaultRequiredScope, EnvVars: envVar(flagRequiredScope)},
 			&cli.DurationFlag{Name: flagClockSkew, Value: 60 * time.Second, Usage: "leeway `DURATION` for exp, nbf and iat", EnvVars: envVar(flagClockSkew)},
+			&cli.DurationFlag{Name: flagMaxTokenLifetime, Value: auth.DefaultMaxTokenLifetime, Usage: "refuse tokens whose exp lies more than `DURATION` after now", EnvVars: envVar(flagMaxTokenLifetime)},
 			&cli.BoolFlag{Name: flagNoAuth, Usage: "require no token (development only; listens on loopback by default)", EnvVars: envVar(flagNoAuth)},
 			&cli.BoolFlag{Name: flagStateless, Usage: "no MCP sessions (several instances behind a load balancer without sticky routing)", EnvVars: envVar(flagStateless)},
 			&cli.DurationFlag{Name: flagProgressInterval, Value: time.Second, Usage: "`DURATION` between the five progress steps of reverse_tool", EnvVars: envVar(flagProgressInterval)},
@@ -91,6 +94,7 @@ type serveSettings struct {
 	Audiences        []string
 	RequiredScopes   []string
 	ClockSkew        time.Duration
+	MaxTokenLifetime time.Duration
 	Stateless        bool
 	ProgressInterval time.Duration
 	TLSCert, TLSKey  string
@@ -105,6 +109,7 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		NoAuth:           c.Bool(flagNoAuth),
 		Stateless:        c.Bool(flagStateless),
 		ClockSkew:        c.Duration(flagClockSkew),
+		MaxTokenLifetime: c.Duration(flagMaxTokenLifetime),
 		ProgressInterval: c.Duration(flagProgressInterval),
 		TLSCert:          strings.TrimSpace(c.String(flagTLSCert)),
 		TLSKey:           strings.TrimSpace(c.String(flagTLSKey)),
@@ -141,6 +146,9 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 	}
 	if s.ClockSkew < 0 {
 		return nil, usageErrorf("--%s must not be negative", flagClockSkew)
+	}
+	if s.MaxTokenLifetime <= 0 {
+		return nil, usageErrorf("--%s must be a positive duration such as 48h, not %s", flagMaxTokenLifetime, s.MaxTokenLifetime)
 	}
 	if s.ProgressInterval < 0 {
 		return nil, usageErrorf("--%s must not be negative", flagProgressInterval)
@@ -297,6 +305,7 @@ func runServe(c *cli.Context) error {
 		s.PublicURL = derivePublicURL(ln.Addr().String(), s.TLSCert != "", s.Path)
 		cfg.PublicURL = s.PublicURL
 	}
+	warnExposure(s, logger)
 	if web != nil {
 		console, err := newWebConsole(c.Context, web, s, logger)
 		if err != nil {
@@ -329,6 +338,26 @@ func runServe(c *cli.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// warnExposure logs, once at start-up, what a server reachable from other machines is missing
+// (issue 10). Loopback listeners are exempt: nothing leaves the machine.
+//   - Auth on, no --tls-cert: bearer tokens arrive in clear text, readable and replayable by
+//     anyone on the path, unless a TLS-terminating proxy is in front.
+//   - No --public-url: the metadata's resource, and the challenge's resource_metadata URL, are
+//     built from each request's Host header, which a client or a proxy in front chooses.
+func warnExposure(s *serveSettings, logger *slog.Logger) {
+	if netx.IsLoopbackHost(s.Addr) {
+		return
+	}
+	if !s.NoAuth && s.TLSCert == "" {
+		logger.Warn("serving without TLS on a non-loopback address: bearer tokens travel in clear text unless a TLS-terminating proxy is in front; put one there and set --"+flagPublicURL+" to its https URL, or use --"+flagTLSCert+" and --"+flagTLSKey,
+			"addr", s.Addr)
+	}
+	if s.derivedURL {
+		logger.Info("no --"+flagPublicURL+": the protected resource metadata takes its URL from each request's Host header; set --"+flagPublicURL+" when serving behind a proxy or on a public address",
+			"addr", s.Addr)
+	}
 }
 
 // newServeVerifier discovers what --jwks-uri and --issuer leave open, then builds the token
@@ -376,6 +405,8 @@ func newServeVerifier(ctx context.Context, s *serveSettings, logger *slog.Logger
 		ClockSkew:  s.ClockSkew,
 		HTTPClient: client,
 		Logger:     logger,
+
+		MaxTokenLifetime: s.MaxTokenLifetime,
 	})
 	switch {
 	case err == nil:
