@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // maxDocumentBytes bounds what is read of a discovery document or key set: a hostile or broken
@@ -90,12 +92,20 @@ func getBounded(ctx context.Context, client *http.Client, u string, timeout time
 		return nil, fmt.Errorf("invalid URL %q: %w", u, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
+	// Whatever client the caller gave, a discovery document or a key set is read from the
+	// origin configured: following a redirect elsewhere would let whoever answers there choose
+	// the keys that decide which tokens are genuine (issue 10).
+	c := *client
+	c.CheckRedirect = netx.CheckRedirect
+	resp, err := c.Do(req)
 	if err != nil {
 		// url.Error repeats the URL; keep only its cause so the message names it once.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		if errors.Is(err, netx.ErrCrossOriginRedirect) {
+			return nil, fmt.Errorf("%s: %w", u, err)
 		}
 		return nil, fmt.Errorf("could not reach %s: %w: %w", u, ErrUnreachable, err)
 	}

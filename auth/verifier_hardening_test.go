@@ -3,11 +3,15 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth/authtest"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // payloadWith returns the JSON of claims with extra members (raw JSON, e.g. `"AUD":"x"`)
@@ -121,5 +125,36 @@ func TestNewVerifierRefusesNegativeLifetime(t *testing.T) {
 	cfg.MaxTokenLifetime = -time.Hour
 	if _, err := NewVerifier(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "lifetime") {
 		t.Fatalf("NewVerifier with a negative lifetime: %v", err)
+	}
+}
+
+// TestKeySetAndDiscoveryStayOnOrigin: a key set or discovery URL redirecting to another origin
+// (here the same host on another port, serving an attacker's keys) is refused, whatever client
+// the caller passed; the other origin is never asked.
+func TestKeySetAndDiscoveryStayOnOrigin(t *testing.T) {
+	t.Parallel()
+	attacker := authtest.NewJWKSServer(t, authtest.NewKey(t, "evil"))
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, attacker.URL, http.StatusFound)
+	}))
+	t.Cleanup(redirect.Close)
+	hc, err := NewHTTPClient("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, client := range map[string]*http.Client{"NewHTTPClient": hc, "default client": nil} {
+		f := newFixture(t)
+		cfg := f.config()
+		cfg.JWKSURI = redirect.URL + "/keys"
+		cfg.HTTPClient = client
+		if _, err := NewVerifier(context.Background(), cfg); !errors.Is(err, netx.ErrCrossOriginRedirect) {
+			t.Errorf("%s: NewVerifier through a cross-origin redirect: %v, want ErrCrossOriginRedirect", name, err)
+		}
+		if _, err := Discover(context.Background(), client, redirect.URL+"/tenant"); !errors.Is(err, netx.ErrCrossOriginRedirect) {
+			t.Errorf("%s: Discover through a cross-origin redirect: %v, want ErrCrossOriginRedirect", name, err)
+		}
+	}
+	if n := attacker.Fetches(); n != 0 {
+		t.Errorf("the other origin was asked %d times, want never", n)
 	}
 }

@@ -1,10 +1,15 @@
 package commands
 
 import (
+	"fmt"
+	"io"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // Flag names shared by several commands (../shared/CLI.md, "Shared settings"). They are
@@ -30,6 +35,8 @@ const (
 	flagToken    = "token"
 	flagJSON     = "json"
 	flagProgress = "progress"
+	// flagAllowHTTP is mcp-remote's name for the same escape hatch (issue 10).
+	flagAllowHTTP = "allow-http"
 )
 
 // microsoftAuthorityHost is Entra ID's public-cloud sign-in host.
@@ -68,7 +75,36 @@ func clientFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagNoAuth, Usage: "send no Authorization header", EnvVars: envVar(flagNoAuth)},
 		// Prefer the environment variable: a flag value is visible to other users in the process list.
 		&cli.StringFlag{Name: flagToken, Usage: "bearer `TOKEN` to use instead of the cache (prefer FASTMCP_AUTH_TOKEN)", EnvVars: envVar(flagToken)},
+		&cli.BoolFlag{Name: flagAllowHTTP, Usage: "send the token over plain http to a --server that is not loopback (it travels in clear text)", EnvVars: envVar(flagAllowHTTP)},
 	}
+}
+
+// checkServerURL validates --server (an absolute http(s) URL; example shows one in the
+// message) and, unless --no-auth, refuses a plain-http URL whose host is not loopback without
+// --allow-http, before anything is sent: the bearer token would cross the network in clear
+// text, readable and replayable by anyone on the path (issue 10). Both are usage errors (exit 2).
+func checkServerURL(c *cli.Context, server, example string) error {
+	if u, err := url.Parse(server); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return usageErrorf("--%s must be an http(s) URL such as %s, not %q", flagServer, example, server)
+	}
+	if c.Bool(flagNoAuth) {
+		return nil // no token is sent, so there is nothing to protect
+	}
+	if err := netx.CheckTokenURL(server, c.Bool(flagAllowHTTP)); err != nil {
+		return usageErrorf("--%s: %v", flagServer, err)
+	}
+	return nil
+}
+
+// warnTokenFlag prints one line on stderr when the token came from --token on the command line
+// of a terminal session: other users of the machine can read it in the process list (ps), which
+// the environment variable avoids. Scripts (stderr not a terminal) are left alone.
+func warnTokenFlag(c *cli.Context, stderr io.Writer) {
+	t := c.String(flagToken)
+	if t == "" || t == os.Getenv(envVar(flagToken)[0]) || !promptsOnTerminal(stderr) {
+		return
+	}
+	fmt.Fprintf(stderr, "warning: --%s is visible to other users in the process list; set %s instead\n", flagToken, envVar(flagToken)[0])
 }
 
 // flagsOf concatenates flag groups. Each call to a group function makes new flag values:

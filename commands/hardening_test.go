@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth/authtest"
 )
@@ -109,5 +115,153 @@ func TestWarnExposure(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestClientRefusesPlainHTTP: tools, call and proxy refuse to send a token over plain http to
+// a host that is not loopback, before anything is sent: exit 2 at once, with the reason and
+// --allow-http named. (The host is under .invalid: had anything been sent, the exit would be 4.)
+func TestClientRefusesPlainHTTP(t *testing.T) {
+	t.Setenv("FASTMCP_AUTH_ENV_FILE", "/dev/null")
+	const remote = "http://mcp.example.invalid/mcp"
+	for _, args := range [][]string{
+		{"tools", "--server", remote, "--token", "good"},
+		{"call", "--server", remote, "--token", "good", "reverse_tool", "query=x"},
+		{"proxy", "--server", remote, "--token", "good"},
+		{"tools", "--server", "HTTP://10.0.0.1:8000/mcp", "--token", "good"},
+	} {
+		code, stdout, stderr := runClientCLI(context.Background(), args...)
+		if code != ExitUsage || stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q; want 2 and nothing", args, code, stdout)
+		}
+		for _, want := range []string{"error: --server", "clear text", "--allow-http", "FASTMCP_AUTH_ALLOW_HTTP"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("%v: stderr %q lacks %q", args, stderr, want)
+			}
+		}
+		if strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%v: stderr is not one line: %q", args, stderr)
+		}
+	}
+}
+
+// TestCheckServerURL covers the way out (--allow-http, its variable) and --no-auth, where no
+// token is sent and nothing is refused.
+func TestCheckServerURL(t *testing.T) {
+	check := func(env map[string]string, args ...string) error {
+		t.Helper()
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		var got error
+		cmd := &cli.Command{Name: "x", Flags: clientFlags(), Action: func(c *cli.Context) error {
+			got = checkServerURL(c, c.String(flagServer), "https://mcp.example.com/mcp")
+			return nil
+		}}
+		app := &cli.App{Name: "fastmcp-auth", Commands: []*cli.Command{cmd}, Writer: io.Discard, ErrWriter: io.Discard}
+		if err := app.Run(append([]string{"fastmcp-auth", "x"}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	const remote = "http://mcp.example.com/mcp"
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		refused bool
+	}{
+		{"plain http, remote", nil, []string{"--server", remote}, true},
+		{"--allow-http", nil, []string{"--server", remote, "--allow-http"}, false},
+		{"FASTMCP_AUTH_ALLOW_HTTP", map[string]string{"FASTMCP_AUTH_ALLOW_HTTP": "true"}, []string{"--server", remote}, false},
+		{"--no-auth", nil, []string{"--server", remote, "--no-auth"}, false},
+		{"https", nil, []string{"--server", "https://mcp.example.com/mcp"}, false},
+		{"loopback", nil, []string{"--server", "http://[::1]:8000/mcp"}, false},
+		{"default server", nil, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := check(tc.env, tc.args...)
+			if (err != nil) != tc.refused {
+				t.Fatalf("error %v, want refused=%v", err, tc.refused)
+			}
+			if err != nil && ExitCode(err) != ExitUsage {
+				t.Errorf("exit code %d, want 2", ExitCode(err))
+			}
+		})
+	}
+}
+
+// redirectingServer answers every request with a 307 to target (same path).
+func redirectingServer(t *testing.T, target string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		http.Redirect(w, r, target+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestClientTokenStaysOnOrigin: a server redirecting to the same host on another port (where
+// Go's client would keep the Authorization header) gets the request refused; the other port
+// never sees the token. tools (mcpclient) and proxy (mcpproxy) both.
+func TestClientTokenStaysOnOrigin(t *testing.T) {
+	t.Setenv("FASTMCP_AUTH_ENV_FILE", "/dev/null")
+	var mu sync.Mutex
+	var leaked []string
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		leaked = append(leaked, r.Header.Get("Authorization"))
+		mu.Unlock()
+		http.Error(w, "no", http.StatusUnauthorized)
+	}))
+	t.Cleanup(thief.Close)
+	from := redirectingServer(t, thief.URL)
+
+	code, _, stderr := runClientCLI(context.Background(), "tools", "--server", from+"/mcp", "--token", "tok-SECRET")
+	if code == ExitOK || !strings.Contains(stderr, "redirect") || !strings.Contains(stderr, thief.URL) {
+		t.Errorf("tools: exit %d, stderr %q; want a failure naming the redirect and its target", code, stderr)
+	}
+	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}` + "\n"
+	_, stdout, _ := runProxyCLI(t, init, "--server", from+"/mcp", "--token", "tok-SECRET")
+	if !strings.Contains(stdout, `"error"`) || !strings.Contains(stdout, "redirect") {
+		t.Errorf("proxy: stdout %q, want a JSON-RPC error naming the redirect", stdout)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range leaked {
+		if a != "" {
+			t.Errorf("the other origin received Authorization %q", a)
+		}
+	}
+	if len(leaked) != 0 {
+		t.Errorf("the other origin received %d requests, want none", len(leaked))
+	}
+}
+
+// TestTokenFlagWarning: --token on a terminal prints one warning line naming
+// FASTMCP_AUTH_TOKEN; the variable itself, or no terminal, prints nothing.
+func TestTokenFlagWarning(t *testing.T) {
+	ctx := cliCtx(t)
+	run := func(tty bool, args ...string) string {
+		stderr := &terminalBuffer{tty: tty}
+		var got string
+		if err := clientTokenApp(stderr, &got).RunContext(ctx, append([]string{"t"}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		if got != "abc" {
+			t.Fatalf("token %q, want abc", got)
+		}
+		return stderr.String()
+	}
+	if got := run(true, "--token", "abc"); !strings.HasPrefix(got, "warning: --token") || !strings.Contains(got, "FASTMCP_AUTH_TOKEN") || strings.Count(got, "\n") != 1 || strings.Contains(got, "abc") {
+		t.Errorf("--token on a terminal: stderr %q, want one warning line naming FASTMCP_AUTH_TOKEN", got)
+	}
+	if got := run(false, "--token", "abc"); got != "" {
+		t.Errorf("--token without a terminal: stderr %q, want nothing", got)
+	}
+	t.Setenv("FASTMCP_AUTH_TOKEN", "abc")
+	if got := run(true); got != "" {
+		t.Errorf("FASTMCP_AUTH_TOKEN on a terminal: stderr %q, want nothing", got)
 	}
 }

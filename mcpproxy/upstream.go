@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // Streamable HTTP headers (MCP 2025-11-25, "Transports"). minStandardHeaders is the first
@@ -233,6 +235,9 @@ func (p *proxy) unreachable(err error) *rpcError {
 	// A *url.Error repeats the method and URL; the message names the server once.
 	if errors.As(err, &ue) {
 		err = ue.Err
+	}
+	if errors.Is(err, netx.ErrCrossOriginRedirect) {
+		return &rpcError{Code: CodeUpstream, Message: fmt.Sprintf("the MCP server at %s: %v", p.cfg.Server, err)}
 	}
 	return &rpcError{
 		Code: CodeUnreachable,
