@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/urfave/cli/v2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth/authtest"
@@ -265,3 +266,7 @@ func TestTokenFlagWarning(t *testing.T) {
 		t.Errorf("FASTMCP_AUTH_TOKEN on a terminal: stderr %q, want nothing", got)
 	}
 }
+
+// ignoreMaxTokenLifetime leaves --max-token-lifetime out of the serve settings comparisons of
+// serve_test.go; TestServeMaxTokenLifetimeSetting checks it.
+var ignoreMaxTokenLifetime = cmpopts.IgnoreFields(serveSettings{}, "MaxTokenLifetime")

@@ -168,7 +168,7 @@ func TestServeSettingsDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, *got, cmp.AllowUnexported(serveSettings{}), cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(tt.want, *got, cmp.AllowUnexported(serveSettings{}), cmpopts.EquateEmpty(), ignoreMaxTokenLifetime); diff != "" {
 				t.Errorf("settings (-want +got):\n%s", diff)
 			}
 		})
@@ -196,7 +196,7 @@ func TestServeSettingsFromEnvironment(t *testing.T) {
 		RequiredScopes: []string{"execute", "admin"}, ClockSkew: 60 * time.Second, Stateless: true, ProgressInterval: 250 * time.Millisecond,
 		AllowedOrigins: []string{"https://a.example", "http://localhost:3000"},
 	}
-	if diff := cmp.Diff(want, *got, cmp.AllowUnexported(serveSettings{}), cmpopts.EquateEmpty()); diff != "" {
+	if diff := cmp.Diff(want, *got, cmp.AllowUnexported(serveSettings{}), cmpopts.EquateEmpty(), ignoreMaxTokenLifetime); diff != "" {
 		t.Errorf("settings (-want +got):\n%s", diff)
 	}
 }

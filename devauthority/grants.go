@@ -19,13 +19,10 @@ const (
 	grantAuthCode      = "authorization_code"
 )
 
-// handleToken is the token endpoint. Every answer allows the calling origin (CORS): Entra
-// lets single-page applications redeem codes cross-origin, and no cookie is involved.
+// handleToken is the token endpoint. Answers allow a loopback calling origin (CORS; see
+// allowCORS): Entra lets single-page applications redeem codes cross-origin.
 func (a *Authority) handleToken(w http.ResponseWriter, r *http.Request) {
-	if o := r.Header.Get("Origin"); o != "" {
-		w.Header().Set("Access-Control-Allow-Origin", o)
-		w.Header().Set("Vary", "Origin")
-	}
+	allowCORS(w, r)
 	form, oerr := readForm(r)
 	if oerr == nil {
 		var resp map[string]any

@@ -172,15 +172,29 @@ func writeJSONCacheable(w http.ResponseWriter, v any) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-// handlePreflight answers CORS preflight requests to the token endpoint. Entra lets
-// single-page applications redeem codes cross-origin; no cookies are involved, so any
-// origin may call.
+// allowCORS lets the calling origin read the token endpoint's answer when it is a loopback
+// origin (the web console, a local single-page app), and no other. Entra lets any registered
+// SPA redeem codes cross-origin, but here there are no registrations, and with --auto-approve
+// any web page the developer visits could run the code flow against this authority and read
+// the developer's access and refresh tokens (issue 10). Vary is set either way: the answer
+// depends on Origin.
+func allowCORS(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return
+	}
+	h.Add("Vary", "Origin")
+	if u, err := url.Parse(o); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Path == "" && netx.IsLoopbackHost(u.Host) {
+		h.Set("Access-Control-Allow-Origin", o)
+	}
+}
+
+// handlePreflight answers CORS preflight requests to the token endpoint, for loopback
+// origins only (see allowCORS).
 func (a *Authority) handlePreflight(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	if o := r.Header.Get("Origin"); o != "" {
-		h.Set("Access-Control-Allow-Origin", o)
-		h.Set("Vary", "Origin")
-	}
+	allowCORS(w, r)
 	// No Access-Control-Allow-Credentials: the token endpoint reads no cookie, so a
 	// cross-origin caller gets nothing a direct request would not give it.
 	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
