@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
@@ -393,8 +393,8 @@ type tokenHeader struct {
 
 // field returns where the header parameter name is decoded, nil to skip it. Names match
 // exactly (RFC 7515 section 4: parameter names are case-sensitive).
-func (h *tokenHeader) field(name string) any {
-	switch name {
+func (h *tokenHeader) field(name []byte) any {
+	switch string(name) {
 	case "alg":
 		return &h.Alg
 	case "kid":
@@ -416,8 +416,8 @@ type tokenClaims struct {
 
 // field returns where the claim name is decoded, nil to skip it. Claim names are
 // case-sensitive (RFC 7519 section 10.1.1): "AUD" is not "aud".
-func (c *tokenClaims) field(name string) any {
-	switch name {
+func (c *tokenClaims) field(name []byte) any {
+	switch string(name) { // no allocation: the compiler compares the bytes
 	case "iss":
 		return &c.Iss
 	case "sub":
@@ -468,43 +468,147 @@ func (c *tokenClaims) field(name string) any {
 // of "aud":"other-api", ..., "AUD":"<ours>" would pass the audience check, and "SCP" would
 // override "scp". The issuer signed the whole payload, but a payload that names a claim twice
 // reads differently to different parsers, and the safe answer is to refuse it.
-func decodeObject(b []byte, what string, field func(name string) any) *TokenError {
+func decodeObject(b []byte, what string, field func(name []byte) any) *TokenError {
 	malformed := &TokenError{Reason: ReasonMalformed}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	// Validated first, so that the scan below can take the syntax for granted; json.Valid
+	// also refuses trailing data after the object.
+	if !json.Valid(b) {
 		return malformed
 	}
-	seen := make(map[string]string, 24) // folded name -> name as first written
-	for dec.More() {
-		t, err := dec.Token()
+	i := skipSpace(b, 0)
+	if b[i] != '{' {
+		return malformed
+	}
+	i++
+	// The names as written, in order (slices of b unless escaped); a token has a few dozen.
+	names := make([][]byte, 0, 32)
+	for {
+		i = skipSpace(b, i)
+		switch b[i] {
+		case '}':
+			return nil
+		case ',':
+			i = skipSpace(b, i+1)
+		}
+		end := skipString(b, i)
+		name, err := memberName(b[i:end])
 		if err != nil {
 			return malformed
 		}
-		name, _ := t.(string)
-		folded := foldName(name)
-		if first, dup := seen[folded]; dup {
-			shown := safeName(first, field)
-			if shown == "?" {
-				shown = safeName(name, field)
+		i = skipSpace(b, end) + 1 // the colon
+		i = skipSpace(b, i)
+		vend := skipValue(b, i)
+		// Quadratic, but only over the member names of a payload whose signature checked out,
+		// and without the allocations a map of folded names would cost on every token.
+		for _, first := range names {
+			if sameFolded(first, name) {
+				shown := safeName(first, field)
+				if shown == "?" {
+					shown = safeName(name, field)
+				}
+				return tokenErr(ReasonMalformed, "token repeats the "+what+" "+strconv.Quote(shown))
 			}
-			return tokenErr(ReasonMalformed, "token repeats the "+what+" "+strconv.Quote(shown))
 		}
-		seen[folded] = name
-		dst := field(name)
-		if dst == nil {
-			dst = new(json.RawMessage)
+		names = append(names, name)
+		if dst := field(name); dst != nil {
+			if err := decodeValue(b[i:vend], dst); err != nil {
+				return malformed
+			}
 		}
-		if err := dec.Decode(dst); err != nil {
-			return malformed
+		i = vend
+	}
+}
+
+// memberName decodes a quoted member name; only names with escapes go through encoding/json.
+func memberName(quoted []byte) ([]byte, error) {
+	if bytes.IndexByte(quoted, '\\') < 0 {
+		return quoted[1 : len(quoted)-1], nil
+	}
+	var s string
+	err := json.Unmarshal(quoted, &s)
+	return []byte(s), err
+}
+
+// decodeValue decodes one member's JSON value into dst. A plain string (no escape, valid
+// UTF-8: what encoding/json would copy unchanged) is copied directly, which is most claims;
+// everything else goes through encoding/json.
+func decodeValue(v []byte, dst any) error {
+	switch d := dst.(type) {
+	case *string:
+		if len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
+			*d = string(v[1 : len(v)-1])
+			return nil
+		}
+	case *numericDate:
+		return d.UnmarshalJSON(v)
+	case *stringList:
+		return d.UnmarshalJSON(v)
+	}
+	return json.Unmarshal(v, dst)
+}
+
+// The skip functions below walk JSON that json.Valid accepted; each returns the index just
+// after the item that starts at i.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
 		}
 	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
-		return malformed
+	return i
+}
+
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return malformed // something after the object
+	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
+		i++
 	}
-	return nil
+	return i
+}
+
+// sameFolded reports whether foldName(a) == foldName(b), without building either.
+func sameFolded(a, b []byte) bool {
+	for len(a) > 0 && len(b) > 0 {
+		ra, na := utf8.DecodeRune(a)
+		rb, nb := utf8.DecodeRune(b)
+		if ra != rb && unicode.ToUpper(unicode.ToLower(ra)) != unicode.ToUpper(unicode.ToLower(rb)) {
+			return false
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return len(a) == 0 && len(b) == 0
 }
 
 // foldName folds a member name the way encoding/json does when it matches names to fields
@@ -523,8 +627,9 @@ func foldName(name string) string {
 // it is one of those (whatever case the token used), else the name itself when it is short and
 // plain, else "?". The description travels in a WWW-Authenticate header and a log line, so
 // nothing the token chose goes there unchecked.
-func safeName(name string, field func(string) any) string {
-	if lower := strings.ToLower(foldName(name)); field(lower) != nil {
+func safeName(nameBytes []byte, field func([]byte) any) string {
+	name := string(nameBytes)
+	if lower := strings.ToLower(foldName(name)); field([]byte(lower)) != nil {
 		return lower
 	}
 	if len(name) == 0 || len(name) > 40 {
