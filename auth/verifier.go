@@ -469,15 +469,14 @@ func (c *tokenClaims) field(name []byte) any {
 // override "scp". The issuer signed the whole payload, but a payload that names a claim twice
 // reads differently to different parsers, and the safe answer is to refuse it.
 func decodeObject(b []byte, what string, field func(name []byte) any) *TokenError {
-	malformed := &TokenError{Reason: ReasonMalformed}
 	// Validated first, so that the scan below can take the syntax for granted; json.Valid
 	// also refuses trailing data after the object.
 	if !json.Valid(b) {
-		return malformed
+		return &TokenError{Reason: ReasonMalformed}
 	}
 	i := skipSpace(b, 0)
 	if b[i] != '{' {
-		return malformed
+		return &TokenError{Reason: ReasonMalformed}
 	}
 	i++
 	// The names as written, in order (slices of b unless escaped); a token has a few dozen.
@@ -493,7 +492,7 @@ func decodeObject(b []byte, what string, field func(name []byte) any) *TokenErro
 		end := skipString(b, i)
 		name, err := memberName(b[i:end])
 		if err != nil {
-			return malformed
+			return &TokenError{Reason: ReasonMalformed}
 		}
 		i = skipSpace(b, end) + 1 // the colon
 		i = skipSpace(b, i)
@@ -512,7 +511,7 @@ func decodeObject(b []byte, what string, field func(name []byte) any) *TokenErro
 		names = append(names, name)
 		if dst := field(name); dst != nil {
 			if err := decodeValue(b[i:vend], dst); err != nil {
-				return malformed
+				return &TokenError{Reason: ReasonMalformed}
 			}
 		}
 		i = vend
