@@ -129,7 +129,7 @@ func TestClientRefusesPlainHTTP(t *testing.T) {
 		{"tools", "--server", remote, "--token", "good"},
 		{"call", "--server", remote, "--token", "good", "reverse_tool", "query=x"},
 		{"proxy", "--server", remote, "--token", "good"},
-		{"tools", "--server", "HTTP://10.0.0.1:8000/mcp", "--token", "good"},
+		{"tools", "--server", "HTTP://192.0.2.1:8000/mcp", "--token", "good"},
 	} {
 		code, stdout, stderr := runClientCLI(context.Background(), args...)
 		if code != ExitUsage || stdout != "" {
