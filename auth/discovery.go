@@ -161,8 +161,16 @@ func DefaultIssuers(authority string, d *Discovery) []string {
 }
 
 // DefaultAudiences returns the audiences to accept when none are configured: the API's client
-// ID (the aud of v2 tokens) and its default Application ID URI api://<client-id> (the aud of
-// v1 tokens).
-func DefaultAudiences(apiClientID string) []string {
-	return []string{apiClientID, "api://" + apiClientID}
+// ID (the aud of v2 tokens) and its identifier URI (the aud of v1 tokens): appIDURI, or
+// api://<client-id> when it is empty (see AppIDURI). Nothing else: a token for another API of
+// the same tenant must not be accepted here.
+func DefaultAudiences(apiClientID, appIDURI string) []string {
+	var out []string
+	if apiClientID != "" {
+		out = append(out, apiClientID)
+	}
+	if u := AppIDURI(apiClientID, appIDURI); u != "" {
+		out = append(out, u)
+	}
+	return out
 }

@@ -122,8 +122,17 @@ func TestDefaultIssuers(t *testing.T) {
 
 func TestDefaultAudiences(t *testing.T) {
 	t.Parallel()
-	if diff := cmp.Diff([]string{"abc", "api://abc"}, DefaultAudiences("abc")); diff != "" {
-		t.Errorf("DefaultAudiences (-want +got):\n%s", diff)
+	for _, tt := range []struct {
+		id, uri string
+		want    []string
+	}{
+		{"abc", "", []string{"abc", "api://abc"}},
+		{"abc", "https://mcp.example.com/", []string{"abc", "https://mcp.example.com"}},
+		{"", "api://x", []string{"api://x"}},
+	} {
+		if diff := cmp.Diff(tt.want, DefaultAudiences(tt.id, tt.uri)); diff != "" {
+			t.Errorf("DefaultAudiences(%q, %q) (-want +got):\n%s", tt.id, tt.uri, diff)
+		}
 	}
 }
 

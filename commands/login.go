@@ -73,7 +73,7 @@ func describeToken(tok *auth.Token) string {
 
 // loginConfigFromFlags builds the sign-in settings of login, token, whoami and the MCP client
 // commands (tools, call, proxy) from --authority/--tenant-id, --client-id, --scope (default
-// api://<api-client-id>/execute), --cache-file, --account and --ca-file. The device-code
+// <app-id-uri>/execute), --cache-file, --account and --ca-file. The device-code
 // prompt goes to stderr. Missing settings are usage errors naming the flag.
 func loginConfigFromFlags(c *cli.Context, stderr io.Writer) (auth.LoginConfig, error) {
 	return loginConfig(c, stderr, true)
@@ -93,7 +93,7 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 		return auth.LoginConfig{}, err
 	}
 	// The default asks for the API's execute scope, the one serve requires by default, so
-	// that the two ends agree with no --scope on either. The full api://<id>/ form is what
+	// that the two ends agree with no --scope on either. The full <app-id-uri>/ form is what
 	// Entra expects in a request; the token then carries the short name in scp.
 	var scopes []string
 	for _, s := range c.StringSlice(flagScope) {
@@ -102,12 +102,12 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 		}
 	}
 	if len(scopes) == 0 && needScopes {
-		api := strings.TrimSpace(c.String(flagAPIClientID))
-		if api == "" {
-			return auth.LoginConfig{}, missingSettingError{usageErrorf("--%s is required for the default scope api://<api-client-id>/execute (or set %s, or give --%s)",
-				flagAPIClientID, envVar(flagAPIClientID)[0], flagScope)}
+		if _, err := appIDURI(c); err != nil {
+			return auth.LoginConfig{}, err // a malformed --app-id-uri, not a missing one
 		}
-		scopes = []string{"api://" + api + "/execute"}
+		if scopes, err = defaultClientScopes(c); err != nil {
+			return auth.LoginConfig{}, missingSettingError{err}
+		}
 	}
 	// The cache holds refresh tokens. auth owns how it is written (0700 dir, 0600 file,
 	// atomic rename); here only its path is chosen.

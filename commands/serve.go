@@ -63,10 +63,10 @@ func newServeCommand() *cli.Command {
 			&cli.StringFlag{Name: flagAddr, Usage: "listen `ADDRESS` host:port", DefaultText: defaultServeAddr + ", or " + defaultNoAuthServeAddr + " with --no-auth", EnvVars: envVar(flagAddr)},
 			&cli.StringFlag{Name: flagPath, Value: mcpserver.DefaultPath, Usage: "MCP endpoint `PATH`", EnvVars: envVar(flagPath)},
 			&cli.StringFlag{Name: flagPublicURL, Usage: "the `URL` clients use for the MCP endpoint (the resource of the protected resource metadata)", DefaultText: "the URL each client called: its scheme and Host, with --path", EnvVars: envVar(flagPublicURL)},
-			&cli.StringSliceFlag{Name: flagAudience, Usage: "accepted aud `VALUE` (repeatable)", DefaultText: "<api-client-id>, api://<api-client-id>", EnvVars: envVar(flagAudience)},
+			&cli.StringSliceFlag{Name: flagAudience, Usage: "accepted aud `VALUE` (repeatable)", DefaultText: "<api-client-id>, <app-id-uri>", EnvVars: envVar(flagAudience)},
 			&cli.StringSliceFlag{Name: flagIssuer, Usage: "accepted iss `VALUE` (repeatable)", DefaultText: "from the authority (v1 and v2 issuers for Entra ID)", EnvVars: envVar(flagIssuer)},
 			&cli.StringFlag{Name: flagJWKSURI, Usage: "key set `URL` (https, except loopback hosts)", DefaultText: "from the authority's discovery document", EnvVars: envVar(flagJWKSURI)},
-			&cli.StringSliceFlag{Name: flagRequiredScope, Usage: "`SCOPE` every token must grant, short name as in scp (repeatable)", DefaultText: defaultRequiredScope, EnvVars: envVar(flagRequiredScope)},
+			&cli.StringSliceFlag{Name: flagRequiredScope, Usage: "`SCOPE` every token must grant: execute or <app-id-uri>/execute; matched against the short names in scp (repeatable)", DefaultText: defaultRequiredScope, EnvVars: envVar(flagRequiredScope)},
 			&cli.DurationFlag{Name: flagClockSkew, Value: 60 * time.Second, Usage: "leeway `DURATION` for exp, nbf and iat", EnvVars: envVar(flagClockSkew)},
 			&cli.BoolFlag{Name: flagNoAuth, Usage: "require no token (development only; listens on loopback by default)", EnvVars: envVar(flagNoAuth)},
 			&cli.BoolFlag{Name: flagStateless, Usage: "no MCP sessions (several instances behind a load balancer without sticky routing)", EnvVars: envVar(flagStateless)},
@@ -89,7 +89,8 @@ type serveSettings struct {
 	JWKSURI          string // empty: from discovery
 	Issuers          []string
 	Audiences        []string
-	RequiredScopes   []string
+	RequiredScopes   []string // short names, as scp carries them
+	AppIDURI         string   // the API's identifier URI: prefix of the advertised scopes
 	ClockSkew        time.Duration
 	Stateless        bool
 	ProgressInterval time.Duration
@@ -173,14 +174,37 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		s.AllowedOrigins = append(s.AllowedOrigins, o)
 	}
 
+	// The identifier URI prefixes the scopes advertised in the metadata and the challenges:
+	// clients request exactly those (MCP "Scope Selection Strategy"), and Entra resolves a
+	// bare "execute" against Microsoft Graph. Without --app-id-uri and --api-client-id, an
+	// --audience that is a URI is the best guess (it is the aud of v1 tokens).
+	uri, err := appIDURI(c)
+	if err != nil {
+		return nil, err
+	}
+	if uri == "" {
+		for _, a := range s.Audiences {
+			if strings.Contains(a, "://") {
+				uri = strings.TrimRight(a, "/")
+				break
+			}
+		}
+	}
+	s.AppIDURI = uri
+
 	if len(s.RequiredScopes) == 0 {
 		s.RequiredScopes = []string{defaultRequiredScope}
 	}
-	for _, sc := range s.RequiredScopes {
-		// Entra puts the short name in scp; requiring the long form would reject every token.
-		if strings.Contains(sc, "/") || strings.ContainsAny(sc, " \"\\") {
-			return nil, usageErrorf("--%s takes the short scope name found in the token's scp, such as %s, not %q", flagRequiredScope, defaultRequiredScope, sc)
+	for i, sc := range s.RequiredScopes {
+		// Entra puts the short name in scp, so that is what is matched; the full form of
+		// this API (<app-id-uri>/execute) is accepted and shortened. Requiring the long form
+		// as such would reject every token.
+		name, ok := auth.ShortScope(s.AppIDURI, sc)
+		if !ok || strings.ContainsAny(name, " \"\\,") {
+			return nil, usageErrorf("--%s takes a scope name such as %s, or its full form <app-id-uri>/%s (app-id-uri %q), not %q",
+				flagRequiredScope, defaultRequiredScope, defaultRequiredScope, s.AppIDURI, sc)
 		}
+		s.RequiredScopes[i] = name
 	}
 
 	// With --no-auth no token is checked, so no authority or audience is needed.
@@ -203,7 +227,7 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		if id == "" {
 			return nil, usageErrorf("--%s is required (or set %s), or give --%s", flagAPIClientID, envVar(flagAPIClientID)[0], flagAudience)
 		}
-		s.Audiences = auth.DefaultAudiences(id)
+		s.Audiences = auth.DefaultAudiences(id, s.AppIDURI)
 	}
 	return s, nil
 }
@@ -263,6 +287,7 @@ func runServe(c *cli.Context) error {
 	cfg := mcpserver.Config{
 		NoAuth:         s.NoAuth,
 		RequiredScopes: s.RequiredScopes,
+		ScopePrefix:    s.AppIDURI,
 		PublicURL:      s.PublicURL,
 		// Without --public-url, clients are told the URL they used (localhost or 127.0.0.1,
 		// or the machine's name), not a guess from the listen address.
