@@ -467,11 +467,17 @@ func fakeAuthority(t *testing.T, key *authtest.Key, tenant, issuerTenant string)
 		}
 	}))
 	t.Cleanup(authority.Close)
+	return authority.URL, writeCA(t, authority)
+}
+
+// writeCA writes the certificate of a TLS test server to a PEM file for --ca-file.
+func writeCA(t *testing.T, srv *httptest.Server) string {
+	t.Helper()
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: authority.Certificate().Raw}), 0o600); err != nil {
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return authority.URL, caFile
+	return caFile
 }
 
 func TestServeDiscoversTheAuthority(t *testing.T) {
