@@ -107,7 +107,7 @@ type serveSettings struct {
 	AllowedOrigins   []string
 	CAFile           string
 	Discovered       string // the discovery document read at start, "" when none was needed
-	derivedURL       bool // PublicURL came from Addr: recomputed once the port is known
+	derivedURL       bool   // PublicURL came from Addr: recomputed once the port is known
 }
 
 // serveSettingsFromFlags validates the flags; every error is a usage error naming the flag.
@@ -450,13 +450,13 @@ func newServeVerifier(ctx context.Context, s *serveSettings, logger *slog.Logger
 		authServer = s.Issuers[0]
 	}
 	v, err := auth.NewVerifier(ctx, auth.VerifierConfig{
-		JWKSURI:    s.JWKSURI,
+		JWKSURI:       s.JWKSURI,
 		Issuers:       s.Issuers,
 		IssuerTenants: s.IssuerTenants,
 		Audiences:     s.Audiences,
-		ClockSkew:  s.ClockSkew,
-		HTTPClient: client,
-		Logger:     logger,
+		ClockSkew:     s.ClockSkew,
+		HTTPClient:    client,
+		Logger:        logger,
 	})
 	switch {
 	case err == nil:
