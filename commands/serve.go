@@ -493,11 +493,17 @@ func appendV1Issuer(ctx context.Context, client *http.Client, s *serveSettings, 
 
 // entraAuthorizationServer is the authorization server serve publishes for an Entra authority
 // with a tenant ID, organizations or common: https://<host>/<tenant>/v2.0. VS Code signs in
-// with its built-in Microsoft account provider only when authorization_servers[0] has this
-// form (host login.microsoftonline.com, path /<tenant>/v2.0): its MCP OAuth code
-// (src/vs/workbench/api/common/extHostMcp.ts and src/vs/base/common/oauth.ts in
-// microsoft/vscode) compares the server with the Microsoft provider's authorization servers
-// "https://login.microsoftonline.com/*" and "https://login.microsoftonline.com/*/v2.0". A domain
+// with its built-in Microsoft account provider (as its own client ID, which the API must
+// pre-authorize) only when authorization_servers[0] matches that provider's
+// authorizationServerGlobs, "https://login.microsoftonline.com/*" and
+// "https://login.microsoftonline.com/*/v2.0" (microsoft/vscode,
+// extensions/microsoft-authentication/package.json; its sovereign-cloud provider declares
+// none, so national clouds fall to VS Code's dynamic registration, which Entra lacks). VS Code
+// takes the first authorization server only, and its scopes from the 401 challenge's scope=,
+// else scopes_supported (src/vs/workbench/api/common/extHostMcp.ts, createAuthMetadata), and
+// hands the metadata's resource to the provider as the resource server
+// (mainThreadMcp.ts, $getTokenFromServerMetadata): hence full <app-id-uri>/<scope> scopes,
+// and an identifier URI equal to --public-url for Entra to accept that resource. A domain
 // tenant keeps the discovered issuer (its GUID form), which has the same shape.
 func entraAuthorizationServer(authority string) string {
 	t := auth.AuthorityTenant(authority)
