@@ -1,6 +1,11 @@
 package auth
 
-import "testing"
+import (
+	"context"
+	"testing"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth/authtest"
+)
 
 func TestScopeForms(t *testing.T) {
 	t.Parallel()
@@ -43,6 +48,38 @@ func TestScopeForms(t *testing.T) {
 	for _, good := range []string{"api://x", "https://mcp.example.com/mcp", "urn:contoso:api"} {
 		if err := CheckAppIDURI(good); err != nil {
 			t.Errorf("CheckAppIDURI(%q): %v", good, err)
+		}
+	}
+}
+
+// TestAllowedTenantIssuers: a multi-tenant verifier accepts a listed tenant's v1 and v2 issuers
+// only with that tenant's own tid, and refuses other tenants and domain names.
+func TestAllowedTenantIssuers(t *testing.T) {
+	t.Parallel()
+	const a, b = "aaaaaaaa-0000-0000-0000-000000000001", "bbbbbbbb-0000-0000-0000-000000000002"
+	iss, tenantOf, err := AllowedTenantIssuers("https://login.microsoftonline.com/organizations", []string{a})
+	if err != nil || len(iss) != 2 || tenantOf["https://sts.windows.net/"+a+"/"] != a {
+		t.Fatalf("issuers %v, map %v, err %v", iss, tenantOf, err)
+	}
+	if _, _, err := AllowedTenantIssuers("https://login.microsoftonline.com/organizations", []string{"contoso.com"}); err == nil {
+		t.Error("a domain was accepted as an allowed tenant")
+	}
+	f := newFixture(t)
+	v := f.verifier(t, func(c *VerifierConfig) { c.Issuers, c.IssuerTenants = iss, tenantOf })
+	now := f.clock.Now()
+	for _, tc := range []struct {
+		name   string
+		claims map[string]any
+		ok     bool
+	}{
+		{"v2 of the allowed tenant", with(claimsAt(now, "execute"), "iss", "https://login.microsoftonline.com/"+a+"/v2.0", "tid", a), true},
+		{"v1 of the allowed tenant", with(claimsAt(now, "execute"), "iss", "https://sts.windows.net/"+a+"/", "tid", a), true},
+		{"allowed issuer, other tid", with(claimsAt(now, "execute"), "iss", "https://login.microsoftonline.com/"+a+"/v2.0", "tid", b), false},
+		{"other tenant", with(claimsAt(now, "execute"), "iss", "https://login.microsoftonline.com/"+b+"/v2.0", "tid", b), false},
+	} {
+		_, err := v.Verify(context.Background(), authtest.Mint(t, f.k1, tc.claims))
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err %v, want ok=%v", tc.name, err, tc.ok)
 		}
 	}
 }

@@ -232,6 +232,10 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		s.Authority = a
 	}
 	tenant := auth.AuthorityTenant(s.Authority)
+	if len(allowed) > 0 && len(s.Issuers) > 0 {
+		// Both would name the accepted issuers: refuse rather than silently ignore one.
+		return nil, usageErrorf("give --%s or --%s, not both: --%s already lists the accepted issuers", flagAllowedTenant, flagIssuer, flagIssuer)
+	}
 	switch {
 	case len(s.Issuers) > 0:
 		// Explicit issuers are obeyed as they are.

@@ -134,6 +134,7 @@ func TestServeMultiTenantNeedsAllowedTenants(t *testing.T) {
 		{[]string{"--tenant-id", "common"}, "--allowed-tenant"},
 		{[]string{"--tenant-id", "organizations", "--allowed-tenant", "contoso.com"}, "not a tenant ID"},
 		{[]string{"--tenant-id", tenantA, "--allowed-tenant", tenantB}, "multi-tenant API only"},
+		{[]string{"--tenant-id", "organizations", "--allowed-tenant", tenantB, "--issuer", "https://x/"}, "not both"},
 		{[]string{"--tenant-id", tenantA, "--custom-signing-keys", "--audience", "x"}, "--custom-signing-keys needs --api-client-id"},
 	} {
 		args := []string{"fastmcp-auth", "serve", "--addr", "127.0.0.1:0", "--jwks-uri", "http://127.0.0.1:1/keys"}
