@@ -102,9 +102,16 @@ func TestMSALDeviceFlow(t *testing.T) {
 				res, err := dc.AuthenticationResult(ctx)
 				done <- result{res, err}
 			}()
-			if tc.name != "expired" {
-				waitFor(t, "a pending poll", func() bool { return rec.count("authorization_pending") > 0 })
+			// MSAL Go polls after 50 ms, then 150 ms, 450 ms, 1.35 s, 4.05 s later, then every
+			// 5 s. The expired case waits for the fourth poll, so that the page is answered in
+			// the 4 s gap before the next: a poll between the clock's jump and the page would
+			// remove the expired code, and the page would say "not right" instead of "expired"
+			// (seen as a flaky failure under load).
+			polls := 1
+			if tc.name == "expired" {
+				polls = 4
 			}
+			waitFor(t, "a pending poll", func() bool { return rec.count("authorization_pending") >= polls })
 			tc.decide(t, newBrowser(t, a), clk, code)
 			got := <-done
 			if tc.wantErr != "" {
