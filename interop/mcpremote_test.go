@@ -85,3 +85,16 @@ func TestMCPRemoteSignsInAndListsTools(t *testing.T) {
 		})
 	}
 }
+
+// TestMCPRemoteWithURLAsIdentifierURI: when the API's identifier URI is the server's URL (the
+// set-up of "Connect VS Code directly"), mcp-remote needs no resource option: the TypeScript
+// SDK inside it picks scopes (<url>/execute), authority and resource (the URL) from the
+// metadata, and the authority accepts them.
+func TestMCPRemoteWithURLAsIdentifierURI(t *testing.T) {
+	bin := requireMCPRemote(t)
+	f := startFixtureWith(t, true)
+	out, err := runMCPRemote(t, bin, f)
+	if err != nil || !strings.Contains(out, `"reverse_tool"`) {
+		t.Fatalf("mcp-remote did not list the tools (err %v):\n%s", err, out)
+	}
+}
