@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -62,6 +63,10 @@ type VerifierConfig struct {
 	JWKSURI string
 	// Issuers are the accepted iss values, compared exactly (see DefaultIssuers).
 	Issuers []string
+	// IssuerTenants binds issuers to tenants: a token whose iss is a key here must carry that
+	// tenant ID in tid. A multi-tenant API (see AllowedTenantIssuers) sets it, so that a token
+	// is accepted only when its tid is an allowed tenant and its iss is that tenant's own.
+	IssuerTenants map[string]string
 	// Audiences are the accepted aud values; one of the token's must match (see
 	// DefaultAudiences). Checking aud is what stops a token minted for another API from
 	// being replayed here.
@@ -95,6 +100,7 @@ type VerifierConfig struct {
 type Verifier struct {
 	jwksURI            string
 	issuers            []string
+	issuerTenants      map[string]string
 	audiences          []string
 	skew               time.Duration
 	maxLifetime        time.Duration
@@ -146,6 +152,7 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	v := &Verifier{
 		jwksURI:            cfg.JWKSURI,
 		issuers:            slices.Clone(cfg.Issuers),
+		issuerTenants:      maps.Clone(cfg.IssuerTenants),
 		audiences:          slices.Clone(cfg.Audiences),
 		skew:               cfg.ClockSkew,
 		maxLifetime:        cfg.MaxTokenLifetime,
@@ -703,6 +710,9 @@ func (v *Verifier) verifyUncached(ctx context.Context, token string, now time.Ti
 	}
 	if !slices.Contains(v.issuers, c.Iss) {
 		return nil, times, nil, tokenErr(ReasonWrongIssuer, "token issuer is not accepted")
+	}
+	if want, bound := v.issuerTenants[c.Iss]; bound && !strings.EqualFold(c.Tid, want) {
+		return nil, times, nil, tokenErr(ReasonWrongIssuer, "token issuer is not that of its tenant (tid)")
 	}
 	if !slices.ContainsFunc(c.Aud, func(a string) bool { return slices.Contains(v.audiences, a) }) {
 		return nil, times, nil, tokenErr(ReasonWrongAudience, "token audience is not accepted")

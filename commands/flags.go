@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
@@ -19,6 +20,7 @@ const (
 	flagTenantID    = "tenant-id"
 	flagAuthority   = "authority"
 	flagAPIClientID = "api-client-id"
+	flagAppIDURI    = "app-id-uri"
 	flagCAFile      = "ca-file"
 	flagLogFormat   = "log-format"
 	flagDebug       = "debug"
@@ -50,6 +52,7 @@ func sharedFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagTenantID, Usage: "Entra tenant `ID` (authority https://login.microsoftonline.com/<tenant>)", EnvVars: envVar(flagTenantID)},
 		&cli.StringFlag{Name: flagAuthority, Usage: "full authority `URL` https://host[:port]/<tenant>; overrides --tenant-id", EnvVars: envVar(flagAuthority)},
 		&cli.StringFlag{Name: flagAPIClientID, Usage: "client `ID` of the server (API) app registration", EnvVars: envVar(flagAPIClientID)},
+		&cli.StringFlag{Name: flagAppIDURI, Usage: "the API's identifier `URI` (Application ID URI): scope prefix, accepted audience, resource", DefaultText: "api://<api-client-id>", EnvVars: envVar(flagAppIDURI)},
 		&cli.StringFlag{Name: flagCAFile, Usage: "extra PEM CA bundle `FILE` trusted for the authority and key set", EnvVars: envVar(flagCAFile)},
 		&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log format: text or json (logs go to stderr)", EnvVars: envVar(flagLogFormat)},
 		&cli.BoolFlag{Name: flagDebug, Usage: "verbose logs (never a token or secret)", EnvVars: envVar(flagDebug)},
@@ -61,7 +64,7 @@ func sharedFlags() []cli.Flag {
 func loginFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagClientID, Usage: "client `ID` of the client (public) app registration", EnvVars: envVar(flagClientID)},
-		&cli.StringSliceFlag{Name: flagScope, Usage: "`SCOPE` to request (repeatable; default api://<api-client-id>/execute)", EnvVars: envVar(flagScope)},
+		&cli.StringSliceFlag{Name: flagScope, Usage: "`SCOPE` to request (repeatable; default <app-id-uri>/execute)", EnvVars: envVar(flagScope)},
 		&cli.StringFlag{Name: flagCacheFile, Usage: "MSAL token cache `FILE` (default <user cache dir>/fastmcp-auth/token_cache.json)", EnvVars: envVar(flagCacheFile)},
 		&cli.StringFlag{Name: flagAccount, Usage: "cached account to use (`USERNAME` or home account ID) when several match", EnvVars: envVar(flagAccount)},
 	}
@@ -154,6 +157,44 @@ func authorityURL(c *cli.Context) (string, error) {
 func isMicrosoftAuthority(authority string) bool {
 	u, err := url.Parse(authority)
 	return err == nil && strings.EqualFold(u.Hostname(), microsoftAuthorityHost)
+}
+
+// appIDURI returns the API's identifier URI: --app-id-uri, else api://<--api-client-id>; ""
+// when neither is set. A malformed --app-id-uri is a usage error.
+func appIDURI(c *cli.Context) (string, error) {
+	if u := strings.TrimSpace(c.String(flagAppIDURI)); u != "" {
+		if err := auth.CheckAppIDURI(strings.TrimRight(u, "/")); err != nil {
+			return "", usageErrorf("--%s: %v", flagAppIDURI, err)
+		}
+	}
+	return auth.AppIDURI(c.String(flagAPIClientID), c.String(flagAppIDURI)), nil
+}
+
+// apiScope is the one place where a client command turns an API scope name into what it
+// requests: <app-id-uri>/<name>. login, token, whoami, tools, call, proxy and serve --web all
+// come here, so that they ask for (and find in the token cache) the same scope, and that
+// scope is the form Entra understands (a bare "execute" is resolved against Microsoft Graph).
+// Without --app-id-uri and --api-client-id it is a usage error naming both, and --scope.
+func apiScope(c *cli.Context, name string) (string, error) {
+	uri, err := appIDURI(c)
+	if err != nil {
+		return "", err
+	}
+	if uri == "" {
+		return "", usageErrorf("--%s (or --%s) is required for the default scope <app-id-uri>/%s (or set %s, or give --%s)",
+			flagAPIClientID, flagAppIDURI, name, envVar(flagAPIClientID)[0], flagScope)
+	}
+	return auth.FullScope(uri, name), nil
+}
+
+// defaultClientScopes are the scopes a client command requests without --scope:
+// <app-id-uri>/execute, the scope serve requires by default.
+func defaultClientScopes(c *cli.Context) ([]string, error) {
+	s, err := apiScope(c, auth.DefaultScopeName)
+	if err != nil {
+		return nil, err
+	}
+	return []string{s}, nil
 }
 
 // requireString returns a flag's value or a usage error naming it.

@@ -143,7 +143,21 @@ func (a *Authority) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", 9002325, "The code_challenge_method must be S256 with a 43-character base64url code_challenge.")
 		return
 	}
-	sr, oerr := parseScopes(q.Get("scope"), a.cfg.APIClientID, a.cfg.APIScopes)
+	// prompt=consent asks for the consent screen even when consent was given before: Entra
+	// accepts it wherever users may consent, and MCP clients (mcp-remote) send it.
+	switch q.Get("prompt") {
+	case "", "none", "login", "consent", "select_account":
+	default:
+		fail("invalid_request", 90023, "Invalid prompt value: use none, login, consent or select_account.")
+		return
+	}
+	sr, oerr := a.parseScopes(q.Get("scope"), q.Get("resource"))
+	if oerr == nil {
+		oerr = a.checkConsent(clientID, sr)
+		if oerr != nil {
+			oerr.code = "consent_required" // the authorization endpoint's name for it
+		}
+	}
 	if oerr != nil {
 		fail(oerr.code, oerr.aadsts, oerr.msg)
 		return

@@ -213,8 +213,8 @@ func forbiddenError(ch challenge, snippet string) *rpcError {
 		return &rpcError{
 			Code: CodeForbidden,
 			Message: fmt.Sprintf("forbidden: the access token lacks the scope %q the MCP server requires; "+
-				"run `fastmcp-auth login --scope api://<api-client-id>/%s --force`, or ask an administrator to grant it",
-				ch.Scope, firstWord(ch.Scope)),
+				"run `fastmcp-auth login --scope %s --force`, or ask an administrator to grant it",
+				ch.Scope, loginScope(firstWord(ch.Scope))),
 			Data: data,
 		}
 	}
@@ -227,6 +227,15 @@ func firstWord(s string) string {
 		return f[0]
 	}
 	return s
+}
+
+// loginScope is the --scope to suggest: the challenge's scope when it is already full
+// (<app-id-uri>/execute, what serve advertises), else the short name under a placeholder.
+func loginScope(s string) string {
+	if strings.Contains(s, "/") {
+		return s
+	}
+	return "<app-id-uri>/" + s
 }
 
 // unreachable is the answer when the server could not be reached at all.
