@@ -163,8 +163,3 @@ func identityFromRequest(req *mcp.CallToolRequest) *auth.Identity {
 	id, _ := req.Extra.TokenInfo.Extra[identityKey].(*auth.Identity)
 	return id
 }
-
-// IdentityFromToolRequest returns the verified caller of a tool call, or nil without auth.
-func IdentityFromToolRequest(req *mcp.CallToolRequest) *auth.Identity {
-	return identityFromRequest(req)
-}
