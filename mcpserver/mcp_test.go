@@ -18,6 +18,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -415,5 +417,25 @@ func TestListenAndServeErrors(t *testing.T) {
 				t.Errorf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestAcceptedTokenIsNotReExpired: the verifier decides expiry (with its own clock and
+// --clock-skew); an identity whose exp is already past by the wall clock, accepted within
+// the skew, must be served, not refused by a second, skew-free check in the SDK layer.
+func TestAcceptedTokenIsNotReExpired(t *testing.T) {
+	t.Parallel()
+	withinSkew := func(_ context.Context, token string) (*auth.Identity, error) {
+		if token != tokAlice {
+			return nil, &auth.TokenError{Reason: auth.ReasonMalformed, Description: "token is malformed"}
+		}
+		return &auth.Identity{Subject: "alice-sub", Scopes: []string{"execute"}, Expiry: time.Now().Add(-30 * time.Second)}, nil
+	}
+	ts := newTestServer(t, Config{Verifier: withinSkew})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs := connect(t, ctx, ts.mcpURL, tokAlice, nil)
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: ReverseToolName, Arguments: map[string]any{"query": "x"}}); err != nil {
+		t.Fatalf("call with a token the verifier accepted: %v", err)
 	}
 }
