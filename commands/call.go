@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -12,7 +11,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
 )
@@ -210,7 +208,9 @@ type progressReporter struct {
 func newProgressReporter(mode string, asJSON bool, stderr io.Writer) *progressReporter {
 	if mode == progressAuto {
 		mode = progressNone
-		if isTerminalWriter(stderr) {
+		// A bar redraws itself with carriage returns, which in a CI log or a file is
+		// noise, hence auto shows it on terminals only.
+		if promptsOnTerminal(stderr) {
 			mode = progressBar
 		}
 	}
@@ -218,13 +218,6 @@ func newProgressReporter(mode string, asJSON bool, stderr io.Writer) *progressRe
 		return nil
 	}
 	return &progressReporter{w: stderr, mode: mode, asJSON: asJSON}
-}
-
-// isTerminalWriter reports whether w is a terminal. A bar redraws itself with carriage
-// returns, which in a CI log or a file is noise, hence auto shows it on terminals only.
-func isTerminalWriter(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // barScale is the resolution of the bar: progress is shown as a fraction of the total.

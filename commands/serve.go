@@ -131,7 +131,7 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 	}
 
 	s.Path = strings.TrimSpace(c.String(flagPath))
-	if !strings.HasPrefix(s.Path, "/") || s.Path == "/" || strings.ContainsAny(s.Path, "?#{} ") {
+	if !mcpserver.ValidPath(s.Path) {
 		return nil, usageErrorf("--%s must be a path such as /mcp, not %q", flagPath, s.Path)
 	}
 

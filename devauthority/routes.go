@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
@@ -48,22 +49,10 @@ func (a *Authority) middleware(next http.Handler) http.Handler {
 		// Every body, form or not, is bounded before a handler reads it (readForm reports the
 		// overflow as Entra does).
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := httpx.NewStatusRecorder(w)
 		next.ServeHTTP(sw, r)
-		a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+		a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.Status(), "duration", time.Since(start))
 	})
-}
-
-// statusWriter records the status a handler wrote, for the request log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-// WriteHeader records code and passes it on.
-func (s *statusWriter) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
 }
 
 // hostAllowed accepts Host values naming a loopback address with the listening port.

@@ -1,0 +1,42 @@
+package httpx
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestStatusRecorder(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		handler func(w http.ResponseWriter)
+		want    int
+	}{
+		{"nothing written", func(http.ResponseWriter) {}, http.StatusOK},
+		{"explicit status", func(w http.ResponseWriter) { w.WriteHeader(http.StatusTeapot) }, http.StatusTeapot},
+		{"first status wins", func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusNotFound)
+			w.WriteHeader(http.StatusInternalServerError) // superfluous: net/http ignores it
+		}, http.StatusNotFound},
+		{"body without status", func(w http.ResponseWriter) { _, _ = w.Write([]byte("x")) }, http.StatusOK},
+		{"flush before status", func(w http.ResponseWriter) {
+			_ = http.NewResponseController(w).Flush()
+			w.WriteHeader(http.StatusAccepted)
+		}, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			real := httptest.NewRecorder()
+			rec := NewStatusRecorder(real)
+			tt.handler(rec)
+			if got := rec.Status(); got != tt.want {
+				t.Errorf("Status() = %d, want %d", got, tt.want)
+			}
+			if real.Code != tt.want {
+				t.Errorf("the real writer got %d, want %d", real.Code, tt.want)
+			}
+		})
+	}
+}
