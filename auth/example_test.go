@@ -39,7 +39,7 @@ func ExampleNewVerifier() {
 	v, err := auth.NewVerifier(context.Background(), auth.VerifierConfig{
 		JWKSURI:   jwks.URL, // a loopback URL may be http; any other must be https
 		Issuers:   []string{issuer},
-		Audiences: auth.DefaultAudiences(exampleAPI), // the client ID and api://<client ID>
+		Audiences: []string{exampleAPI, "api://" + exampleAPI}, // v2 and v1 forms of aud
 		ClockSkew: time.Minute,
 		Now:       func() time.Time { return exampleNow },
 	})
@@ -82,7 +82,7 @@ func ExampleVerifier_Verify_rejected() {
 	v, err := auth.NewVerifier(context.Background(), auth.VerifierConfig{
 		JWKSURI:   jwks.URL,
 		Issuers:   []string{issuer},
-		Audiences: auth.DefaultAudiences(exampleAPI),
+		Audiences: []string{exampleAPI, "api://" + exampleAPI},
 		Now:       func() time.Time { return exampleNow },
 	})
 	if err != nil {
