@@ -247,11 +247,11 @@ func (r *progressReporter) update(p mcpclient.Progress) {
 		fmt.Fprintln(r.w, line) // one write per line, so that lines never interleave
 	default:
 		if r.bar == nil {
-			max := int64(-1) // spinner while the total is unknown
+			total := int64(-1) // spinner while the total is unknown
 			if p.Total > 0 {
-				max = barScale
+				total = barScale
 			}
-			r.bar = progressbar.NewOptions64(max,
+			r.bar = progressbar.NewOptions64(total,
 				progressbar.OptionSetWriter(r.w),
 				progressbar.OptionSetWidth(30),
 				progressbar.OptionThrottle(0),

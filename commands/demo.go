@@ -111,7 +111,7 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	if err := authority.Start(); err != nil {
 		return fmt.Errorf("demo: could not start the development authority: %w", err)
 	}
-	defer authority.Shutdown(context.Background())
+	defer func() { _ = authority.Shutdown(context.Background()) }()
 	step("development authority  %s (its CA: %s)", authority.URL(), authority.CAFile())
 
 	// 2. The secured server, validating the authority's tokens like `serve` does. The

@@ -145,7 +145,7 @@ func runDevAuthority(c *cli.Context) error {
 	}
 	// Runs until main's context ends (SIGINT/SIGTERM). The shutdown gets a fresh context,
 	// since the one that ended cannot bound it.
-	<-c.Context.Done()
+	<-c.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), devShutdownTimeout)
 	defer cancel()
 	if err := a.Shutdown(ctx); err != nil {

@@ -113,13 +113,6 @@ func authorityURL(c *cli.Context) (string, error) {
 	return "", usageErrorf("no authority: set --tenant-id (or %sTENANT_ID) for Entra ID, or --authority (%sAUTHORITY)", envPrefix, envPrefix)
 }
 
-// isMicrosoftAuthority reports whether the authority is Entra ID's public cloud, where
-// instance discovery and the v1 issuer apply.
-func isMicrosoftAuthority(authority string) bool {
-	u, err := url.Parse(authority)
-	return err == nil && strings.EqualFold(u.Hostname(), microsoftAuthorityHost)
-}
-
 // requireString returns a flag's value or a usage error naming it.
 func requireString(c *cli.Context, name string) (string, error) {
 	v := strings.TrimSpace(c.String(name))

@@ -245,7 +245,7 @@ func loadEnvFile(args []string) error {
 	}
 	// A missing ./.env is normal; a file the user named and we cannot read is a usage error,
 	// never silently ignored (the settings they meant would be missing).
-	f, err := os.Open(path)
+	f, err := os.Open(path) //nolint:gosec // G703: the path is ./.env or the user's own --env-file
 	if err != nil {
 		if !explicit && errors.Is(err, os.ErrNotExist) {
 			return nil

@@ -115,12 +115,12 @@ func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]an
 // newUserCode returns a random XXXX-XXXX code from userCodeAlphabet.
 func newUserCode() string {
 	var b strings.Builder
-	max := big.NewInt(int64(len(userCodeAlphabet)))
+	alphabetLen := big.NewInt(int64(len(userCodeAlphabet)))
 	for i := 0; i < 8; i++ {
 		if i == 4 {
 			b.WriteByte('-')
 		}
-		n, err := rand.Int(rand.Reader, max)
+		n, err := rand.Int(rand.Reader, alphabetLen)
 		if err != nil {
 			panic(err) // crypto/rand never fails on supported platforms
 		}

@@ -96,9 +96,9 @@ func TestEndToEndProgress(t *testing.T) {
 				if diff := cmp.Diff(map[string]any{"reversed_query": "👍🏽 olleh"}, structured(t, res)); diff != "" {
 					t.Errorf("result (-want +got):\n%s", diff)
 				}
-				got := progress.waitFor(ProgressSteps, 2*time.Second)
+				progress.waitFor(ProgressSteps, 2*time.Second)
 				time.Sleep(50 * time.Millisecond) // a sixth notification would arrive by now
-				got = progress.snapshot()
+				got := progress.snapshot()
 				if diff := cmp.Diff(wantProgress(token), got); diff != "" {
 					t.Errorf("progress (-want +got):\n%s", diff)
 				}
@@ -392,7 +392,8 @@ func TestGracefulShutdownLetsCallsFinish(t *testing.T) {
 	case <-time.After(6 * time.Second):
 		t.Fatal("ListenAndServe did not return")
 	}
-	if _, err := http.Get("http://" + addr.String() + "/healthz"); err == nil {
+	if resp, err := http.Get("http://" + addr.String() + "/healthz"); err == nil {
+		_ = resp.Body.Close()
 		t.Errorf("the server still answers after shutdown")
 	}
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"). Installs what the tests need, then runs
-# every test: Go unit tests with -race, the interoperability tests with real third-party MCP
+# every test: go vet and golangci-lint, Go unit tests with -race, the interoperability tests with real third-party MCP
 # clients (Node), the browser tests (Debian's chromium), and the fuzz targets briefly.
 #
 #   scripts/test.sh            everything
@@ -39,6 +39,18 @@ fi
 
 log "go vet"
 go vet ./...
+
+# golangci-lint (gosec, errcheck, staticcheck, bodyclose, revive, misspell; see .golangci.yml),
+# at a pinned version installed with the Go toolchain. The first install compiles it (minutes
+# on a slow machine); later runs reuse the binary when its version matches.
+GOLANGCI_LINT_VERSION=v2.15.0
+lint_bin="$(go env GOPATH)/bin/golangci-lint"
+if ! "$lint_bin" version 2>/dev/null | grep -q "version ${GOLANGCI_LINT_VERSION#v} "; then
+  log "installing golangci-lint $GOLANGCI_LINT_VERSION (go install)"
+  go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"
+fi
+log "golangci-lint"
+"$lint_bin" run ./...
 
 log "go test -race (unit, end-to-end, interoperability, browser)"
 go test -race -count=1 -timeout 15m ./...

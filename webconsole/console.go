@@ -220,7 +220,7 @@ func (c *Console) serveIndex(w http.ResponseWriter, r *http.Request) {
 	c.write(w, r, c.index)
 }
 
-func (c *Console) serveConfig(w http.ResponseWriter, r *http.Request) {
+func (c *Console) serveConfig(w http.ResponseWriter, _ *http.Request) {
 	c.securityHeaders(w.Header())
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")

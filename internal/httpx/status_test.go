@@ -28,14 +28,14 @@ func TestStatusRecorder(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			real := httptest.NewRecorder()
-			rec := NewStatusRecorder(real)
+			under := httptest.NewRecorder()
+			rec := NewStatusRecorder(under)
 			tt.handler(rec)
 			if got := rec.Status(); got != tt.want {
 				t.Errorf("Status() = %d, want %d", got, tt.want)
 			}
-			if real.Code != tt.want {
-				t.Errorf("the real writer got %d, want %d", real.Code, tt.want)
+			if under.Code != tt.want {
+				t.Errorf("the real writer got %d, want %d", under.Code, tt.want)
 			}
 		})
 	}
