@@ -26,9 +26,6 @@ const (
 	progressNone  = "none"
 )
 
-// init registers call; registerNew gives each App fresh flags (see registerNew).
-func init() { registerNew(newCallCommand) }
-
 // newCallCommand is `fastmcp-auth call TOOL [ARG...]`.
 func newCallCommand() *cli.Command {
 	return &cli.Command{

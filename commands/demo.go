@@ -25,9 +25,6 @@ import (
 // skin-tone emoji and a flag so the demo shows that grapheme clusters stay whole.
 const flagDemoQuery = "query"
 
-// init registers demo; registerNew gives each App fresh flags (see registerNew).
-func init() { registerNew(newDemoCommand) }
-
 // newDemoCommand is `fastmcp-auth demo`: the whole flow (authority, server, sign-in, call) in
 // one process, on loopback, touching none of the user's files or settings.
 func newDemoCommand() *cli.Command {

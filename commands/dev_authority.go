@@ -36,9 +36,6 @@ const (
 	devShutdownTimeout = 5 * time.Second
 )
 
-// init registers dev-authority (one shared *cli.Command; see register).
-func init() { register(newDevAuthorityCommand()) }
-
 // newDevAuthorityCommand is `fastmcp-auth dev-authority`: the local Entra-compatible
 // authority, for development and tests only.
 func newDevAuthorityCommand() *cli.Command {

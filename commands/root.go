@@ -136,27 +136,24 @@ func rejectArgs(c *cli.Command) {
 	}
 }
 
-// commandList is every subcommand; each lives in its own file.
+// commandList is every subcommand, in the order --help lists them; each lives in its own
+// file. The constructors run afresh for each App: a *cli.Command and its flags keep parse
+// state, so one shared between Apps (parallel tests, or one process running several command
+// lines) would be a data race.
 func commandList() []*cli.Command {
-	out := make([]*cli.Command, 0, len(registered))
-	for _, newCommand := range registered {
-		out = append(out, newCommand())
+	return []*cli.Command{
+		newCallCommand(),
+		newDemoCommand(),
+		newDevAuthorityCommand(),
+		newLoginCommand(),
+		newLogoutCommand(),
+		newProxyCommand(),
+		newServeCommand(),
+		newTokenCommand(),
+		newToolsCommand(),
+		newWhoamiCommand(),
 	}
-	return out
 }
-
-// registered is filled by each command file's init, so that parallel work on separate
-// commands never edits one shared list.
-var registered []func() *cli.Command
-
-// register adds a subcommand constructor's result to the application. The same
-// *cli.Command is then shared by every App; prefer registerNew.
-func register(c *cli.Command) { registered = append(registered, func() *cli.Command { return c }) }
-
-// registerNew adds a subcommand constructor, called afresh for each App: a *cli.Command and
-// its flags keep parse state, so one shared between Apps (parallel tests, or one process
-// running several command lines) is a data race.
-func registerNew(newCommand func() *cli.Command) { registered = append(registered, newCommand) }
 
 // onUsageError turns urfave's flag-parsing errors (unknown flag, a value that does not
 // parse) into exit 2, as CLI.md requires. Without it urfave prints "Incorrect Usage" and the

@@ -48,9 +48,6 @@ const (
 	serveShutdownTimeout = 30 * time.Second
 )
 
-// init registers serve (one shared *cli.Command; see register).
-func init() { register(newServeCommand()) }
-
 // newServeCommand is `fastmcp-auth serve`: the MCP server over Streamable HTTP.
 func newServeCommand() *cli.Command {
 	return &cli.Command{

@@ -16,9 +16,6 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
 )
 
-// init registers tools; registerNew gives each App fresh flags (see registerNew).
-func init() { registerNew(newToolsCommand) }
-
 // jsonOutputFlag is --json of tools and call.
 func jsonOutputFlag() cli.Flag {
 	return &cli.BoolFlag{Name: flagJSON, Usage: "machine-readable JSON on stdout", EnvVars: envVar(flagJSON)}
