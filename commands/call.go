@@ -12,6 +12,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
+	"github.com/fastmcp-auth/fastmcp-auth/internal/toolargs"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
 )
 
@@ -65,13 +66,13 @@ func runCall(c *cli.Context) error {
 		return usageErrorf("call needs a tool name: fastmcp-auth call TOOL [key=value ...] (fastmcp-auth tools lists them)")
 	}
 	name := positional[0]
-	raw, err := parseRawArgs(positional[1:])
+	raw, err := toolargs.Parse(positional[1:])
 	if err != nil {
-		return err
+		return argsError(err)
 	}
 	// Every usage check runs before connecting, so a typo costs no sign-in or round trip.
-	if err := checkArgsFlag(c.String(flagArgs)); err != nil {
-		return err
+	if err := toolargs.CheckObject(c.String(flagArgs)); err != nil {
+		return argsError(err)
 	}
 	mode := c.String(flagProgress)
 	if !slices.Contains([]string{progressAuto, progressBar, progressPlain, progressNone}, mode) {
@@ -99,9 +100,9 @@ func runCall(c *cli.Context) error {
 		slices.Sort(names)
 		return usageErrorf("the server has no tool %q; it offers: %s", name, strings.Join(names, ", "))
 	}
-	args, err := toolArguments(tools[i], c.String(flagArgs), c.App.Reader, raw)
+	args, err := toolargs.Build(tools[i], c.String(flagArgs), c.App.Reader, raw)
 	if err != nil {
-		return err
+		return argsError(err)
 	}
 
 	stderr := c.App.ErrWriter
