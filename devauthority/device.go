@@ -162,7 +162,8 @@ func (a *Authority) grantDevice(r *http.Request, form url.Values, clientID strin
 	case !strings.EqualFold(d.clientID, clientID):
 		oerr = errInvalidGrant(aadstsClientMismatch, "The device code was issued to a different client.")
 	case now.After(d.expires):
-		a.removeDeviceLocked(d)
+		// Kept (pruneLocked forgets it later), so that the page, and a later poll, still say
+		// "expired" rather than "unknown code" after the client's poll saw the expiry.
 		oerr = &oauthError{400, "expired_token", aadstsExpiredToken, "Verification code expired. Start the sign-in again."}
 	case d.state == statePending:
 		oerr = errPending()
