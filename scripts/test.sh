@@ -10,24 +10,25 @@ cd "$(dirname "$0")/.."
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-# apt_install CMD PACKAGE WHAT installs the Debian PACKAGE when command CMD is missing and we
-# are root, else says what will skip.
-apt_install() {
-  if command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; then
-    return
-  fi
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing $2 (Debian package) for $3"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-  else
-    log "$1 is missing: install it (apt-get install $2) or $3 will skip (fail under CI=true)"
-  fi
-}
-
 if [ -z "${SKIP_INSTALL:-}" ]; then
-  apt_install chromium chromium "the browser tests"
-  apt_install nginx nginx "the scale-out test (reliability/)"
+  if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing chromium (Debian package) for the browser tests"
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      log "chromium is missing: install it (apt-get install chromium) or the browser tests will skip (fail under CI=true)"
+    fi
+  fi
+  if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing nginx (Debian package) for the scale-out test (reliability/)"
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+    else
+      log "nginx is missing: install it (apt-get install nginx) or the scale-out test will skip (fail under CI=true)"
+    fi
+  fi
   for dir in interop bench; do
     if [ -f "$dir/package-lock.json" ]; then
       log "npm ci in $dir (pinned by its lock file)"
