@@ -295,7 +295,14 @@ func AssetNames() []string {
 // auth.Discover, the one discovery fetch of the project (so that an unreachable authority
 // wraps auth.ErrUnreachable: exit 4), and requires the two the page uses.
 func discover(ctx context.Context, client *http.Client, authority string) (Endpoints, error) {
-	d, err := auth.Discover(ctx, client, authority)
+	if client == nil {
+		client = http.DefaultClient
+	}
+	// The endpoints the browser is sent to come from the authority configured, never from
+	// wherever a redirect points (issue 10), whatever client the caller passed.
+	c := *client
+	c.CheckRedirect = netx.CheckRedirect
+	d, err := auth.Discover(ctx, &c, authority)
 	if err != nil {
 		return Endpoints{}, err
 	}
