@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"). Installs what the tests need, then runs
-# every test: go vet and golangci-lint, Go unit tests with -race, the interoperability tests with real third-party MCP
+# every test: Go unit tests with -race, the interoperability tests with real third-party MCP
 # clients (Node), the browser tests (Debian's chromium), and the fuzz targets briefly.
 #
 #   scripts/test.sh            everything
@@ -37,9 +37,6 @@ if [ -z "${SKIP_INSTALL:-}" ]; then
   done
 fi
 
-log "go vet"
-go vet ./...
-
 # golangci-lint (gosec, errcheck, staticcheck, bodyclose, revive, misspell; see .golangci.yml),
 # at a pinned version installed with the Go toolchain. The first install compiles it (minutes
 # on a slow machine); later runs reuse the binary when its version matches.
@@ -51,6 +48,9 @@ if ! "$lint_bin" version 2>/dev/null | grep -q "version ${GOLANGCI_LINT_VERSION#
 fi
 log "golangci-lint"
 "$lint_bin" run ./...
+
+log "go vet"
+go vet ./...
 
 log "go test -race (unit, end-to-end, interoperability, browser)"
 go test -race -count=1 -timeout 15m ./...
