@@ -93,15 +93,7 @@ func TestMSALDeviceFlow(t *testing.T) {
 			if !strings.Contains(dc.Result.Message, code) || !strings.HasSuffix(dc.Result.VerificationURL, "/device") {
 				t.Errorf("device code result: message %q, url %q", dc.Result.Message, dc.Result.VerificationURL)
 			}
-			type result struct {
-				res public.AuthResult
-				err error
-			}
-			done := make(chan result, 1)
-			go func() {
-				res, err := dc.AuthenticationResult(ctx)
-				done <- result{res, err}
-			}()
+			done := awaitDevice(ctx, dc)
 			if tc.name != "expired" {
 				waitFor(t, "a pending poll", func() bool { return rec.count("authorization_pending") > 0 })
 			}
