@@ -57,9 +57,9 @@ func splitInterspersed(args []string, takesValue func(name string) (known, hasVa
 
 // interspersedArgs applies the flags that stand among the positional arguments of c (after
 // urfave/cli has parsed those before them) and returns the positional arguments. What takes a
-// value is read from the command's own flag definitions. It returns showHelp when -h or
-// --help appeared.
-func interspersedArgs(c *cli.Context) (positional []string, showHelp bool, err error) {
+// value is read from the command's own flag definitions. When -h or --help appeared it shows
+// the command's help and returns shown, with the error of showing it.
+func interspersedArgs(c *cli.Context) (positional []string, shown bool, err error) {
 	// primary maps every name and alias to the flag's first name (what c.Set expects);
 	// valued says whether the flag consumes the next argument. A flag type that cannot say
 	// is taken to take a value: the safer guess, as it never turns a value into a tool name.
@@ -88,7 +88,7 @@ func interspersedArgs(c *cli.Context) (positional []string, showHelp bool, err e
 	}
 	for _, f := range flags {
 		if f.name == "h" || f.name == "help" {
-			return positional, true, nil
+			return positional, true, cli.ShowSubcommandHelp(c)
 		}
 		// c.Set goes through the flag's own parser, so a late --progress=x or --json=maybe
 		// is checked exactly as if it had come first. A value set here beats the env var,

@@ -53,12 +53,9 @@ func runCall(c *cli.Context) error {
 	// urfave stops parsing flags at the tool name, as the flag package does; users of gh
 	// and kubectl put flags at the end (`call reverse_tool query=hi --json`), so the flags
 	// among the positional arguments are applied here.
-	positional, help, err := interspersedArgs(c)
-	if err != nil {
+	positional, shown, err := interspersedArgs(c)
+	if err != nil || shown {
 		return err
-	}
-	if help {
-		return cli.ShowSubcommandHelp(c)
 	}
 	if len(positional) == 0 {
 		return usageErrorf("call needs a tool name: fastmcp-auth call TOOL [key=value ...] (fastmcp-auth tools lists them)")

@@ -38,12 +38,9 @@ func newToolsCommand() *cli.Command {
 // command name are still gathered by interspersedArgs, so that a flag put after a stray
 // word is not silently dropped: the word becomes a usage error instead.
 func runTools(c *cli.Context) error {
-	rest, help, err := interspersedArgs(c)
-	if err != nil {
+	rest, shown, err := interspersedArgs(c)
+	if err != nil || shown {
 		return err
-	}
-	if help {
-		return cli.ShowSubcommandHelp(c)
 	}
 	if len(rest) > 0 {
 		return usageErrorf("tools takes no arguments, got %q", rest[0])
