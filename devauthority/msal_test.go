@@ -93,7 +93,15 @@ func TestMSALDeviceFlow(t *testing.T) {
 			if !strings.Contains(dc.Result.Message, code) || !strings.HasSuffix(dc.Result.VerificationURL, "/device") {
 				t.Errorf("device code result: message %q, url %q", dc.Result.Message, dc.Result.VerificationURL)
 			}
-			done := awaitDevice(ctx, dc)
+			type result struct {
+				res public.AuthResult
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				res, err := dc.AuthenticationResult(ctx)
+				done <- result{res, err}
+			}()
 			if tc.name != "expired" {
 				waitFor(t, "a pending poll", func() bool { return rec.count("authorization_pending") > 0 })
 			}
