@@ -295,7 +295,7 @@ func (l *Login) matching(accts []public.Account) []public.Account {
 	var out []public.Account
 	for _, a := range accts {
 		env := strings.ToLower(a.Environment)
-		if env != l.host && !(l.microsoft && slices.Contains(microsoftHosts, env)) {
+		if env != l.host && (!l.microsoft || !slices.Contains(microsoftHosts, env)) {
 			continue
 		}
 		if !strings.EqualFold(a.Realm, l.tenant) {

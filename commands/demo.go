@@ -25,9 +25,6 @@ import (
 // skin-tone emoji and a flag so the demo shows that grapheme clusters stay whole.
 const flagDemoQuery = "query"
 
-// init registers demo; registerNew gives each App fresh flags (see registerNew).
-func init() { registerNew(newDemoCommand) }
-
 // newDemoCommand is `fastmcp-auth demo`: the whole flow (authority, server, sign-in, call) in
 // one process, on loopback, touching none of the user's files or settings.
 func newDemoCommand() *cli.Command {
@@ -111,7 +108,7 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	if err := authority.Start(); err != nil {
 		return fmt.Errorf("demo: could not start the development authority: %w", err)
 	}
-	defer authority.Shutdown(context.Background())
+	defer func() { _ = authority.Shutdown(context.Background()) }()
 	step("development authority  %s (its CA: %s)", authority.URL(), authority.CAFile())
 
 	// 2. The secured server, validating the authority's tokens like `serve` does. The

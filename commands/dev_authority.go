@@ -45,9 +45,6 @@ const (
 	devShutdownTimeout = 5 * time.Second
 )
 
-// init registers dev-authority (one shared *cli.Command; see register).
-func init() { register(newDevAuthorityCommand()) }
-
 // newDevAuthorityCommand is `fastmcp-auth dev-authority`: the local Entra-compatible
 // authority, for development and tests only.
 func newDevAuthorityCommand() *cli.Command {
@@ -168,7 +165,7 @@ func runDevAuthority(c *cli.Context) error {
 	}
 	// Runs until main's context ends (SIGINT/SIGTERM). The shutdown gets a fresh context,
 	// since the one that ended cannot bound it.
-	<-c.Context.Done()
+	<-c.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), devShutdownTimeout)
 	defer cancel()
 	if err := a.Shutdown(ctx); err != nil {

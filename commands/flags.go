@@ -152,13 +152,6 @@ func authorityURL(c *cli.Context) (string, error) {
 	return "", usageErrorf("no authority: set --tenant-id (or %sTENANT_ID) for Entra ID, or --authority (%sAUTHORITY)", envPrefix, envPrefix)
 }
 
-// isMicrosoftAuthority reports whether the authority is Entra ID's public cloud, where
-// instance discovery and the v1 issuer apply.
-func isMicrosoftAuthority(authority string) bool {
-	u, err := url.Parse(authority)
-	return err == nil && strings.EqualFold(u.Hostname(), microsoftAuthorityHost)
-}
-
 // appIDURI returns the API's identifier URI: --app-id-uri, else api://<--api-client-id>; ""
 // when neither is set. A malformed --app-id-uri is a usage error.
 func appIDURI(c *cli.Context) (string, error) {

@@ -17,9 +17,6 @@ import (
 // flagForce is login's --force: run the device flow even when a cached token works.
 const flagForce = "force"
 
-// init registers login; registerNew gives each App fresh flags (see registerNew).
-func init() { registerNew(newLoginCommand) }
-
 // newLoginCommand is `fastmcp-auth login`: silent sign-in first, else the device code flow.
 func newLoginCommand() *cli.Command {
 	return &cli.Command{

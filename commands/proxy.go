@@ -21,9 +21,6 @@ import (
 // flagLogFile is proxy's --log-file: logs go there instead of stderr.
 const flagLogFile = "log-file"
 
-// init registers proxy; registerNew gives each App fresh flags (see registerNew).
-func init() { registerNew(newProxyCommand) }
-
 // newProxyCommand is `fastmcp-auth proxy`: a stdio MCP server relaying everything to the
 // remote secured server with the cached token, for MCP hosts that only start local servers.
 func newProxyCommand() *cli.Command {

@@ -55,9 +55,6 @@ const (
 	serveShutdownTimeout = 30 * time.Second
 )
 
-// init registers serve (one shared *cli.Command; see register).
-func init() { register(newServeCommand()) }
-
 // newServeCommand is `fastmcp-auth serve`: the MCP server over Streamable HTTP.
 func newServeCommand() *cli.Command {
 	return &cli.Command{
@@ -147,7 +144,7 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 	}
 
 	s.Path = strings.TrimSpace(c.String(flagPath))
-	if !strings.HasPrefix(s.Path, "/") || s.Path == "/" || strings.ContainsAny(s.Path, "?#{} ") {
+	if !mcpserver.ValidPath(s.Path) {
 		return nil, usageErrorf("--%s must be a path such as /mcp, not %q", flagPath, s.Path)
 	}
 

@@ -90,7 +90,7 @@ func newWebConsole(ctx context.Context, w *webSettings, s *serveSettings, logger
 	console, err := webconsole.New(ctx, cfg)
 	if err != nil {
 		if auth.IsUnreachable(err) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, withCode(ExitUnreachable, fmt.Errorf("web console: %w", err))
+			return nil, withCode(ExitUnreachable, fmt.Errorf("web console: %w: check the network, --authority or --tenant-id, and --ca-file", err))
 		}
 		return nil, fmt.Errorf("web console: %w", err)
 	}

@@ -15,9 +15,6 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
 )
 
-// init registers tools; registerNew gives each App fresh flags (see registerNew).
-func init() { registerNew(newToolsCommand) }
-
 // jsonOutputFlag is --json of tools and call.
 func jsonOutputFlag() cli.Flag {
 	return &cli.BoolFlag{Name: flagJSON, Usage: "machine-readable JSON on stdout", EnvVars: envVar(flagJSON)}
@@ -40,12 +37,9 @@ func newToolsCommand() *cli.Command {
 // command name are still gathered by interspersedArgs, so that a flag put after a stray
 // word is not silently dropped: the word becomes a usage error instead.
 func runTools(c *cli.Context) error {
-	rest, help, err := interspersedArgs(c)
-	if err != nil {
+	rest, shown, err := interspersedArgs(c)
+	if err != nil || shown {
 		return err
-	}
-	if help {
-		return cli.ShowSubcommandHelp(c)
 	}
 	if len(rest) > 0 {
 		return usageErrorf("tools takes no arguments, got %q", rest[0])

@@ -491,7 +491,8 @@ func TestShutdown(t *testing.T) {
 	if err := a.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.HTTPClient().Get(a.URL() + "/discovery/v2.0/keys"); err == nil {
+	if resp, err := a.HTTPClient().Get(a.URL() + "/discovery/v2.0/keys"); err == nil {
+		_ = resp.Body.Close()
 		t.Error("still serving after Shutdown")
 	}
 }

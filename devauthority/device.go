@@ -118,12 +118,12 @@ func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]an
 // newUserCode returns a random XXXX-XXXX code from userCodeAlphabet.
 func newUserCode() string {
 	var b strings.Builder
-	max := big.NewInt(int64(len(userCodeAlphabet)))
+	alphabetLen := big.NewInt(int64(len(userCodeAlphabet)))
 	for i := 0; i < 8; i++ {
 		if i == 4 {
 			b.WriteByte('-')
 		}
-		n, err := rand.Int(rand.Reader, max)
+		n, err := rand.Int(rand.Reader, alphabetLen)
 		if err != nil {
 			panic(err) // crypto/rand never fails on supported platforms
 		}
@@ -170,7 +170,8 @@ func (a *Authority) grantDevice(r *http.Request, form url.Values, clientID strin
 		a.removeDeviceLocked(d)
 		oerr = errInvalidClient(aadstsMissingSecret, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 	case now.After(d.expires):
-		a.removeDeviceLocked(d)
+		// Kept (pruneLocked forgets it later), so that the page, and a later poll, still say
+		// "expired" rather than "unknown code" after the client's poll saw the expiry.
 		oerr = &oauthError{400, "expired_token", aadstsExpiredToken, "Verification code expired. Start the sign-in again."}
 	case d.state == statePending:
 		oerr = errPending()

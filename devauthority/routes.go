@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
@@ -50,22 +51,10 @@ func (a *Authority) middleware(next http.Handler) http.Handler {
 		// Every body, form or not, is bounded before a handler reads it (readForm reports the
 		// overflow as Entra does).
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := httpx.NewStatusRecorder(w)
 		next.ServeHTTP(sw, r)
-		a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+		a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.Status(), "duration", time.Since(start))
 	})
-}
-
-// statusWriter records the status a handler wrote, for the request log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-// WriteHeader records code and passes it on.
-func (s *statusWriter) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
 }
 
 // hostAllowed accepts Host values naming a loopback address with the listening port.
@@ -182,7 +171,7 @@ func (a *Authority) handleDiscoveryV1(w http.ResponseWriter, r *http.Request) {
 // handleKeys serves the JSON Web Key Set. Like Entra's, the keys carry no "alg" member, so
 // verifiers tested here must take the algorithm from the token header (restricted to RS256
 // for RSA keys), as they must with Entra.
-func (a *Authority) handleKeys(w http.ResponseWriter, r *http.Request) {
+func (a *Authority) handleKeys(w http.ResponseWriter, _ *http.Request) {
 	pub := &a.km.signKey.PublicKey
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	writeJSONCacheable(w, map[string]any{"keys": []map[string]any{{
@@ -239,7 +228,7 @@ func (a *Authority) handlePreflight(w http.ResponseWriter, r *http.Request) {
 // open redirector (a link through a trusted-looking origin to anywhere).
 func (a *Authority) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if u := r.URL.Query().Get("post_logout_redirect_uri"); u != "" && validRedirectURI(u) && netx.IsLoopbackURL(u) {
-		http.Redirect(w, r, u, http.StatusFound)
+		http.Redirect(w, r, u, http.StatusFound) //nolint:gosec // G710: only a registered loopback redirect URI, checked just above
 		return
 	}
 	a.renderPage(w, r, http.StatusOK, pageData{Title: "Signed out", Result: "You are signed out. You can close this window."})

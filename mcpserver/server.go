@@ -74,8 +74,7 @@ type Config struct {
 	// Logger receives one line per request and the server's warnings; nil discards them.
 	Logger *slog.Logger
 	// Extra, when set, mounts more routes on the handler's mux (the web console). Those routes
-	// get the origin check, CORS, body limit and request log, but no token check: wrap them
-	// with [RequireToken] when they need one.
+	// get the origin check, CORS, body limit and request log, but no token check.
 	Extra func(mux *http.ServeMux)
 
 	// onReverseEnd, for tests, is called when a reverse_tool call ends, with the error it

@@ -71,15 +71,7 @@ func TestKeySetFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	srv := httptest.NewUnstartedServer(nil)
-	h, err := mcpserver.Handler(mcpserver.Config{Verifier: v.Verify, RequiredScopes: []string{"execute"},
-		PublicURL: "http://" + srv.Listener.Addr().String() + "/mcp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = h
-	srv.Start()
-	defer srv.Close()
+	srv := serveVerified(t, v)
 
 	unknown := authtest.NewKey(t, "never-published")
 	huge := append([]byte(`{"keys":[`), bytes.Repeat([]byte(" "), 32<<20)...) // 32 MiB, never closed
@@ -175,6 +167,22 @@ func TestKeySetFaults(t *testing.T) {
 	}
 }
 
+// serveVerified serves mcpserver.Handler with v (scope "execute") on loopback until the test
+// ends.
+func serveVerified(t *testing.T, v *auth.Verifier) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	h, err := mcpserver.Handler(mcpserver.Config{Verifier: v.Verify, RequiredScopes: []string{"execute"},
+		PublicURL: "http://" + srv.Listener.Addr().String() + "/mcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = h
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // waitFor polls cond every 20ms for at most d.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
@@ -224,15 +232,7 @@ func TestKeyRotationMidLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	srv := httptest.NewUnstartedServer(nil)
-	h, err := mcpserver.Handler(mcpserver.Config{Verifier: v.Verify, RequiredScopes: []string{"execute"},
-		PublicURL: "http://" + srv.Listener.Addr().String() + "/mcp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = h
-	srv.Start()
-	defer srv.Close()
+	srv := serveVerified(t, v)
 
 	stopLoad, loadDone := backgroundLoad(t, srv.URL+"/mcp", fx.token, 8)
 	defer stopLoad()

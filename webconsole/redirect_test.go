@@ -27,8 +27,8 @@ func TestDiscoverStaysOnOrigin(t *testing.T) {
 	}))
 	t.Cleanup(authority.Close)
 	for _, client := range []*http.Client{nil, {}} {
-		if _, err := Discover(context.Background(), client, authority.URL+"/tenant"); !errors.Is(err, netx.ErrCrossOriginRedirect) {
-			t.Errorf("Discover through a cross-origin redirect: %v, want ErrCrossOriginRedirect", err)
+		if _, err := discover(context.Background(), client, authority.URL+"/tenant"); !errors.Is(err, netx.ErrCrossOriginRedirect) {
+			t.Errorf("discover through a cross-origin redirect: %v, want ErrCrossOriginRedirect", err)
 		}
 	}
 	if n := asked.Load(); n != 0 {
