@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -260,6 +261,7 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	mcpserver.Version = Version
+	tuneServeGC(os.Getenv)
 	cfg := mcpserver.Config{
 		NoAuth:         s.NoAuth,
 		RequiredScopes: s.RequiredScopes,
