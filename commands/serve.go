@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -261,7 +260,6 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	mcpserver.Version = Version
-	tuneServeGC(os.Getenv)
 	cfg := mcpserver.Config{
 		NoAuth:         s.NoAuth,
 		RequiredScopes: s.RequiredScopes,
