@@ -15,6 +15,8 @@ import (
 	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux
 	"os"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 func init() {
@@ -39,17 +41,14 @@ func init() {
 	go func() { _ = srv.Serve(ln) }()
 }
 
-// checkLoopback accepts host:port addresses whose host is a loopback IP or "localhost".
+// checkLoopback accepts host:port addresses whose host is loopback, by the project's one rule
+// (netx.IsLoopbackHost: "localhost" or a loopback IP).
 func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("%q is not host:port (use 127.0.0.1:6060)", addr)
 	}
-	if host == "localhost" {
-		return nil
+	if !netx.IsLoopbackHost(addr) {
+		return errors.New("pprof binds loopback only: use 127.0.0.1:PORT or [::1]:PORT, not " + addr)
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return errors.New("pprof binds loopback only: use 127.0.0.1:PORT or [::1]:PORT, not " + addr)
+	return nil
 }
