@@ -7,6 +7,9 @@
 #   third_party/update-go-sdk.sh --check   rebuild it in a temp dir and fail if the copy differs
 #   third_party/update-go-sdk.sh --test    apply the patch to the whole module (with its own tests)
 #                                          in a temp dir and run the SDK's test suite there
+#                                          (with v1.8.0 + the patch, TestStreamableStateful_
+#                                          DiscoverDoesNotLeakSession fails: a race in that
+#                                          test, see docs/go-sdk-upstream.md)
 set -euo pipefail
 cd "$(dirname "$0")"
 
