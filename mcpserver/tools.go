@@ -47,7 +47,6 @@ type tools struct {
 	interval     time.Duration
 	logger       *slog.Logger
 	onReverseEnd func(error)
-	reverseTyped *typedTool[ReverseInput, ReverseOutput]
 }
 
 // reverseToolDef is reverse_tool as clients list it; the schemas are inferred from
@@ -65,8 +64,8 @@ func (t *tools) register(s *mcp.Server) {
 	// reverse_tool, the tool every benchmark calls, goes through the raw AddTool with its
 	// schemas resolved here, once (see typedTool); random_number_tool keeps the SDK's typed
 	// AddTool.
-	t.reverseTyped = mustTypedTool(reverseToolDef(), t.reverse, fastReverseInput)
-	s.AddTool(t.reverseTyped.tool, t.reverseTyped.handle)
+	reverse := mustTypedTool(reverseToolDef(), t.reverse, fastReverseInput)
+	s.AddTool(reverse.tool, reverse.handle)
 	mcp.AddTool(s, &mcp.Tool{
 		Name:        RandomToolName,
 		Description: "Draw a random integer between min and max, both included.",
