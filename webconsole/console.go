@@ -306,7 +306,11 @@ func Discover(ctx context.Context, client *http.Client, authority string) (Endpo
 		return Endpoints{}, fmt.Errorf("could not fetch the authority's discovery document: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
+	// The endpoints the browser is sent to come from the authority configured, never from
+	// wherever a redirect points (issue 10), whatever client the caller passed.
+	c := *client
+	c.CheckRedirect = netx.CheckRedirect
+	resp, err := c.Do(req)
 	if err != nil {
 		return Endpoints{}, fmt.Errorf("could not fetch the authority's discovery document %s (check --authority and --ca-file): %w", u, err)
 	}
