@@ -19,8 +19,8 @@ const (
 	flagPolicyArgs   = "args"
 )
 
-// init registers policy (a fresh *cli.Command per App).
-func init() { registerNew(newPolicyCommand) }
+// maxClaimsStdin bounds the claims read by --claims - (a token's claims are a few KiB).
+const maxClaimsStdin = 1 << 20
 
 // newPolicyCommand is `fastmcp-auth policy`, whose one subcommand `test` tries a policy on a
 // token's claims without a server.
@@ -69,7 +69,7 @@ func runPolicyTest(c *cli.Context) error {
 	}
 	var raw []byte
 	if claimsFile == "-" {
-		raw, err = io.ReadAll(io.LimitReader(os.Stdin, maxArgsStdin))
+		raw, err = io.ReadAll(io.LimitReader(os.Stdin, maxClaimsStdin))
 	} else {
 		raw, err = os.ReadFile(claimsFile)
 	}

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 )
@@ -30,6 +28,7 @@ func clientAccessToken(ctx context.Context, c *cli.Context, stderr io.Writer) (s
 	// no one can sign in. The environment variable is the advised way: a --token value is
 	// visible to every user of the machine in the process list.
 	if t := strings.TrimSpace(c.String(flagToken)); t != "" {
+		warnTokenFlag(c, stderr)
 		return t, nil
 	}
 	cfg, err := loginConfigFromFlags(c, stderr)
@@ -64,14 +63,4 @@ func clientAccessToken(ctx context.Context, c *cli.Context, stderr io.Writer) (s
 	// stderr, not stdout: stdout carries only the tools or call output.
 	fmt.Fprintf(stderr, "signed in as %s\n", describeToken(tok))
 	return tok.AccessToken, nil
-}
-
-// promptsOnTerminal reports whether w is a terminal a person can read a device code on:
-// the *os.File behind it is a terminal, or w says so itself (tests).
-func promptsOnTerminal(w io.Writer) bool {
-	if t, ok := w.(interface{ IsTerminal() bool }); ok {
-		return t.IsTerminal()
-	}
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
