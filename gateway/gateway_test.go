@@ -271,6 +271,7 @@ func TestSamplingRoundTrip(t *testing.T) {
 	c.initialize()
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "call-1", "method": "tools/call", "params": toolCall("sample", nil)})
 	resp := c.request(http.MethodPost, body)
+	defer resp.Body.Close()
 	var answered bool
 	msgs := events(t, resp, func(m rpcMsg) {
 		if m.Method == "sampling/createMessage" {
@@ -536,6 +537,7 @@ func TestStandaloneStreamGetsBacklog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer resp.Body.Close()
 	got := make(chan string, 1)
 	go events(t, resp, func(m rpcMsg) { got <- m.Method })
 	select {

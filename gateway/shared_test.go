@@ -39,7 +39,9 @@ func TestSharedUpstreamOneProcessRewrittenIDs(t *testing.T) {
 			defer wg.Done()
 			body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 42, "method": "tools/call",
 				"params": map[string]any{"name": "echo", "arguments": map[string]any{"message": "from " + c.user}, "_meta": map[string]any{"progressToken": 7}}})
-			msgs := events(t, c.request(http.MethodPost, body), nil)
+			resp := c.request(http.MethodPost, body)
+			defer resp.Body.Close()
+			msgs := events(t, resp, nil)
 			mu.Lock()
 			results[c.user] = msgs
 			mu.Unlock()
@@ -71,7 +73,9 @@ func TestSharedUpstreamRoutesServerRequestsToTheCaller(t *testing.T) {
 	b.initialize()
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "c1", "method": "tools/call", "params": toolCall("sample", nil)})
 	var answered bool
-	msgs := events(t, b.request(http.MethodPost, body), func(m rpcMsg) {
+	resp := b.request(http.MethodPost, body)
+	defer resp.Body.Close()
+	msgs := events(t, resp, func(m rpcMsg) {
 		if m.Method == "sampling/createMessage" {
 			ans, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": m.ID, "result": map[string]any{"model": "m", "role": "assistant", "content": map[string]any{"type": "text", "text": "bob's answer"}}})
 			r := b.request(http.MethodPost, ans)

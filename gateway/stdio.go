@@ -65,7 +65,8 @@ func cut(kv string) (string, string, bool) {
 
 // Dial starts the program for one session; it is a [Dialer].
 func (c Command) Dial(_ context.Context, info SessionInfo, recv func([]byte), exited func(error)) (Upstream, error) {
-	cmd := exec.Command(c.Path, c.Args...)
+	// The command is the operator's own (serve -- COMMAND), resolved at start.
+	cmd := exec.Command(c.Path, c.Args...) //nolint:gosec // G204: running it is the point
 	cmd.Env = c.Env
 	if cmd.Env == nil {
 		cmd.Env = []string{} // nil would mean the gateway's whole environment
@@ -136,7 +137,7 @@ func describeExit(err error) error {
 		return errors.New("exit status 0")
 	}
 	if errors.As(err, &ee) {
-		return errors.New(ee.ProcessState.String())
+		return errors.New(ee.String())
 	}
 	return err
 }

@@ -40,20 +40,6 @@ func (st *stream) push(msg []byte, answer bool) bool {
 	return true
 }
 
-// expect adds answers the stream waits for.
-func (st *stream) expect(n int) {
-	st.mu.Lock()
-	st.remaining += n
-	st.mu.Unlock()
-}
-
-// alive reports whether messages pushed now would be written.
-func (st *stream) alive() bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return !st.closed
-}
-
 // close ends the stream once its queue is written.
 func (st *stream) close() {
 	st.mu.Lock()

@@ -128,7 +128,7 @@ func Parse(doc []byte) (*Policy, error) {
 		return nil, fmt.Errorf("not a policy document (rules: a list of {tools|prompts|resources: [globs], allow: CEL}): %w", err)
 	}
 	if len(f.Rules) == 0 {
-		return nil, errors.New("no rules: everything would be denied; add at least one rule under rules:")
+		return nil, errors.New("no rules: everything would be denied; add at least one rule under \"rules\"")
 	}
 	p := &Policy{}
 	for i, fr := range f.Rules {
