@@ -194,7 +194,7 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	step("token cache            silent sign-in served from %s (mode %v)", filepath.Base(login.CacheFile()), cacheInfo.Mode().Perm())
 
 	// 5. The MCP client: list the tools, call reverse_tool with live progress.
-	client, err := mcpclient.Connect(ctx, mcpclient.Config{Server: serverURL, Token: tok.AccessToken})
+	client, err := mcpclient.Connect(ctx, mcpclient.Config{Server: serverURL, Token: auth.NewLoginSupply(login, tok)})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
