@@ -40,6 +40,14 @@ fi
 log "go vet"
 go vet ./...
 
+# The release targets (README "Install"): the binary must build and vet without cgo on each,
+# so a Windows or macOS user never meets a Linux-only call (issue 12).
+for target in windows/amd64 darwin/arm64 darwin/amd64 linux/arm64; do
+  log "cross-build and vet for $target (CGO_ENABLED=0)"
+  GOOS="${target%/*}" GOARCH="${target#*/}" CGO_ENABLED=0 go build -o /dev/null .
+  GOOS="${target%/*}" GOARCH="${target#*/}" CGO_ENABLED=0 go vet ./...
+done
+
 log "go test -race (unit, end-to-end, interoperability, browser)"
 go test -race -count=1 -timeout 15m ./...
 
