@@ -65,6 +65,9 @@ type LoginConfig struct {
 	Prompt io.Writer
 	// Logger receives debug and warning logs; never a token or code. Nil discards them.
 	Logger *slog.Logger
+	// OpenURL shows the sign-in page of [Login.Browser]; nil means [OpenBrowser] (the
+	// $BROWSER command or the system's, and the URL on Prompt). Tests drive a browser here.
+	OpenURL func(url string) error
 }
 
 // Token is an access token and who it belongs to.

@@ -16,6 +16,24 @@ import (
 // flagForce is login's --force: run the device flow even when a cached token works.
 const flagForce = "force"
 
+// flagBrowser is --browser of login and proxy: sign in in a browser (authorization code with
+// PKCE on a loopback redirect) instead of with a device code.
+const flagBrowser = "browser"
+
+// browserFlag is --browser.
+func browserFlag() cli.Flag {
+	return &cli.BoolFlag{Name: flagBrowser, Usage: "sign in in a browser (authorization code + PKCE on a loopback redirect; the browser from $BROWSER, else the system's) instead of with a device code", EnvVars: envVar(flagBrowser)}
+}
+
+// interactiveSignIn runs the sign-in the flags choose: the browser with --browser, else the
+// device code flow (the default: it works over SSH and in containers).
+func interactiveSignIn(ctx context.Context, c *cli.Context, l *auth.Login) (*auth.Token, error) {
+	if c.Bool(flagBrowser) {
+		return l.Browser(ctx)
+	}
+	return l.DeviceCode(ctx)
+}
+
 // init registers login; registerNew gives each App fresh flags (see registerNew).
 func init() { registerNew(newLoginCommand) }
 
@@ -23,11 +41,13 @@ func init() { registerNew(newLoginCommand) }
 func newLoginCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "login",
-		Usage: "sign in with the device code flow and cache the tokens",
+		Usage: "sign in with the device code flow (or --browser) and cache the tokens",
 		Description: "Uses the cached sign-in when it still works (refreshing it silently); otherwise prints a URL\n" +
-			"and a code on stderr to sign in with a browser on any device. --force always signs in anew.",
+			"and a code on stderr to sign in with a browser on any device, or with --browser opens a browser on\n" +
+			"this machine (for tenants that block the device code flow). --force always signs in anew.",
 		Flags: flagsOf(sharedFlags(), loginFlags(), []cli.Flag{
-			&cli.BoolFlag{Name: flagForce, Usage: "run the device flow even when a cached token works", EnvVars: envVar(flagForce)},
+			&cli.BoolFlag{Name: flagForce, Usage: "sign in anew even when a cached token works", EnvVars: envVar(flagForce)},
+			browserFlag(),
 		}),
 		Action: func(c *cli.Context) error {
 			stderr := c.App.ErrWriter
@@ -53,7 +73,7 @@ func newLoginCommand() *cli.Command {
 			// login runs the device flow even when stderr is no terminal (unlike tools and
 			// call): signing in is what the user asked for, and the prompt may be read from
 			// a log. The prompt and the result go to stderr; login prints nothing on stdout.
-			tok, err := l.DeviceCode(ctx)
+			tok, err := interactiveSignIn(ctx, c, l)
 			if err != nil {
 				return loginExitError(err)
 			}

@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -34,6 +36,7 @@ func newProxyCommand() *cli.Command {
 			"--log-file, never stdout. Exits 0 when stdin closes.",
 		Flags: flagsOf(sharedFlags(), loginFlags(), clientFlags(), []cli.Flag{
 			&cli.StringFlag{Name: flagLogFile, Usage: "append logs to `FILE` (created 0600) instead of stderr", EnvVars: envVar(flagLogFile)},
+			browserFlag(),
 		}),
 		Action: runProxy,
 	}
@@ -131,11 +134,29 @@ func proxyTokens(c *cli.Context, stderr io.Writer, logger *slog.Logger) (*auth.T
 	if err != nil {
 		return nil, "", err
 	}
-	cfg.Prompt = nil // never a device-code prompt from the proxy
+	// With --browser and a terminal, the first sign-in opens a browser (its URL goes to the
+	// terminal); otherwise there is no prompt at all.
+	term := c.App.ErrWriter
+	browser := c.Bool(flagBrowser) && promptsOnTerminal(term)
+	cfg.Prompt = nil
+	if browser {
+		cfg.Prompt = term
+	}
 	cfg.Logger = logger
 	l, err := auth.NewLogin(cfg)
 	if err != nil {
 		return nil, "", withCode(ExitUsage, err)
 	}
-	return auth.NewLoginSupply(l, nil), "login cache " + l.CacheFile(), nil
+	var first *auth.Token
+	if browser {
+		if _, err := l.Silent(c.Context); errors.Is(err, auth.ErrNotSignedIn) {
+			tok, err := l.Browser(c.Context)
+			if err != nil {
+				return nil, "", loginExitError(err)
+			}
+			fmt.Fprintf(term, "signed in as %s\n", describeToken(tok))
+			first = tok
+		}
+	}
+	return auth.NewLoginSupply(l, first), "login cache " + l.CacheFile(), nil
 }
