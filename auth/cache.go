@@ -149,21 +149,28 @@ func (c *FileCache) Export(ctx context.Context, m cache.Marshaler, _ cache.Expor
 	return nil
 }
 
-// writeAtomic writes data to a temporary file next to the cache, syncs it and renames it
-// over the cache, then syncs the directory so the rename survives a crash.
-func (c *FileCache) writeAtomic(data []byte) (err error) {
-	dir := filepath.Dir(c.path)
+// writeAtomic writes the cache file atomically (writeFileAtomic), in its directory created
+// or tightened by ensureDir.
+func (c *FileCache) writeAtomic(data []byte) error {
 	if err := c.ensureDir(); err != nil {
 		return err
 	}
-	create := c.createTemp
-	if create == nil {
-		create = os.CreateTemp
+	return writeFileAtomic(c.path, data, c.createTemp, c.write)
+}
+
+// writeFileAtomic writes data to a temporary file next to path, syncs it and renames it over
+// path, then syncs the directory so the rename survives a crash: a reader never sees half a
+// file, and a failed write leaves the previous file intact. The file is 0600 from its
+// creation. createTemp and write are test seams; nil means the os functions.
+func writeFileAtomic(path string, data []byte, createTemp func(dir, pattern string) (*os.File, error), write func(f *os.File, data []byte) error) (err error) {
+	dir := filepath.Dir(path)
+	if createTemp == nil {
+		createTemp = os.CreateTemp
 	}
 	// os.CreateTemp makes the file 0600 from the start, so the secrets are never readable
 	// by others, not even for a moment; it opens with O_CREATE|O_EXCL, which fails on an
 	// existing name, a symbolic link included, so the temporary file is never a planted link.
-	f, err := create(dir, "."+filepath.Base(c.path)+".tmp-*")
+	f, err := createTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
@@ -177,7 +184,6 @@ func (c *FileCache) writeAtomic(data []byte) (err error) {
 	if err = f.Chmod(0o600); err != nil {
 		return err
 	}
-	write := c.write
 	if write == nil {
 		write = func(f *os.File, b []byte) error { _, err := f.Write(b); return err }
 	}
@@ -190,12 +196,12 @@ func (c *FileCache) writeAtomic(data []byte) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
-	// A link planted at the cache path since the read would be replaced by the rename (its
-	// target is safe), but the user's intent is unclear: refuse, as Replace does.
-	if err = notLink(c.path); err != nil {
+	// A link planted at the path since it was read would be replaced by the rename (its
+	// target is safe), but the user's intent is unclear: refuse, as reading does.
+	if err = notLink(path); err != nil {
 		return err
 	}
-	if err = os.Rename(tmp, c.path); err != nil {
+	if err = os.Rename(tmp, path); err != nil {
 		return err
 	}
 	if d, derr := os.Open(dir); derr == nil {

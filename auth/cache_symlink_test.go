@@ -18,7 +18,10 @@ import (
 // recordingUnmarshaler is a cache.Unmarshaler that keeps what it was given.
 type recordingUnmarshaler struct{ got []byte }
 
-func (r *recordingUnmarshaler) Unmarshal(b []byte) error { r.got = append([]byte(nil), b...); return nil }
+func (r *recordingUnmarshaler) Unmarshal(b []byte) error {
+	r.got = append([]byte(nil), b...)
+	return nil
+}
 
 // TestCacheRefusesSymlinks (issue 10 item 7): a symbolic link as the last component of the
 // cache file or its lock file is refused, so that another local user who can write the cache

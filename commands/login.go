@@ -48,12 +48,17 @@ func newLoginCommand() *cli.Command {
 		Flags: flagsOf(sharedFlags(), loginFlags(), []cli.Flag{
 			&cli.BoolFlag{Name: flagForce, Usage: "sign in anew even when a cached token works", EnvVars: envVar(flagForce)},
 			browserFlag(),
+			serverSignInFlag(),
 		}),
 		Action: func(c *cli.Context) error {
 			stderr := c.App.ErrWriter
-			l, err := newLoginFromFlags(c, stderr, true)
+			cfg, err := loginConfig(c, stderr, true)
 			if err != nil {
 				return err
+			}
+			l, err := auth.NewLogin(cfg)
+			if err != nil {
+				return withCode(ExitUsage, err)
 			}
 			ctx := c.Context
 			// Silent first (MSAL's advice): a working cached sign-in, or a refresh token the
@@ -64,7 +69,7 @@ func newLoginCommand() *cli.Command {
 				tok, err := l.Silent(ctx)
 				if err == nil {
 					fmt.Fprintf(stderr, "already signed in as %s\n", describeToken(tok))
-					return nil
+					return recordServerSignIn(c, cfg, stderr)
 				}
 				if !errors.Is(err, auth.ErrNotSignedIn) {
 					return loginExitError(err)
@@ -78,7 +83,7 @@ func newLoginCommand() *cli.Command {
 				return loginExitError(err)
 			}
 			fmt.Fprintf(stderr, "signed in as %s\n", describeToken(tok))
-			return nil
+			return recordServerSignIn(c, cfg, stderr)
 		},
 	}
 }
@@ -101,12 +106,31 @@ func loginConfigFromFlags(c *cli.Context, stderr io.Writer) (auth.LoginConfig, e
 
 // loginConfig is loginConfigFromFlags; needScopes false (logout) skips the scope defaults.
 func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginConfig, error) {
-	clientID, err := requireString(c, flagClientID)
+	httpClient, err := auth.NewHTTPClient(strings.TrimSpace(c.String(flagCAFile)))
 	if err != nil {
+		return auth.LoginConfig{}, withCode(ExitUsage, err)
+	}
+	// No authority setting: the sign-in recorded for --server, or (login --server) the
+	// server's own metadata. Explicit settings always win.
+	var rec *auth.ServerSignIn
+	if !explicitAuthority(c) {
+		discover := c.Command != nil && c.Command.Name == "login" && c.IsSet(flagServer)
+		if rec, err = serverSignIn(c, discover, httpClient); err != nil {
+			return auth.LoginConfig{}, err
+		}
+	}
+	clientID := strings.TrimSpace(c.String(flagClientID))
+	if clientID == "" && rec != nil {
+		clientID = rec.ClientID
+	}
+	if clientID == "" {
+		_, err := requireString(c, flagClientID)
 		return auth.LoginConfig{}, missingSettingError{err}
 	}
-	authority, err := authorityURL(c)
-	if err != nil {
+	var authority string
+	if rec != nil {
+		authority = rec.Authority
+	} else if authority, err = authorityURL(c); err != nil {
 		if strings.TrimSpace(c.String(flagAuthority)) == "" {
 			err = missingSettingError{err} // neither --authority nor --tenant-id
 		}
@@ -119,6 +143,11 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 	for _, s := range c.StringSlice(flagScope) {
 		if s = strings.TrimSpace(s); s != "" {
 			scopes = append(scopes, s)
+		}
+	}
+	if len(scopes) == 0 && needScopes && rec != nil && len(rec.Scopes) > 0 {
+		if scopes, err = fullScopes(c, rec.Scopes); err != nil {
+			return auth.LoginConfig{}, err
 		}
 	}
 	if len(scopes) == 0 && needScopes {
@@ -136,10 +165,6 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 		if cacheFile, err = auth.DefaultCacheFile(); err != nil {
 			return auth.LoginConfig{}, usageErrorf("%v", err)
 		}
-	}
-	httpClient, err := auth.NewHTTPClient(strings.TrimSpace(c.String(flagCAFile)))
-	if err != nil {
-		return auth.LoginConfig{}, withCode(ExitUsage, err)
 	}
 	logger, err := newLogger(c, stderr)
 	if err != nil {

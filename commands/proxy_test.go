@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-
 )
 
 // runProxyCLI runs `fastmcp-auth proxy args...` with stdin as given and returns the exit code
@@ -93,4 +91,3 @@ func captureRunError(t *testing.T, args []string) (int, string, string) {
 	code := Run(context.Background(), append([]string{"fastmcp-auth", "proxy"}, args...), &out, &errb)
 	return code, out.String(), errb.String()
 }
-

@@ -19,7 +19,7 @@ func newTokenCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "token",
 		Usage: "print a valid access token on stdout (refreshed silently; never prompts)",
-		Flags: flagsOf(sharedFlags(), loginFlags()),
+		Flags: flagsOf(sharedFlags(), loginFlags(), []cli.Flag{serverSignInFlag()}),
 		Action: func(c *cli.Context) error {
 			tok, err := silentToken(c)
 			if err != nil {
