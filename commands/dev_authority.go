@@ -27,6 +27,10 @@ const (
 	// envDevClientSecret carries the client credentials secret itself. There is no flag for
 	// the value: argv is visible to every user of the machine in the process list.
 	envDevClientSecret = envPrefix + "DEV_CLIENT_SECRET"
+	// envDevClientSecretFile is --client-secret-file's variable here: not
+	// FASTMCP_AUTH_CLIENT_SECRET_FILE, which is the client's secret (call, tools, token, proxy),
+	// so that one .env can configure both without the authority taking the client's secret.
+	envDevClientSecretFile = envPrefix + "DEV_CLIENT_SECRET_FILE"
 	// envDevAddr is --addr's own variable, read before FASTMCP_AUTH_ADDR (which CLI.md's rule
 	// also gives it): one .env configures serve and the authority, so a shared .env should set
 	// this one to keep the authority off the server's address.
@@ -54,7 +58,7 @@ func newDevAuthorityCommand() *cli.Command {
 			&cli.StringFlag{Name: flagDevStateDir, Usage: "`DIR` keeping ca.pem, the TLS key pair and the signing key", DefaultText: "<user config dir>/fastmcp-auth/dev-authority", EnvVars: envVar(flagDevStateDir)},
 			&cli.BoolFlag{Name: flagDevAutoApprove, Usage: "approve every sign-in at once, without the browser page (scripts, tests)", EnvVars: envVar(flagDevAutoApprove)},
 			&cli.DurationFlag{Name: flagDevTokenLifetime, Value: devauthority.DefaultTokenLifetime, Usage: "access token lifetime", EnvVars: envVar(flagDevTokenLifetime)},
-			&cli.StringFlag{Name: flagDevClientSecretFile, Usage: "`FILE` holding the secret that enables the client credentials grant (or set " + envDevClientSecret + ")", EnvVars: envVar(flagDevClientSecretFile)},
+			&cli.StringFlag{Name: flagDevClientSecretFile, Usage: "`FILE` holding the secret that enables the client credentials grant (or set " + envDevClientSecret + ")", EnvVars: []string{envDevClientSecretFile}},
 		}),
 		Action: runDevAuthority,
 	}

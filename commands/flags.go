@@ -68,6 +68,7 @@ func clientFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagNoAuth, Usage: "send no Authorization header", EnvVars: envVar(flagNoAuth)},
 		// Prefer the environment variable: a flag value is visible to other users in the process list.
 		&cli.StringFlag{Name: flagToken, Usage: "bearer `TOKEN` to use instead of the cache (prefer FASTMCP_AUTH_TOKEN)", EnvVars: envVar(flagToken)},
+		clientSecretFileFlag(),
 	}
 }
 

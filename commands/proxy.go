@@ -130,6 +130,11 @@ func proxyTokens(c *cli.Context, stderr io.Writer, logger *slog.Logger) (*auth.T
 	if t := strings.TrimSpace(c.String(flagToken)); t != "" {
 		return auth.StaticToken(t), "--token", nil
 	}
+	if app, err := appTokens(c.Context, c); err != nil {
+		return nil, "", err
+	} else if app != nil {
+		return app, "client credentials (app-only, not cached)", nil
+	}
 	cfg, err := loginConfigFromFlags(c, stderr)
 	if err != nil {
 		return nil, "", err

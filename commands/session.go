@@ -33,6 +33,10 @@ func clientTokens(ctx context.Context, c *cli.Context, stderr io.Writer) (*auth.
 	if t := strings.TrimSpace(c.String(flagToken)); t != "" {
 		return auth.StaticToken(t), nil
 	}
+	// A client secret means the app itself, not a person: client credentials, no prompt.
+	if app, err := appTokens(ctx, c); app != nil || err != nil {
+		return app, err
+	}
 	cfg, err := loginConfigFromFlags(c, stderr)
 	if err != nil {
 		// Without the sign-in settings there is no cached token to find either. CLI.md's
