@@ -73,6 +73,12 @@ type FileCache struct {
 
 	dirChecked sync.Once // the directory's owner and mode are checked once per process
 
+	// key encrypts the file (AES-256-GCM) when set: see UseStore.
+	key []byte
+	// plainNotice asks for the one-time notice that tokens rest in plain text (auto mode
+	// without an OS store).
+	plainNotice bool
+
 	// Seams for tests that simulate a read-only directory or a full disk (root ignores
 	// permission bits, so chmod cannot simulate them). Nil means the os functions.
 	createTemp func(dir, pattern string) (*os.File, error)
@@ -89,6 +95,53 @@ func NewFileCache(path string, logger *slog.Logger) *FileCache {
 		c.ownDir = true
 	}
 	return c
+}
+
+// UseStore chooses where the tokens rest (--cache-store): with [CacheStoreAuto] or
+// [CacheStoreKeyring] and an OS store, the file is encrypted with AES-256-GCM under a random
+// 256-bit key kept in store (created on first use; a plaintext cache is encrypted on its next
+// read, with a notice). The decrypted content stays MSAL's format. Without a store (nil), auto
+// keeps the plain 0600 file and says so once, and keyring fails. [CacheStoreFile] keeps the
+// plain file.
+func (c *FileCache) UseStore(mode string, store KeyStore) error {
+	switch mode {
+	case CacheStoreFile:
+		return nil
+	case "", CacheStoreAuto, CacheStoreKeyring:
+	default:
+		return fmt.Errorf("--cache-store must be auto, keyring or file, not %q", mode)
+	}
+	var err error
+	if store == nil {
+		err = errors.New("this system has no OS credential store that can be used (on Linux: no D-Bus session with a Secret Service such as GNOME Keyring)")
+	} else {
+		c.key, err = cacheKey(store, c.path)
+	}
+	if err == nil {
+		return nil
+	}
+	if mode == CacheStoreKeyring {
+		return fmt.Errorf("could not use the OS credential store for the %w: %w: use --cache-store file or auto", ErrCache, err)
+	}
+	c.logger.Debug("no OS credential store: the token cache stays a plain 0600 file", "err", err)
+	c.plainNotice = true
+	return nil
+}
+
+// noticePlain says once per cache file (a marker file "<path>.plain" remembers it) that the
+// tokens rest in plain text, protected by the file's mode only.
+func (c *FileCache) noticePlain() {
+	c.plainNotice = false
+	if err := c.ensureDir(); err != nil {
+		return
+	}
+	// O_EXCL: created only once, and never through a planted link.
+	f, err := os.OpenFile(c.path+".plain", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return
+	}
+	_ = f.Close()
+	c.logger.Info("no OS credential store here: tokens rest in a plain file readable only by you (mode 0600); this is said once", "path", c.path)
 }
 
 // Path returns the cache file's path.
@@ -114,17 +167,47 @@ func (c *FileCache) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.Re
 	if err != nil {
 		return fmt.Errorf("could not read the %w %s: %w", ErrCache, c.path, err)
 	}
+	migrate := false
+	switch {
+	case isEncrypted(data) && c.key == nil:
+		// Not moved aside: the OS store may only be locked or unreachable for now.
+		return fmt.Errorf("the %w %s is encrypted with a key kept in the OS credential store, which this command cannot use: "+
+			"unlock the store (or run with --cache-store keyring to see why), or remove the file and sign in again", ErrCache, c.path)
+	case isEncrypted(data):
+		plain, derr := unseal(c.key, data)
+		if derr != nil {
+			return c.moveAside(u, "token cache could not be decrypted (the key in the OS store changed): moved it aside, sign in again")
+		}
+		data = plain
+	case c.key != nil:
+		migrate = true // a plaintext cache from before: encrypted below, once it parses
+	}
 	if err := u.Unmarshal(data); err != nil {
+		return c.moveAside(u, "token cache file was damaged: moved it aside, sign in again")
+	}
+	if migrate {
+		if err := c.save(data); err != nil {
+			return err
+		}
+		c.logger.Info("token cache encrypted with a key kept in the OS credential store (it was plain text)", "path", c.path)
+	}
+	return nil
+}
+
+// moveAside renames a cache that cannot be read to "<path>.corrupt-<timestamp>", warns, and
+// starts from an empty cache: the user signs in again instead of being stuck, and the old file
+// stays available for inspection.
+func (c *FileCache) moveAside(u cache.Unmarshaler, msg string) error {
+	{
 		aside := fmt.Sprintf("%s.corrupt-%s", c.path, time.Now().UTC().Format("20060102T150405.000000000Z"))
 		if rerr := os.Rename(c.path, aside); rerr != nil {
 			return fmt.Errorf("the %w %s is damaged and could not be moved aside (%v): remove it and sign in again", ErrCache, c.path, rerr)
 		}
 		// The parse error is not logged: encoding/json may quote part of the input, and
 		// the input holds tokens.
-		c.logger.Warn("token cache file was damaged: moved it aside, sign in again", "path", c.path, "moved_to", aside)
+		c.logger.Warn(msg, "path", c.path, "moved_to", aside)
 		return u.Unmarshal([]byte("{}"))
 	}
-	return nil
 }
 
 // Export writes MSAL's in-memory cache to the file atomically (cache.ExportReplace).
@@ -135,6 +218,20 @@ func (c *FileCache) Export(ctx context.Context, m cache.Marshaler, _ cache.Expor
 	data, err := m.Marshal()
 	if err != nil {
 		return fmt.Errorf("could not encode the %w: %w", ErrCache, err)
+	}
+	return c.save(data)
+}
+
+// save writes MSAL's cache data to the file atomically, encrypted when a key is set.
+func (c *FileCache) save(data []byte) error {
+	if c.key != nil {
+		sealed, err := seal(c.key, data)
+		if err != nil {
+			return fmt.Errorf("could not encrypt the %w: %w", ErrCache, err)
+		}
+		data = sealed
+	} else if c.plainNotice {
+		c.noticePlain()
 	}
 	if err := c.writeAtomic(data); err != nil {
 		if errors.Is(err, errLink) {

@@ -54,6 +54,11 @@ type LoginConfig struct {
 	Scopes []string
 	// CacheFile is the MSAL token cache; "" means [DefaultCacheFile].
 	CacheFile string
+	// CacheStore is where the tokens rest: [CacheStoreAuto] ("" too), [CacheStoreKeyring] or
+	// [CacheStoreFile] (see [FileCache.UseStore]).
+	CacheStore string
+	// KeyStore keeps the cache's key; nil means [OSKeyStore]. Tests pass a fake.
+	KeyStore KeyStore
 	// Account selects among several cached accounts of the authority: a username
 	// (preferred_username, case-insensitive) or a home account ID.
 	Account string
@@ -127,9 +132,17 @@ func NewLogin(cfg LoginConfig) (*Login, error) {
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: 30 * time.Second}
 	}
+	fc := NewFileCache(cfg.CacheFile, logger)
+	store := cfg.KeyStore
+	if store == nil && cfg.CacheStore != CacheStoreFile {
+		store = OSKeyStore()
+	}
+	if err := fc.UseStore(cfg.CacheStore, store); err != nil {
+		return nil, err
+	}
 	l := &Login{
 		cfg:       cfg,
-		cache:     NewFileCache(cfg.CacheFile, logger),
+		cache:     fc,
 		logger:    logger,
 		host:      strings.ToLower(u.Host),
 		tenant:    strings.ToLower(tenant),

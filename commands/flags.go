@@ -23,6 +23,8 @@ const (
 	flagScope     = "scope"
 	flagCacheFile = "cache-file"
 	flagAccount   = "account"
+	// flagCacheStore is --cache-store: auto, keyring or file.
+	flagCacheStore = "cache-store"
 
 	// MCP client settings of tools and call
 	flagServer   = "server"
@@ -57,6 +59,7 @@ func loginFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: flagScope, Usage: "`SCOPE` to request (repeatable; default api://<api-client-id>/execute)", EnvVars: envVar(flagScope)},
 		&cli.StringFlag{Name: flagCacheFile, Usage: "MSAL token cache `FILE` (default <user cache dir>/fastmcp-auth/token_cache.json)", EnvVars: envVar(flagCacheFile)},
 		&cli.StringFlag{Name: flagAccount, Usage: "cached account to use (`USERNAME` or home account ID) when several match", EnvVars: envVar(flagAccount)},
+		&cli.StringFlag{Name: flagCacheStore, Value: "auto", Usage: "where tokens rest: auto (encrypted with a key in the OS credential store when there is one, else the 0600 file), keyring (require the store) or file", EnvVars: envVar(flagCacheStore)},
 	}
 }
 

@@ -58,7 +58,7 @@ func newLoginCommand() *cli.Command {
 			}
 			l, err := auth.NewLogin(cfg)
 			if err != nil {
-				return withCode(ExitUsage, err)
+				return loginSetupError(err)
 			}
 			ctx := c.Context
 			// Silent first (MSAL's advice): a working cached sign-in, or a refresh token the
@@ -175,6 +175,7 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 		ClientID:   clientID,
 		Scopes:     scopes,
 		CacheFile:  cacheFile,
+		CacheStore: strings.TrimSpace(c.String(flagCacheStore)),
 		Account:    strings.TrimSpace(c.String(flagAccount)),
 		HTTPClient: httpClient,
 		// The device code prompt goes to stderr: `fastmcp-auth call ... > out.json` must
@@ -192,9 +193,18 @@ func newLoginFromFlags(c *cli.Context, stderr io.Writer, needScopes bool) (*auth
 	}
 	l, err := auth.NewLogin(cfg)
 	if err != nil {
-		return nil, withCode(ExitUsage, err)
+		return nil, loginSetupError(err)
 	}
 	return l, nil
+}
+
+// loginSetupError is the exit code of a failed auth.NewLogin: 1 when the OS credential store
+// the cache needs cannot be used, 2 for a bad setting.
+func loginSetupError(err error) error {
+	if errors.Is(err, auth.ErrCache) {
+		return withCode(ExitFailure, err)
+	}
+	return withCode(ExitUsage, err)
 }
 
 // loginExitError attaches the exit code of ../shared/CLI.md to a sign-in error: 2 for an

@@ -150,7 +150,7 @@ func proxyTokens(c *cli.Context, stderr io.Writer, logger *slog.Logger) (*auth.T
 	cfg.Logger = logger
 	l, err := auth.NewLogin(cfg)
 	if err != nil {
-		return nil, "", withCode(ExitUsage, err)
+		return nil, "", loginSetupError(err)
 	}
 	var first *auth.Token
 	if browser {

@@ -49,7 +49,7 @@ func clientTokens(ctx context.Context, c *cli.Context, stderr io.Writer) (*auth.
 	}
 	l, err := auth.NewLogin(cfg)
 	if err != nil {
-		return nil, withCode(ExitUsage, err)
+		return nil, loginSetupError(err)
 	}
 	tok, err := l.Silent(ctx)
 	if err == nil {
