@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"). Installs what the tests need, then runs
 # every test: Go unit tests with -race, the interoperability tests with real third-party MCP
-# clients (Node), the browser tests (Debian's chromium), and the fuzz targets briefly.
+# clients (Node), the browser tests (Debian's chromium), the OS key store test (Debian's
+# gnome-keyring on a private D-Bus), the cross-builds, and the fuzz targets briefly.
 #
 #   scripts/test.sh            everything
 #   SKIP_INSTALL=1 scripts/test.sh   do not try to install chromium / npm packages
@@ -27,6 +28,15 @@ if [ -z "${SKIP_INSTALL:-}" ]; then
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
     else
       log "nginx is missing: install it (apt-get install nginx) or the scale-out test will skip (fail under CI=true)"
+    fi
+  fi
+  if ! command -v gnome-keyring-daemon >/dev/null 2>&1 || ! command -v dbus-daemon >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing gnome-keyring and dbus (Debian packages) for the Secret Service test (auth/)"
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnome-keyring dbus >/dev/null
+    else
+      log "gnome-keyring or dbus is missing: install them (apt-get install gnome-keyring dbus) or the Secret Service test will skip (fail under CI=true)"
     fi
   fi
   for dir in interop bench; do
