@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -18,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // MaxTokenBytes is the largest bearer token Verify parses. Entra access tokens are a few KiB
@@ -190,20 +191,11 @@ func checkJWKSURI(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopbackHost(u.Hostname()) {
+		if netx.IsLoopbackHost(u.Hostname()) {
 			return nil
 		}
 	}
 	return fmt.Errorf("token verifier: key set URL %s must use https (plain http is allowed only for loopback hosts)", raw)
-}
-
-// isLoopbackHost reports whether host is localhost or a loopback IP address.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Close stops the background refresh. Verify keeps working with the keys it has.

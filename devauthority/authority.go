@@ -30,6 +30,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // Defaults of Config. DefaultAddr is a fixed port rather than a free one because MSAL keys its
@@ -214,10 +216,7 @@ func checkLoopback(addr string) error {
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return fmt.Errorf("listen address %q: bad port (use host:port such as %s)", addr, DefaultAddr)
 	}
-	if strings.EqualFold(host, "localhost") {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if netx.IsLoopbackHost(host) {
 		return nil
 	}
 	return fmt.Errorf("listen address %q is not loopback: the development authority listens on 127.0.0.1, ::1 or localhost only", addr)

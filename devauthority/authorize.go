@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // authRequest is an /authorize request waiting for the person's decision.
@@ -65,7 +67,7 @@ func validRedirectURI(s string) bool {
 	case "https":
 		return true
 	case "http":
-		return loopbackURL(s)
+		return netx.IsLoopbackURL(s)
 	}
 	return false
 }

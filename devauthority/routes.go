@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // routes builds the handler: Entra's v2 paths under /{tenant}, plus the /device page.
@@ -77,11 +79,7 @@ func (a *Authority) hostAllowed(hostport string) bool {
 	if ln != nil && port != strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) {
 		return false
 	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return netx.IsLoopbackHost(host)
 }
 
 // base is the scheme and host the client addressed (already checked by hostAllowed). The
@@ -197,7 +195,7 @@ func (a *Authority) handlePreflight(w http.ResponseWriter, r *http.Request) {
 // app registrations to check against, accepting any https target would make the authority an
 // open redirector (a link through a trusted-looking origin to anywhere).
 func (a *Authority) handleLogout(w http.ResponseWriter, r *http.Request) {
-	if u := r.URL.Query().Get("post_logout_redirect_uri"); u != "" && validRedirectURI(u) && loopbackURL(u) {
+	if u := r.URL.Query().Get("post_logout_redirect_uri"); u != "" && validRedirectURI(u) && netx.IsLoopbackURL(u) {
 		http.Redirect(w, r, u, http.StatusFound)
 		return
 	}
@@ -237,18 +235,4 @@ func truncate(s string, n int) string {
 		return s[:n] + "..."
 	}
 	return s
-}
-
-// loopbackURL reports whether s names localhost or a loopback IP address.
-func loopbackURL(s string) bool {
-	u, err := url.Parse(s)
-	if err != nil {
-		return false
-	}
-	h := u.Hostname()
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }

@@ -2,10 +2,11 @@ package mcpserver
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // CORS header values for allowed origins.
@@ -69,7 +70,7 @@ func (p *originPolicy) check(origin string, r *http.Request) (ok, listed bool) {
 	if o == p.self {
 		return true, false
 	}
-	if r != nil && loopbackHost(r.Host) {
+	if r != nil && netx.IsLoopbackHost(r.Host) {
 		scheme := "http"
 		if r.TLS != nil {
 			scheme = "https"
@@ -77,20 +78,6 @@ func (p *originPolicy) check(origin string, r *http.Request) (ok, listed bool) {
 		return o == originOf(&url.URL{Scheme: scheme, Host: r.Host}), false
 	}
 	return false, false
-}
-
-// loopbackHost reports whether hostport names localhost or a loopback IP address.
-func loopbackHost(hostport string) bool {
-	h := hostport
-	if host, _, err := net.SplitHostPort(hostport); err == nil {
-		h = host
-	}
-	h = strings.Trim(h, "[]")
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // wrap applies the policy. The protected resource metadata stays open to every origin: it is

@@ -24,12 +24,13 @@ import (
 	"io"
 	"io/fs"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 //go:embed assets
@@ -333,7 +334,7 @@ func checkEndpoint(what, raw string) (*url.URL, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if !netx.IsLoopbackHost(u.Hostname()) {
 			return nil, fmt.Errorf("the %s %q must use https", what, raw)
 		}
 	default:
