@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // ErrMetadataRefused is wrapped when a server's protected resource metadata cannot be trusted
@@ -54,6 +56,11 @@ func DiscoverServer(ctx context.Context, client *http.Client, serverURL string) 
 	if client == nil {
 		client = http.DefaultClient
 	}
+	// Same-origin redirects only: metadata fetched from wherever a redirect points could name
+	// an attacker's authority (the resource check would still catch most of it).
+	c := *client
+	c.CheckRedirect = netx.CheckRedirect
+	client = &c
 	su, err := url.Parse(serverURL)
 	if err != nil || su.Host == "" || (su.Scheme != "https" && su.Scheme != "http") {
 		return nil, fmt.Errorf("the server URL must be http(s)://host/path, not %q", serverURL)
