@@ -71,3 +71,22 @@ func TestTokenClientCredentials(t *testing.T) {
 		}
 	})
 }
+
+// TestCallWithClientCredentials: call against a real serve with an app-only token from the
+// client credentials grant: serve accepts it through roles, and no cache is written.
+func TestCallWithClientCredentials(t *testing.T) {
+	const secret = "another-test-secret"
+	da := testenv.DevAuthority(t, devauthority.Config{ClientSecret: secret})
+	srv := startServe(t, "--authority", da.URL(), "--ca-file", da.CAFile(), "--api-client-id", devauthority.DefaultAPIClientID)
+	t.Setenv(envClientSecret, secret)
+	cacheFile := filepath.Join(t.TempDir(), "c", "token_cache.json")
+	out, errOut, code := runCLI(cliCtx(t), "call", "reverse_tool", "query=abc", "--server", srv.base+"/mcp",
+		"--authority", da.URL(), "--ca-file", da.CAFile(), "--client-id", "ci-app",
+		"--api-client-id", devauthority.DefaultAPIClientID, "--cache-file", cacheFile, "--progress", "none")
+	if code != 0 || !strings.Contains(out, "cba") {
+		t.Fatalf("call with client credentials: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Dir(cacheFile)); !os.IsNotExist(err) {
+		t.Errorf("client credentials touched the cache directory (%v)", err)
+	}
+}
