@@ -145,3 +145,43 @@ func TestLoginBrowserWithoutBrowser(t *testing.T) {
 		t.Fatalf("login --browser: %v; stderr %q", err, stderr.String())
 	}
 }
+
+// TestProxyBrowserFirstSignIn: proxy --browser, not signed in, with a terminal on stderr,
+// signs in in the browser ($BROWSER) before relaying, and the sign-in is cached.
+func TestProxyBrowserFirstSignIn(t *testing.T) {
+	env := newLoginEnv(t, time.Hour, true)
+	ctx := cliCtx(t)
+	urlFile := filepath.Join(t.TempDir(), "url")
+	script := filepath.Join(t.TempDir(), "browser.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s' \"$1\" > "+urlFile+".tmp && mv "+urlFile+".tmp "+urlFile+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BROWSER", script)
+	stderr := &terminalBuffer{tty: true}
+	app := NewApp(&strings.Builder{}, stderr)
+	app.Reader = strings.NewReader("") // the host closes stdin at once: the proxy stops after signing in
+	done := make(chan error, 1)
+	go func() {
+		done <- app.RunContext(ctx, append([]string{"fastmcp-auth", "proxy", "--browser", "--server", "http://127.0.0.1:1/mcp"}, env.args...))
+	}()
+	var authURL string
+	for authURL == "" {
+		select {
+		case err := <-done:
+			t.Fatalf("proxy ended before the browser was used: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if b, err := os.ReadFile(urlFile); err == nil {
+			authURL = string(b)
+		}
+	}
+	if err := playBrowser(ctx, env.da.HTTPClient(), authURL); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("proxy --browser: %v", err)
+	}
+	if _, errOut, code := runCLI(ctx, "token", env.args...); code != 0 {
+		t.Fatalf("token after the proxy's browser sign-in: exit %d, stderr %q", code, errOut)
+	}
+}
