@@ -230,8 +230,6 @@ func (c *FileCache) save(data []byte) error {
 			return fmt.Errorf("could not encrypt the %w: %w", ErrCache, err)
 		}
 		data = sealed
-	} else if c.plainNotice {
-		c.noticePlain()
 	}
 	if err := c.writeAtomic(data); err != nil {
 		if errors.Is(err, errLink) {
@@ -242,6 +240,9 @@ func (c *FileCache) save(data []byte) error {
 			hint = "free some disk space or choose another --cache-file"
 		}
 		return fmt.Errorf("could not save the %w %s (the previous one is unchanged): %w: %s", ErrCache, c.path, err, hint)
+	}
+	if c.plainNotice {
+		c.noticePlain()
 	}
 	return nil
 }
