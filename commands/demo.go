@@ -172,6 +172,9 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 		Authority: authority.URL(), ClientID: "fastmcp-demo-cli",
 		Scopes:    []string{"api://" + apiClientID + "/execute"},
 		CacheFile: filepath.Join(dir, "cache", "token_cache.json"), HTTPClient: httpClient,
+		// A plain file in the temporary directory: a key in the OS store would outlive the
+		// demo, which must touch nothing of the user's.
+		CacheStore: auth.CacheStoreFile,
 		Prompt: prefixWriter{w: cfg.out, prefix: "                       "}, Logger: cfg.logger,
 	})
 	if err != nil {
