@@ -175,7 +175,7 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 		// A plain file in the temporary directory: a key in the OS store would outlive the
 		// demo, which must touch nothing of the user's.
 		CacheStore: auth.CacheStoreFile,
-		Prompt: prefixWriter{w: cfg.out, prefix: "                       "}, Logger: cfg.logger,
+		Prompt:     prefixWriter{w: cfg.out, prefix: "                       "}, Logger: cfg.logger,
 	})
 	if err != nil {
 		return err
