@@ -83,6 +83,9 @@ func DiscoverServer(ctx context.Context, client *http.Client, serverURL string) 
 	for _, u := range candidates {
 		md = resourceMetadata{}
 		if err := getJSON(ctx, client, u, discoveryTimeout, &md); err != nil {
+			if errors.Is(err, netx.ErrCrossOriginRedirect) {
+				return nil, fmt.Errorf("%w: %w", ErrMetadataRefused, err)
+			}
 			if errors.Is(err, ErrUnreachable) {
 				return nil, err
 			}
