@@ -66,6 +66,8 @@ func serverSignIn(c *cli.Context, discover bool, httpClient *http.Client) (*auth
 		return rec, nil
 	case errors.Is(err, context.Canceled):
 		return nil, err
+	case errors.Is(err, auth.ErrMetadataRefused):
+		return nil, withCode(ExitAuth, err)
 	case auth.IsUnreachable(err):
 		return nil, withCode(ExitUnreachable, err)
 	default:
