@@ -67,7 +67,7 @@ func (f *fakeAuthority) discovery(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (f *fakeAuthority) deviceCode(w http.ResponseWriter, r *http.Request) {
+func (f *fakeAuthority) deviceCode(w http.ResponseWriter, _ *http.Request) {
 	faWriteJSON(w, 200, map[string]any{
 		"device_code":      "dc-secret",
 		"user_code":        "BCDF-GHJK",
@@ -91,7 +91,7 @@ func (f *fakeAuthority) token(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	grant := r.PostForm.Get("grant_type")
 	f.grants = append(f.grants, grant)
-	user := f.users[0]
+	var user string
 	switch grant {
 	case "device_code", "urn:ietf:params:oauth:grant-type:device_code":
 		if f.outcome != "approve" {

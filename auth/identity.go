@@ -1,7 +1,13 @@
 // Package auth verifies OAuth bearer tokens issued by Microsoft Entra ID or any
-// Entra-compatible authority (jwx, with a cached and rate-limited key set), and signs users
-// in with the device code flow through MSAL Go, keeping a locked, atomically written token
-// cache. It never logs, prints or puts in an error a token, refresh token or device code.
+// Entra-compatible authority, and signs users in with the device code flow through MSAL Go,
+// keeping a locked, atomically written token cache. It never logs, prints or puts in an error
+// a token, refresh token or device code.
+//
+// Verification is this package's own code: it splits the compact JWS, allows only asymmetric
+// algorithms matched to the key type, checks the claims (iss, aud, exp, nbf, iat) and caches
+// the result; jwx only parses the key set (JWK) and checks the signature bytes with the key
+// the token's kid names. Owning that path keeps the checks, their order and the messages a
+// client sees in one place (see Verifier.Verify), and bounds the work a forged token can cause.
 package auth
 
 import (
@@ -33,6 +39,8 @@ const (
 	ReasonMissingExpiration    Reason = "missing_expiration"
 	ReasonWrongAudience        Reason = "wrong_audience"
 	ReasonWrongIssuer          Reason = "wrong_issuer"
+	ReasonNoSubject            Reason = "no_subject"        // neither sub nor oid
+	ReasonLifetimeTooLong      Reason = "lifetime_too_long" // exp beyond VerifierConfig.MaxTokenLifetime
 )
 
 // TokenError is a verification failure. Its message is safe to send to the client.

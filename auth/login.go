@@ -20,6 +20,8 @@ import (
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // Sign-in outcomes the CLI turns into exit code 3 (see ../shared/CLI.md).
@@ -130,7 +132,8 @@ func NewLogin(cfg LoginConfig) (*Login, error) {
 	}
 	httpClient := cfg.HTTPClient
 	if httpClient == nil {
-		httpClient = &http.Client{Timeout: 30 * time.Second}
+		// Codes and refresh tokens are posted through it: no redirect to another origin.
+		httpClient = &http.Client{Timeout: 30 * time.Second, CheckRedirect: netx.CheckRedirect}
 	}
 	fc := NewFileCache(cfg.CacheFile, logger)
 	store := cfg.KeyStore
@@ -308,7 +311,7 @@ func (l *Login) matching(accts []public.Account) []public.Account {
 	var out []public.Account
 	for _, a := range accts {
 		env := strings.ToLower(a.Environment)
-		if env != l.host && !(l.microsoft && slices.Contains(microsoftHosts, env)) {
+		if env != l.host && (!l.microsoft || !slices.Contains(microsoftHosts, env)) {
 			continue
 		}
 		if !strings.EqualFold(a.Realm, l.tenant) {

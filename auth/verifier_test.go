@@ -98,7 +98,7 @@ func (f *fixture) config() VerifierConfig {
 	return VerifierConfig{
 		JWKSURI:   f.srv.URL + "/discovery/v2.0/keys",
 		Issuers:   []string{testIssuerV2, testIssuerV1},
-		Audiences: DefaultAudiences(testAPI),
+		Audiences: DefaultAudiences(testAPI, ""),
 		ClockSkew: time.Minute,
 		Now:       f.clock.Now,
 	}
@@ -304,11 +304,7 @@ func TestVerifyOtherAlgorithms(t *testing.T) {
 	f.srv.SetKeys(f.k1, ec, ec384)
 	v := f.verifier(t)
 	c := claimsAt(f.clock.Now(), "execute")
-	tests := []struct {
-		name  string
-		token string
-		want  Reason
-	}{
+	tests := []reasonCase{
 		{"PS256", authtest.MintWith(t, f.k1, nil, c, "PS256"), ""},
 		{"RS512", authtest.MintWith(t, f.k1, nil, c, "RS512"), ""},
 		{"ES256 on P-256", authtest.MintWith(t, ec, nil, c, "ES256"), ""},
@@ -316,7 +312,20 @@ func TestVerifyOtherAlgorithms(t *testing.T) {
 		{"ES256 header on a P-384 key", authtest.MintWith(t, ec384, map[string]any{"alg": "ES256"}, c, "ES384"), ReasonUnsupportedAlgorithm},
 		{"RS256 header on an EC key", authtest.MintWith(t, f.k1, map[string]any{"kid": "ec1"}, c, "RS256"), ReasonUnsupportedAlgorithm},
 	}
-	for _, tt := range tests {
+	checkReasons(t, v, tests)
+}
+
+// reasonCase is a token and the reason Verify must give for it ("" for success).
+type reasonCase struct {
+	name  string
+	token string
+	want  Reason
+}
+
+// checkReasons verifies each case's token with v, in parallel subtests.
+func checkReasons(t *testing.T, v *Verifier, cases []reasonCase) {
+	t.Helper()
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := v.Verify(context.Background(), tt.token)
@@ -357,11 +366,7 @@ func TestKeySetSkipsUnusableKeys(t *testing.T) {
 		t.Errorf("usable kids (-want +got):\n%s", diff)
 	}
 	c := claimsAt(f.clock.Now(), "execute")
-	tests := []struct {
-		name  string
-		token string
-		want  Reason
-	}{
+	tests := []reasonCase{
 		{"good key still works", authtest.Mint(t, f.k1, c), ""},
 		{"key alg member is honoured", authtest.MintWith(t, f.k1, map[string]any{"kid": "k1-rs384"}, c, "RS384"), ""},
 		{"key alg member restricts", authtest.MintWith(t, f.k1, map[string]any{"kid": "k1-rs384"}, c, "RS256"), ReasonUnsupportedAlgorithm},
@@ -369,15 +374,7 @@ func TestKeySetSkipsUnusableKeys(t *testing.T) {
 		{"skipped small key", authtest.MintWith(t, small, nil, c, "RS256"), ReasonUnknownKey},
 		{"skipped enc key", authtest.MintWith(t, f.k1, map[string]any{"kid": "enc"}, c, "RS256"), ReasonUnknownKey},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := v.Verify(context.Background(), tt.token)
-			if got := reasonOf(t, err); got != tt.want {
-				t.Errorf("reason = %q, want %q (err %v)", got, tt.want, err)
-			}
-		})
-	}
+	checkReasons(t, v, tests)
 }
 
 func TestNewVerifierFailsFast(t *testing.T) {

@@ -73,14 +73,13 @@ func appTokens(ctx context.Context, c *cli.Context) (*auth.TokenSupply, error) {
 		}
 	}
 	if len(scopes) == 0 {
-		api := strings.TrimSpace(c.String(flagAPIClientID))
-		if api == "" {
-			return nil, usageErrorf("--%s is required for the client credentials scope api://<api-client-id>/.default (or set %s, or give --%s)",
-				flagAPIClientID, envVar(flagAPIClientID)[0], flagScope)
-		}
 		// App permissions are all or nothing: the client credentials grant takes only the
 		// resource's .default scope (Entra rejects named scopes there).
-		scopes = []string{"api://" + api + "/.default"}
+		s, err := apiScope(c, ".default")
+		if err != nil {
+			return nil, err
+		}
+		scopes = []string{s}
 	}
 	supply, err := auth.NewAppSupply(auth.AppConfig{Authority: authority, ClientID: clientID, Secret: secret, Scopes: scopes, HTTPClient: httpClient})
 	if err != nil {

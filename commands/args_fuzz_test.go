@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/toolargs"
 )
 
 // fuzzTools are the input schemas of the two server tools (as in
@@ -70,10 +72,10 @@ func FuzzCallArgs(f *testing.F) {
 		if len(positional) == 0 {
 			return
 		}
-		raw, err := parseRawArgs(positional[1:])
+		raw, err := toolargs.Parse(positional[1:])
 		if err != nil {
-			if ExitCode(err) != ExitUsage {
-				t.Fatalf("parseRawArgs: %v is not a usage error", err)
+			if ExitCode(argsError(err)) != ExitUsage {
+				t.Fatalf("toolargs.Parse: %v is not a usage error", err)
 			}
 			return
 		}
@@ -84,10 +86,10 @@ func FuzzCallArgs(f *testing.F) {
 				argsFlag = fl.value
 			}
 		}
-		got, err := toolArguments(tool, argsFlag, strings.NewReader(argsJSON), raw)
+		got, err := toolargs.Build(tool, argsFlag, strings.NewReader(argsJSON), raw)
 		if err != nil {
-			if ExitCode(err) != ExitUsage {
-				t.Fatalf("toolArguments: %v is not a usage error", err)
+			if ExitCode(argsError(err)) != ExitUsage {
+				t.Fatalf("toolargs.Build: %v is not a usage error", err)
 			}
 			return
 		}
@@ -101,21 +103,21 @@ func FuzzCallArgs(f *testing.F) {
 			}
 		}
 		for _, r := range lastPerKey(raw) {
-			v, ok := got[r.key]
+			v, ok := got[r.Key]
 			if !ok {
-				t.Fatalf("argument %q lost", r.key)
+				t.Fatalf("argument %q lost", r.Key)
 			}
-			prop, _ := props[r.key].(map[string]any)
+			prop, _ := props[r.Key].(map[string]any)
 			switch {
-			case r.json:
+			case r.JSON:
 				var want any
-				_ = json.Unmarshal([]byte(r.value), &want)
+				_ = json.Unmarshal([]byte(r.Value), &want)
 				if a, b := mustJSON(t, want), mustJSON(t, v); a != b {
-					t.Fatalf("%s:=%s became %s", r.key, r.value, b)
+					t.Fatalf("%s:=%s became %s", r.Key, r.Value, b)
 				}
-			case len(schemaTypes(prop)) == 0 || slices.Contains(schemaTypes(prop), "string"):
-				if v != r.value {
-					t.Fatalf("%s=%q became %#v; a string parameter keeps its text", r.key, r.value, v)
+			case len(toolargs.SchemaTypes(prop)) == 0 || slices.Contains(toolargs.SchemaTypes(prop), "string"):
+				if v != r.Value {
+					t.Fatalf("%s=%q became %#v; a string parameter keeps its text", r.Key, r.Value, v)
 				}
 			}
 		}
@@ -126,15 +128,15 @@ func FuzzCallArgs(f *testing.F) {
 }
 
 // lastPerKey keeps the last raw argument of each key: later arguments override earlier ones.
-func lastPerKey(raw []rawArg) []rawArg {
+func lastPerKey(raw []toolargs.Raw) []toolargs.Raw {
 	seen := map[string]int{}
-	var out []rawArg
+	var out []toolargs.Raw
 	for _, r := range raw {
-		if i, ok := seen[r.key]; ok {
+		if i, ok := seen[r.Key]; ok {
 			out[i] = r
 			continue
 		}
-		seen[r.key] = len(out)
+		seen[r.Key] = len(out)
 		out = append(out, r)
 	}
 	return out

@@ -1,19 +1,16 @@
 package commands
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
+	"github.com/fastmcp-auth/fastmcp-auth/internal/progress"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/toolargs"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
 )
 
@@ -23,13 +20,10 @@ const flagArgs = "args"
 // Values of --progress.
 const (
 	progressAuto  = "auto"
-	progressBar   = "bar"
-	progressPlain = "plain"
+	progressBar   = progress.Bar
+	progressPlain = progress.Plain
 	progressNone  = "none"
 )
-
-// init registers call; registerNew gives each App fresh flags (see registerNew).
-func init() { registerNew(newCallCommand) }
 
 // newCallCommand is `fastmcp-auth call TOOL [ARG...]`.
 func newCallCommand() *cli.Command {
@@ -59,24 +53,21 @@ func runCall(c *cli.Context) error {
 	// urfave stops parsing flags at the tool name, as the flag package does; users of gh
 	// and kubectl put flags at the end (`call reverse_tool query=hi --json`), so the flags
 	// among the positional arguments are applied here.
-	positional, help, err := interspersedArgs(c)
-	if err != nil {
+	positional, shown, err := interspersedArgs(c)
+	if err != nil || shown {
 		return err
-	}
-	if help {
-		return cli.ShowSubcommandHelp(c)
 	}
 	if len(positional) == 0 {
 		return usageErrorf("call needs a tool name: fastmcp-auth call TOOL [key=value ...] (fastmcp-auth tools lists them)")
 	}
 	name := positional[0]
-	raw, err := parseRawArgs(positional[1:])
+	raw, err := toolargs.Parse(positional[1:])
 	if err != nil {
-		return err
+		return argsError(err)
 	}
 	// Every usage check runs before connecting, so a typo costs no sign-in or round trip.
-	if err := checkArgsFlag(c.String(flagArgs)); err != nil {
-		return err
+	if err := toolargs.CheckObject(c.String(flagArgs)); err != nil {
+		return argsError(err)
 	}
 	mode := c.String(flagProgress)
 	if !slices.Contains([]string{progressAuto, progressBar, progressPlain, progressNone}, mode) {
@@ -104,9 +95,9 @@ func runCall(c *cli.Context) error {
 		slices.Sort(names)
 		return usageErrorf("the server has no tool %q; it offers: %s", name, strings.Join(names, ", "))
 	}
-	args, err := toolArguments(tools[i], c.String(flagArgs), c.App.Reader, raw)
+	args, err := toolargs.Build(tools[i], c.String(flagArgs), c.App.Reader, raw)
 	if err != nil {
-		return err
+		return argsError(err)
 	}
 
 	stderr := c.App.ErrWriter
@@ -116,11 +107,11 @@ func runCall(c *cli.Context) error {
 	// server sends no notifications that would only be dropped.
 	var onProgress func(mcpclient.Progress)
 	if rep != nil {
-		onProgress = rep.update
+		onProgress = func(p mcpclient.Progress) { rep.Update(p.Progress, p.Total, p.Message) }
 	}
 	res, err := client.CallTool(c.Context, name, args, onProgress)
 	if rep != nil {
-		rep.finish() // the final update is on screen before the result
+		rep.Finish() // the final update is on screen before the result
 	}
 	if err != nil {
 		return clientError(err)
@@ -193,116 +184,18 @@ func contentText(content []mcp.Content) string {
 	return strings.Join(parts, "\n")
 }
 
-// progressReporter shows the progress of a call on stderr, never stdout, so that
-// `call ... | jq` receives the result alone.
-type progressReporter struct {
-	// mu serialises update and finish: notifications arrive on the client's goroutine
-	// while finish runs on the caller's.
-	mu     sync.Mutex
-	w      io.Writer
-	mode   string // progressBar or progressPlain
-	asJSON bool
-	bar    *progressbar.ProgressBar
-}
-
 // newProgressReporter returns the reporter of --progress, or nil for none (then the call
-// asks for no progress at all). auto means a bar when stderr is a terminal, else nothing.
-func newProgressReporter(mode string, asJSON bool, stderr io.Writer) *progressReporter {
-	if mode == progressAuto {
-		mode = progressNone
-		if isTerminalWriter(stderr) {
-			mode = progressBar
-		}
-	}
-	if mode == progressNone {
+// asks for no progress at all). auto means a bar when stderr is a terminal, else nothing: a
+// bar redraws itself with carriage returns, which in a CI log or a file is noise.
+func newProgressReporter(mode string, asJSON bool, stderr io.Writer) *progress.Reporter {
+	switch mode {
+	case progressNone:
 		return nil
-	}
-	return &progressReporter{w: stderr, mode: mode, asJSON: asJSON}
-}
-
-// isTerminalWriter reports whether w is a terminal. A bar redraws itself with carriage
-// returns, which in a CI log or a file is noise, hence auto shows it on terminals only.
-func isTerminalWriter(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// barScale is the resolution of the bar: progress is shown as a fraction of the total.
-const barScale = 1000
-
-// update shows one progress notification: a plain line "progress 3/5: message", a JSON line
-// (with --json), or the bar with the server's message.
-func (r *progressReporter) update(p mcpclient.Progress) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	// The server chooses the message: strip control characters before a person sees it.
-	// The JSON line, meant for programs, keeps the server's text as sent.
-	msg := sanitizeTerminal(p.Message)
-	switch {
-	case r.mode == progressPlain && r.asJSON:
-		line, _ := json.Marshal(struct {
-			Progress float64 `json:"progress"`
-			Total    float64 `json:"total,omitempty"`
-			Message  string  `json:"message,omitempty"`
-		}{p.Progress, p.Total, p.Message})
-		fmt.Fprintf(r.w, "%s\n", line)
-	case r.mode == progressPlain:
-		line := "progress " + formatProgress(p)
-		if msg != "" {
-			line += ": " + msg
+	case progressAuto:
+		if !promptsOnTerminal(stderr) {
+			return nil
 		}
-		fmt.Fprintln(r.w, line) // one write per line, so that lines never interleave
-	default:
-		if r.bar == nil {
-			max := int64(-1) // spinner while the total is unknown
-			if p.Total > 0 {
-				max = barScale
-			}
-			r.bar = progressbar.NewOptions64(max,
-				progressbar.OptionSetWriter(r.w),
-				progressbar.OptionSetWidth(30),
-				progressbar.OptionThrottle(0),
-				progressbar.OptionSetPredictTime(false),
-				progressbar.OptionShowDescriptionAtLineEnd(),
-			)
-		}
-		r.bar.Describe(strings.TrimSpace(formatProgress(p) + " " + msg))
-		if p.Total > 0 {
-			// Capped: a server reporting past its total must not overflow the bar.
-			_ = r.bar.Set64(min(int64(p.Progress/p.Total*barScale), barScale))
-		} else {
-			_ = r.bar.Add64(1)
-		}
+		mode = progressBar
 	}
-}
-
-// finish ends the bar's line, leaving its last state visible above the result.
-func (r *progressReporter) finish() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.bar != nil {
-		_ = r.bar.RenderBlank() // draw the last state even if throttled
-		fmt.Fprintln(r.w)
-		r.bar = nil
-	}
-}
-
-// formatProgress renders "3/5", or "3" when the total is unknown.
-func formatProgress(p mcpclient.Progress) string {
-	if p.Total > 0 {
-		return fmt.Sprintf("%g/%g", p.Progress, p.Total)
-	}
-	return fmt.Sprintf("%g", p.Progress)
-}
-
-// sanitizeTerminal removes control characters from server text before it reaches a
-// terminal, so that a server cannot move the cursor or rewrite what the user sees.
-func sanitizeTerminal(s string) string {
-	// C0 controls, DEL and the C1 range (0x80-0x9f, where 0x9b is a one-byte CSI).
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return -1
-		}
-		return r
-	}, s)
+	return progress.New(stderr, mode, asJSON)
 }

@@ -25,9 +25,6 @@ import (
 // skin-tone emoji and a flag so the demo shows that grapheme clusters stay whole.
 const flagDemoQuery = "query"
 
-// init registers demo; registerNew gives each App fresh flags (see registerNew).
-func init() { registerNew(newDemoCommand) }
-
 // newDemoCommand is `fastmcp-auth demo`: the whole flow (authority, server, sign-in, call) in
 // one process, on loopback, touching none of the user's files or settings.
 func newDemoCommand() *cli.Command {
@@ -111,7 +108,7 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	if err := authority.Start(); err != nil {
 		return fmt.Errorf("demo: could not start the development authority: %w", err)
 	}
-	defer authority.Shutdown(context.Background())
+	defer func() { _ = authority.Shutdown(context.Background()) }()
 	step("development authority  %s (its CA: %s)", authority.URL(), authority.CAFile())
 
 	// 2. The secured server, validating the authority's tokens like `serve` does. The
@@ -128,7 +125,7 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	}
 	verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{
 		JWKSURI: disc.JWKSURI, Issuers: auth.DefaultIssuers(authority.URL(), disc),
-		Audiences: auth.DefaultAudiences(apiClientID), HTTPClient: httpClient, Logger: cfg.logger,
+		Audiences: auth.DefaultAudiences(apiClientID, ""), HTTPClient: httpClient, Logger: cfg.logger,
 	})
 	if err != nil {
 		return withCode(ExitUnreachable, fmt.Errorf("demo: %w", err))
@@ -142,7 +139,7 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	}
 	serverURL := "http://" + ln.Addr().String() + "/mcp"
 	handler, err := mcpserver.Handler(mcpserver.Config{
-		Verifier: verifier.Verify, RequiredScopes: []string{"execute"}, PublicURL: serverURL, Path: "/mcp",
+		Verifier: verifier.Verify, RequiredScopes: []string{auth.DefaultScopeName}, ScopePrefix: auth.AppIDURI(apiClientID, ""), PublicURL: serverURL, Path: "/mcp",
 		AuthorizationServers: []string{disc.Issuer}, ProgressInterval: cfg.interval, Logger: cfg.logger,
 	})
 	if err != nil {
@@ -170,7 +167,7 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	// goes to out, indented, since in the demo it is one of the steps shown.
 	login, err := auth.NewLogin(auth.LoginConfig{
 		Authority: authority.URL(), ClientID: "fastmcp-demo-cli",
-		Scopes:    []string{"api://" + apiClientID + "/execute"},
+		Scopes:    []string{auth.FullScope(auth.AppIDURI(apiClientID, ""), auth.DefaultScopeName)},
 		CacheFile: filepath.Join(dir, "cache", "token_cache.json"), HTTPClient: httpClient,
 		// A plain file in the temporary directory: a key in the OS store would outlive the
 		// demo, which must touch nothing of the user's.

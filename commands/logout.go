@@ -7,9 +7,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// init registers logout; registerNew gives each App fresh flags (see registerNew).
-func init() { registerNew(newLogoutCommand) }
-
 // newLogoutCommand is `fastmcp-auth logout`: it removes the cached accounts of the authority
 // (or the --account one) with their tokens, and says what it removed. It needs no network.
 func newLogoutCommand() *cli.Command {

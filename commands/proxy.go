@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 
@@ -18,9 +17,6 @@ import (
 
 // flagLogFile is proxy's --log-file: logs go there instead of stderr.
 const flagLogFile = "log-file"
-
-// init registers proxy; registerNew gives each App fresh flags (see registerNew).
-func init() { registerNew(newProxyCommand) }
 
 // newProxyCommand is `fastmcp-auth proxy`: a stdio MCP server relaying everything to the
 // remote secured server with the cached token, for MCP hosts that only start local servers.
@@ -49,8 +45,8 @@ func runProxy(c *cli.Context) error {
 		return usageErrorf("proxy takes no arguments, got %q", c.Args().First())
 	}
 	server := strings.TrimSpace(c.String(flagServer))
-	if u, err := url.Parse(server); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return usageErrorf("--server must be an http(s) URL such as https://mcp.example.com/mcp, not %q", server)
+	if err := checkServerURL(c, server, "https://mcp.example.com/mcp"); err != nil {
+		return err
 	}
 	logOut := c.App.ErrWriter
 	if path := strings.TrimSpace(c.String(flagLogFile)); path != "" {
@@ -128,6 +124,7 @@ func proxyTokens(c *cli.Context, stderr io.Writer, logger *slog.Logger) (*auth.T
 		return nil, "none (--no-auth)", nil
 	}
 	if t := strings.TrimSpace(c.String(flagToken)); t != "" {
+		warnTokenFlag(c, stderr)
 		return auth.StaticToken(t), "--token", nil
 	}
 	if app, err := appTokens(c.Context, c); err != nil {

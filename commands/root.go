@@ -4,16 +4,16 @@
 package commands
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/clienv"
 )
 
 // Exit codes promised by ../shared/CLI.md ("Exit codes"). Scripts and CI jobs branch on them,
@@ -136,27 +136,24 @@ func rejectArgs(c *cli.Command) {
 	}
 }
 
-// commandList is every subcommand; each lives in its own file.
+// commandList is every subcommand, in the order --help lists them; each lives in its own
+// file. The constructors run afresh for each App: a *cli.Command and its flags keep parse
+// state, so one shared between Apps (parallel tests, or one process running several command
+// lines) would be a data race.
 func commandList() []*cli.Command {
-	out := make([]*cli.Command, 0, len(registered))
-	for _, newCommand := range registered {
-		out = append(out, newCommand())
+	return []*cli.Command{
+		newCallCommand(),
+		newDemoCommand(),
+		newDevAuthorityCommand(),
+		newLoginCommand(),
+		newLogoutCommand(),
+		newProxyCommand(),
+		newServeCommand(),
+		newTokenCommand(),
+		newToolsCommand(),
+		newWhoamiCommand(),
 	}
-	return out
 }
-
-// registered is filled by each command file's init, so that parallel work on separate
-// commands never edits one shared list.
-var registered []func() *cli.Command
-
-// register adds a subcommand constructor's result to the application. The same
-// *cli.Command is then shared by every App; prefer registerNew.
-func register(c *cli.Command) { registered = append(registered, func() *cli.Command { return c }) }
-
-// registerNew adds a subcommand constructor, called afresh for each App: a *cli.Command and
-// its flags keep parse state, so one shared between Apps (parallel tests, or one process
-// running several command lines) is a data race.
-func registerNew(newCommand func() *cli.Command) { registered = append(registered, newCommand) }
 
 // onUsageError turns urfave's flag-parsing errors (unknown flag, a value that does not
 // parse) into exit 2, as CLI.md requires. Without it urfave prints "Incorrect Usage" and the
@@ -170,7 +167,7 @@ func onUsageError(_ *cli.Context, err error, _ bool) error {
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// The .env file is applied before the App exists: urfave reads EnvVars while it parses
 	// the flags, so the variables must already be in the environment by then.
-	if err := loadEnvFile(args); err != nil {
+	if err := clienv.LoadDotEnv(args, flagEnvFile, envVar(flagEnvFile)[0]); err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return ExitUsage
 	}
@@ -213,100 +210,19 @@ func firstLine(s string) string {
 	return s
 }
 
-// envFileFlag is --env-file; its value is read before flags are parsed (see loadEnvFile).
+// flagEnvFile is --env-file; its value is read before flags are parsed (clienv.LoadDotEnv).
+const flagEnvFile = "env-file"
+
+// envFileFlag is --env-file.
 func envFileFlag() cli.Flag {
-	return &cli.StringFlag{Name: "env-file", Usage: "read settings from `FILE` instead of ./.env", EnvVars: envVar("env-file")}
-}
-
-// loadEnvFile applies the .env file (or --env-file) beneath the real environment: a variable
-// already set in the environment wins, so the precedence is flag > env > .env > default.
-// The file is the project's shared, long-lived configuration; a variable set for one run
-// (FASTMCP_AUTH_SERVER=... fastmcp-auth tools) is the more specific wish, so it must win.
-func loadEnvFile(args []string) error {
-	// --env-file is found by hand because the flags are not parsed yet. The scan stops at
-	// "--", after which every word is a tool argument, not ours.
-	path, explicit := "", false
-	for i, a := range args {
-		if a == "--" {
-			break
-		}
-		if v, ok := strings.CutPrefix(a, "--env-file="); ok {
-			path, explicit = v, true
-		} else if a == "--env-file" && i+1 < len(args) {
-			path, explicit = args[i+1], true
-		}
-	}
-	if !explicit {
-		if v := os.Getenv(envPrefix + "ENV_FILE"); v != "" {
-			path, explicit = v, true
-		} else {
-			path = ".env"
-		}
-	}
-	// A missing ./.env is normal; a file the user named and we cannot read is a usage error,
-	// never silently ignored (the settings they meant would be missing).
-	f, err := os.Open(path)
-	if err != nil {
-		if !explicit && errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("could not read env file: %w", err)
-	}
-	defer f.Close()
-	vars, err := parseEnv(f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	for k, v := range vars {
-		if _, set := os.LookupEnv(k); !set {
-			os.Setenv(k, v)
-		}
-	}
-	return nil
-}
-
-// parseEnv reads KEY=VALUE lines: blank lines and # comments are skipped, an optional
-// "export " prefix is allowed and matching single or double quotes are removed.
-func parseEnv(r io.Reader) (map[string]string, error) {
-	vars := map[string]string{}
-	sc := bufio.NewScanner(r)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		line = strings.TrimPrefix(line, "export ")
-		k, v, ok := strings.Cut(line, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return nil, fmt.Errorf("line %d: expected KEY=VALUE", n)
-		}
-		v = strings.TrimSpace(v)
-		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
-			v = v[1 : len(v)-1]
-		} else if i := strings.Index(v, " #"); i >= 0 {
-			v = strings.TrimSpace(v[:i])
-		}
-		vars[k] = v
-	}
-	return vars, sc.Err()
+	return &cli.StringFlag{Name: flagEnvFile, Usage: "read settings from `FILE` instead of ./.env", EnvVars: envVar(flagEnvFile)}
 }
 
 // newLogger builds the slog logger of --log-format and --debug, writing to stderr.
 func newLogger(c *cli.Context, stderr io.Writer) (*slog.Logger, error) {
-	level := slog.LevelInfo
-	if c.Bool(flagDebug) {
-		level = slog.LevelDebug
+	logger, err := clienv.NewLogger(stderr, c.String(flagLogFormat), c.Bool(flagDebug))
+	if err != nil {
+		return nil, usageErrorf("--log-format must be text or json, not %q", c.String(flagLogFormat))
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch f := c.String(flagLogFormat); f {
-	case "", "text":
-		return slog.New(slog.NewTextHandler(stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(stderr, opts)), nil
-	default:
-		return nil, usageErrorf("--log-format must be text or json, not %q", f)
-	}
+	return logger, nil
 }

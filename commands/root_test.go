@@ -7,37 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 )
-
-func TestParseEnv(t *testing.T) {
-	in := `# comment
-FASTMCP_AUTH_A=plain
-export FASTMCP_AUTH_B = spaced
-FASTMCP_AUTH_C="double # not a comment"
-FASTMCP_AUTH_D='single'
-FASTMCP_AUTH_E=value # trailing comment
-
-FASTMCP_AUTH_F=
-`
-	got, err := parseEnv(strings.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{
-		"FASTMCP_AUTH_A": "plain", "FASTMCP_AUTH_B": "spaced", "FASTMCP_AUTH_C": "double # not a comment",
-		"FASTMCP_AUTH_D": "single", "FASTMCP_AUTH_E": "value", "FASTMCP_AUTH_F": "",
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
-	for _, bad := range []string{"NOEQUALS\n", "=value\n", "TWO WORDS=x\n"} {
-		if _, err := parseEnv(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 1") {
-			t.Errorf("parseEnv(%q) error = %v, want one naming line 1", bad, err)
-		}
-	}
-}
 
 // unsetForTest clears variables for the test and restores them afterwards, including those
 // Run sets from a .env file.

@@ -190,8 +190,8 @@ func TestServeWebExitCodes(t *testing.T) {
 	}{
 		{"missing client id", []string{"--web", "--no-auth=false", "--authority", "https://127.0.0.1:1/dev", "--api-client-id", "a"}, ExitUsage, "error: --web needs --client-id"},
 		// The key set answers but the authority the console signs in at does not.
-		{"unreachable authority", append([]string{"--web", "--client-id", "spa", "--authority", "https://127.0.0.1:1/dev"}, keys...), ExitUnreachable, "error: web console: could not fetch the authority's discovery document"},
-		{"authority without the endpoints", append([]string{"--web", "--client-id", "spa", "--authority", authority.URL + "/other"}, keys...), ExitFailure, "error: web console: could not fetch the authority's discovery document " + authority.URL + "/other/v2.0/.well-known/openid-configuration: HTTP 404"},
+		{"unreachable authority", append([]string{"--web", "--client-id", "spa", "--authority", "https://127.0.0.1:1/dev"}, keys...), ExitUnreachable, "error: web console: could not discover the authority: could not reach https://127.0.0.1:1/dev/v2.0/.well-known/openid-configuration"},
+		{"authority without the endpoints", append([]string{"--web", "--client-id", "spa", "--authority", authority.URL + "/other"}, keys...), ExitFailure, "error: web console: could not discover the authority: " + authority.URL + "/other/v2.0/.well-known/openid-configuration answered 404 Not Found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -100,8 +100,8 @@ func explicitAuthority(c *cli.Context) bool {
 }
 
 // fullScopes turns the metadata's scopes into request scopes: a full scope (with a "/", as
-// <app-id-uri>/execute) as it is; a short name (as "execute") with the API's prefix, which
-// needs --api-client-id.
+// <app-id-uri>/execute) as it is; a short name (as "execute") through apiScope, which needs
+// --app-id-uri or --api-client-id (exit 3 without: the metadata alone cannot be used).
 func fullScopes(c *cli.Context, scopes []string) ([]string, error) {
 	var out []string
 	for _, s := range scopes {
@@ -109,12 +109,11 @@ func fullScopes(c *cli.Context, scopes []string) ([]string, error) {
 			out = append(out, s)
 			continue
 		}
-		api := strings.TrimSpace(c.String(flagAPIClientID))
-		if api == "" {
-			return nil, withCode(ExitAuth, fmt.Errorf("the server's metadata names the short scope %q, which needs the API's identifier: set --%s (or %s), or give --%s",
-				s, flagAPIClientID, envVar(flagAPIClientID)[0], flagScope))
+		full, err := apiScope(c, s)
+		if err != nil {
+			return nil, withCode(ExitAuth, fmt.Errorf("the server's metadata names the short scope %q, which needs the API's identifier: %w", s, err))
 		}
-		out = append(out, "api://"+api+"/"+s)
+		out = append(out, full)
 	}
 	return out, nil
 }

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 )
@@ -31,6 +29,7 @@ func clientTokens(ctx context.Context, c *cli.Context, stderr io.Writer) (*auth.
 	// no one can sign in. The environment variable is the advised way: a --token value is
 	// visible to every user of the machine in the process list.
 	if t := strings.TrimSpace(c.String(flagToken)); t != "" {
+		warnTokenFlag(c, stderr)
 		return auth.StaticToken(t), nil
 	}
 	// A client secret means the app itself, not a person: client credentials, no prompt.
@@ -69,14 +68,4 @@ func clientTokens(ctx context.Context, c *cli.Context, stderr io.Writer) (*auth.
 	// stderr, not stdout: stdout carries only the tools or call output.
 	fmt.Fprintf(stderr, "signed in as %s\n", describeToken(tok))
 	return auth.NewLoginSupply(l, tok), nil
-}
-
-// promptsOnTerminal reports whether w is a terminal a person can read a device code on:
-// the *os.File behind it is a terminal, or w says so itself (tests).
-func promptsOnTerminal(w io.Writer) bool {
-	if t, ok := w.(interface{ IsTerminal() bool }); ok {
-		return t.IsTerminal()
-	}
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }

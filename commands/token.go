@@ -9,9 +9,6 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 )
 
-// init registers token; registerNew gives each App fresh flags (see registerNew).
-func init() { registerNew(newTokenCommand) }
-
 // newTokenCommand is `fastmcp-auth token`: the access token and a newline on stdout, for
 // scripts (TOKEN=$(fastmcp-auth token)). It refreshes silently and never prompts: a script
 // waiting for a device code nobody sees would hang, so it fails with exit 3 instead.

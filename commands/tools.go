@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 
@@ -15,9 +14,6 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
 )
-
-// init registers tools; registerNew gives each App fresh flags (see registerNew).
-func init() { registerNew(newToolsCommand) }
 
 // jsonOutputFlag is --json of tools and call.
 func jsonOutputFlag() cli.Flag {
@@ -41,12 +37,9 @@ func newToolsCommand() *cli.Command {
 // command name are still gathered by interspersedArgs, so that a flag put after a stray
 // word is not silently dropped: the word becomes a usage error instead.
 func runTools(c *cli.Context) error {
-	rest, help, err := interspersedArgs(c)
-	if err != nil {
+	rest, shown, err := interspersedArgs(c)
+	if err != nil || shown {
 		return err
-	}
-	if help {
-		return cli.ShowSubcommandHelp(c)
 	}
 	if len(rest) > 0 {
 		return usageErrorf("tools takes no arguments, got %q", rest[0])
@@ -83,8 +76,8 @@ func connectMCP(c *cli.Context) (*mcpclient.Client, error) {
 		return nil, err
 	}
 	server := strings.TrimSpace(c.String(flagServer))
-	if u, err := url.Parse(server); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, usageErrorf("--server must be an http(s) URL such as http://localhost:8000/mcp, not %q", server)
+	if err := checkServerURL(c, server, "http://localhost:8000/mcp"); err != nil {
+		return nil, err
 	}
 	httpClient, err := auth.NewHTTPClient(c.String(flagCAFile))
 	if err != nil {

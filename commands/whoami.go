@@ -14,9 +14,6 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 )
 
-// init registers whoami; registerNew gives each App fresh flags (see registerNew).
-func init() { registerNew(newWhoamiCommand) }
-
 // whoamiOutput is `whoami --json`. Verified is always false: the client decodes the token's
 // claims without checking the signature (only the resource server can vouch for them).
 type whoamiOutput struct {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 	"github.com/chromedp/chromedp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
@@ -52,15 +51,7 @@ func TestBrowserDeviceApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type result struct {
-		res public.AuthResult
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		res, err := dc.AuthenticationResult(ctx)
-		done <- result{res, err}
-	}()
+	done := awaitDevice(ctx, dc)
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromium),

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
@@ -116,6 +117,22 @@ func (r *recorder) refreshTokens() []string {
 		}
 	}
 	return out
+}
+
+// deviceResult is the outcome of a device code sign-in MSAL polls for.
+type deviceResult struct {
+	res public.AuthResult
+	err error
+}
+
+// awaitDevice has MSAL poll for dc in the background; the channel receives the outcome.
+func awaitDevice(ctx context.Context, dc public.DeviceCode) <-chan deviceResult {
+	done := make(chan deviceResult, 1)
+	go func() {
+		res, err := dc.AuthenticationResult(ctx)
+		done <- deviceResult{res, err}
+	}()
+	return done
 }
 
 // waitFor polls cond until it holds or the test times out.

@@ -63,13 +63,13 @@ func (e *AuthError) Error() string {
 	}
 }
 
-// scopeFlags renders " --scope api://<api-client-id>/a --scope api://<api-client-id>/b" for the
+// scopeFlags renders " --scope <app-id-uri>/a --scope <app-id-uri>/b" for the
 // short scope names of a challenge; a full scope (with "/") is kept as it is.
 func scopeFlags(scopes string) string {
 	var b strings.Builder
 	for _, s := range strings.Fields(scopes) {
 		if !strings.Contains(s, "/") {
-			s = "api://<api-client-id>/" + s
+			s = "<app-id-uri>/" + s
 		}
 		b.WriteString(" --scope " + s)
 	}
@@ -114,9 +114,9 @@ func newAuthError(status int, wwwAuthenticate, body string) *AuthError {
 	return e
 }
 
-// sanitizeLine keeps the first line of s, without control characters, at most max bytes: a
+// sanitizeLine keeps the first line of s, without control characters, at most limit bytes: a
 // server's text is shown to the user but must not be able to rewrite their terminal.
-func sanitizeLine(s string, max int) string {
+func sanitizeLine(s string, limit int) string {
 	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
 		s = s[:i]
 	}
@@ -126,8 +126,8 @@ func sanitizeLine(s string, max int) string {
 		}
 		return r
 	}, strings.TrimSpace(s))
-	if len(s) > max {
-		s = s[:max] + "..."
+	if len(s) > limit {
+		s = s[:limit] + "..."
 	}
 	return s
 }

@@ -79,15 +79,15 @@ func newMCPServer(u *upstream) *mcp.Server {
 			return nil, reverseOut{ReversedQuery: string(r)}, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "random_number_tool", Description: "a number in [min, max]"},
-		func(ctx context.Context, req *mcp.CallToolRequest, in randomIn) (*mcp.CallToolResult, randomOut, error) {
+		func(_ context.Context, _ *mcp.CallToolRequest, in randomIn) (*mcp.CallToolResult, randomOut, error) {
 			return nil, randomOut{RandomNumber: in.Min}, nil
 		})
 	s.AddPrompt(&mcp.Prompt{Name: "greet", Description: "a greeting"},
-		func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		func(_ context.Context, _ *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 			return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: "hello"}}}}, nil
 		})
 	s.AddResource(&mcp.Resource{Name: "readme", URI: "file:///readme.txt", MIMEType: "text/plain"},
-		func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "read me"}}}, nil
 		})
 	return s
@@ -191,13 +191,14 @@ func startProxy(t *testing.T, cfg Config) (*proxied, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		err := Run(ctx, cfg, inR, outW)
-		outW.Close()
+		_ = outW.Close()
 		p.done <- err
 	}()
 	t.Cleanup(func() {
-		inW.Close()
+		_ = inW.Close()
 		select {
-		case <-p.done:
+		case err := <-p.done:
+			_ = err // how it stopped is for the tests to check; the cleanup only waits
 		case <-time.After(10 * time.Second):
 			t.Error("proxy did not stop after stdin closed")
 		}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 
@@ -22,34 +21,6 @@ const identityKey = "fastmcp-auth/identity"
 // may hold internal details (URLs, library errors), so it is logged, not sent.
 const genericDescription = "the token could not be verified"
 
-type identityCtxKey struct{}
-
-// IdentityFromContext returns the verified caller of an HTTP request passed through the
-// bearer middleware (Handler's routes or [RequireToken]), or nil without auth.
-func IdentityFromContext(ctx context.Context) *auth.Identity {
-	if id, ok := ctx.Value(identityCtxKey{}).(*auth.Identity); ok {
-		return id
-	}
-	if ti := sdkauth.TokenInfoFromContext(ctx); ti != nil {
-		id, _ := ti.Extra[identityKey].(*auth.Identity)
-		return id
-	}
-	return nil
-}
-
-// RequireToken returns the bearer middleware of cfg (the one Handler puts in front of the MCP
-// endpoint and POST /reverse), for routes mounted through Config.Extra. The path of cfg
-// decides the resource_metadata URL of its challenges.
-func RequireToken(cfg Config) (func(http.Handler) http.Handler, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	pub, _ := parsePublicURL(cfg.PublicURL)
-	urls := publicURLs{pub: pub, path: cfg.Path, fromRequest: cfg.PublicURLFromRequest}
-	return newAuthenticator(cfg, urls.metadataURL).wrap, nil
-}
-
 // authenticator is the bearer middleware. It is ours rather than the SDK's
 // auth.RequireBearerToken because that one omits error= from WWW-Authenticate (so clients
 // cannot tell a bad token from a missing one, nor step up on insufficient_scope), answers
@@ -57,37 +28,45 @@ func RequireToken(cfg Config) (func(http.Handler) http.Handler, error) {
 type authenticator struct {
 	verify   TokenVerifier
 	noAuth   bool
-	required []string
-	prmURL   func(*http.Request) string // resource_metadata of the challenges
-	logger   *slog.Logger
-	// bind stores the SDK TokenInfo in the request context with the SDK's own middleware,
-	// the only exported way to set the key the streamable handler reads to bind a session
-	// to its user (403 "session user mismatch" for anyone else).
-	bind func(http.Handler) http.Handler
+	required []string // short names, matched against scp or roles
+	// advertised are the required scopes in the form clients request them
+	// (<ScopePrefix>/<name>), for the scope="..." of challenges.
+	advertised []string
+	prmURL     func(*http.Request) string // resource_metadata of the challenges
+	logger     *slog.Logger
 }
 
-type tokenInfoCtxKey struct{}
-
 func newAuthenticator(cfg Config, prmURL func(*http.Request) string) *authenticator {
-	a := &authenticator{
-		verify:   cfg.Verifier,
-		noAuth:   cfg.NoAuth,
-		required: cfg.RequiredScopes,
-		prmURL:   prmURL,
-		logger:   cfg.Logger,
+	return &authenticator{
+		verify:     cfg.Verifier,
+		noAuth:     cfg.NoAuth,
+		required:   cfg.RequiredScopes,
+		advertised: auth.FullScopes(cfg.ScopePrefix, cfg.RequiredScopes),
+		prmURL:     prmURL,
+		logger:     cfg.Logger,
 	}
-	a.bind = sdkauth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*sdkauth.TokenInfo, error) {
-		if ti, ok := ctx.Value(tokenInfoCtxKey{}).(*sdkauth.TokenInfo); ok {
-			return ti, nil
-		}
-		return nil, sdkauth.ErrInvalidToken // unreachable: wrap always stores one
-	}, &sdkauth.RequireBearerTokenOptions{
-		// Our verifier has already enforced exp (with its own --clock-skew); the SDK's
-		// second, skew-free check must not reject a token we accepted, so it gets a day.
-		AllowMissingExpiration: true,
-		ClockSkew:              24 * time.Hour,
-	})
-	return a
+}
+
+// serveAs serves r with next as the verified caller id: the SDK TokenInfo, stored once, binds
+// the MCP session to id.User() (the streamable handler answers 403 "session user mismatch"
+// to anyone else) and carries id to tool handlers in TokenInfo.Extra.
+//
+// The context key the SDK reads is unexported; its RequireBearerToken is the only way to set
+// it. It is used here as that setter alone: its verifier returns the identity this request
+// has already proved, captured in the closure (no second verification, no trip through the
+// context). The TokenInfo has no Expiration, and AllowMissingExpiration is set, because our
+// verifier has already enforced exp with its own clock and --clock-skew; a second check
+// against time.Now without skew would refuse tokens we accepted.
+func serveAs(next http.Handler, w http.ResponseWriter, r *http.Request, id *auth.Identity) {
+	granted := id.Scopes
+	if id.AppOnly() {
+		granted = id.Roles
+	}
+	ti := &sdkauth.TokenInfo{UserID: id.User(), Scopes: granted, Extra: map[string]any{identityKey: id}}
+	bind := sdkauth.RequireBearerToken(func(context.Context, string, *http.Request) (*sdkauth.TokenInfo, error) {
+		return ti, nil
+	}, &sdkauth.RequireBearerTokenOptions{AllowMissingExpiration: true})
+	bind(next).ServeHTTP(w, r)
 }
 
 // wrap puts the token check in front of next.
@@ -95,7 +74,6 @@ func (a *authenticator) wrap(next http.Handler) http.Handler {
 	if a.noAuth {
 		return next
 	}
-	bound := a.bind(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearerToken(r)
 		if !ok {
@@ -129,25 +107,13 @@ func (a *authenticator) wrap(next http.Handler) http.Handler {
 		noteIdentity(r, id)
 		if missing := id.Missing(a.required); len(missing) > 0 {
 			noteReason(r, "insufficient_scope")
-			desc := "the token lacks the scope " + strings.Join(missing, " ") + ": ask for " + strings.Join(a.required, " ") +
+			desc := "the token lacks the scope " + strings.Join(missing, " ") + ": ask for " + strings.Join(a.advertised, " ") +
 				" when signing in, or have an administrator grant it"
 			a.challenge(w, r, "insufficient_scope", desc)
 			writeError(w, http.StatusForbidden, "insufficient_scope", desc)
 			return
 		}
-		granted := id.Scopes
-		if id.AppOnly() {
-			granted = id.Roles
-		}
-		ti := &sdkauth.TokenInfo{
-			UserID:     id.User(),
-			Scopes:     granted,
-			Expiration: id.Expiry,
-			Extra:      map[string]any{identityKey: id},
-		}
-		ctx := context.WithValue(r.Context(), identityCtxKey{}, id)
-		ctx = context.WithValue(ctx, tokenInfoCtxKey{}, ti)
-		bound.ServeHTTP(w, r.WithContext(ctx))
+		serveAs(next, w, r, id)
 	})
 }
 
@@ -176,8 +142,8 @@ func (a *authenticator) challenge(w http.ResponseWriter, r *http.Request, code, 
 		add("error_description", desc)
 	}
 	add("resource_metadata", a.prmURL(r))
-	if len(a.required) > 0 {
-		add("scope", strings.Join(a.required, " "))
+	if len(a.advertised) > 0 {
+		add("scope", strings.Join(a.advertised, " "))
 	}
 	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
 }

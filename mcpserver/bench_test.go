@@ -99,7 +99,7 @@ func benchPost(h http.Handler, bearer, sid, body string) *httptest.ResponseRecor
 }
 
 // benchInitialize opens an MCP session on h and returns its ID.
-func benchInitialize(b *testing.B, h http.Handler, bearer string) string {
+func benchInitialize(b testing.TB, h http.Handler, bearer string) string {
 	b.Helper()
 	rec := benchPost(h, bearer, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`)
 	sid := rec.Header().Get("Mcp-Session-Id")

@@ -11,8 +11,12 @@ import (
 	"time"
 
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 )
 
 // WellKnownPRM is the RFC 9728 well-known path of the protected resource metadata. It is
@@ -57,7 +61,7 @@ func Handler(cfg Config) (http.Handler, error) {
 		sdkauth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
 			Resource:               urls.resource(r),
 			AuthorizationServers:   cfg.AuthorizationServers,
-			ScopesSupported:        cfg.RequiredScopes,
+			ScopesSupported:        auth.FullScopes(cfg.ScopePrefix, cfg.RequiredScopes),
 			BearerMethodsSupported: []string{"header"},
 			ResourceName:           serverName,
 		}).ServeHTTP(w, r)
@@ -89,7 +93,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Path == "" {
 		cfg.Path = DefaultPath
 	}
-	if !strings.HasPrefix(cfg.Path, "/") || strings.ContainsAny(cfg.Path, "?#{} ") || cfg.Path == "/" {
+	if !ValidPath(cfg.Path) {
 		return cfg, fmt.Errorf("mcpserver: path must start with / and name an endpoint, such as /mcp: %q", cfg.Path)
 	}
 	if _, err := parsePublicURL(cfg.PublicURL); err != nil {
@@ -102,6 +106,13 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Logger = discardLogger()
 	}
 	return cfg, nil
+}
+
+// ValidPath reports whether p can be the MCP endpoint's path: it starts with "/", is not the
+// root, and holds no query, fragment, space or "{}" (which http.ServeMux would read as a
+// wildcard pattern).
+func ValidPath(p string) bool {
+	return strings.HasPrefix(p, "/") && p != "/" && !strings.ContainsAny(p, "?#{} ")
 }
 
 // publicURLs gives the URLs clients are told about: fixed from the public URL, or, with
@@ -211,12 +222,9 @@ func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 		start := time.Now()
 		info := &requestInfo{}
 		r = r.WithContext(withRequestInfo(r.Context(), info))
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := httpx.NewStatusRecorder(w)
 		next.ServeHTTP(rec, r)
-		status := rec.status
-		if status == 0 {
-			status = http.StatusOK
-		}
+		status := rec.Status()
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
@@ -246,35 +254,3 @@ func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 		logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})
 }
-
-// statusRecorder remembers the status code; Unwrap lets http.ResponseController (used by the
-// SDK to flush event streams) reach the real writer.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Flush passes flushes through, for event streams.
-func (s *statusRecorder) Flush() {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	_ = http.NewResponseController(s.ResponseWriter).Flush()
-}
-
-// Unwrap returns the underlying writer.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

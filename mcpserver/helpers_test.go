@@ -146,7 +146,7 @@ func (p *progressLog) waitFor(n int, d time.Duration) []mcp.ProgressNotification
 // 2025-11-25 protocol as the TypeScript SDK and the inspector do.
 func connect(t *testing.T, ctx context.Context, url, token string, progress *progressLog) *mcp.ClientSession {
 	t.Helper()
-	var rt http.RoundTripper = http.DefaultTransport
+	rt := http.DefaultTransport
 	if token != "" {
 		rt = &bearerTransport{token: token, base: rt}
 	}

@@ -70,7 +70,7 @@ func ListenAndServe(ctx context.Context, h http.Handler, sc ServeConfig, logger 
 	var calls atomic.Int64 // requests in flight, event streams excepted
 	fresh := &freshConns{conns: map[net.Conn]struct{}{}}
 	srv := &http.Server{
-		Handler:           trackRequests(&calls, stopping, h),
+		Handler:           trackRequests(stopping, &calls, h),
 		ConnState:         fresh.track,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
@@ -132,7 +132,7 @@ func ListenAndServe(ctx context.Context, h http.Handler, sc ServeConfig, logger 
 
 // trackRequests counts the requests in flight in calls, except the standalone event streams
 // (GET with Accept text/event-stream), whose context it ends once stopping ends.
-func trackRequests(calls *atomic.Int64, stopping context.Context, h http.Handler) http.Handler {
+func trackRequests(stopping context.Context, calls *atomic.Int64, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 			calls.Add(1)

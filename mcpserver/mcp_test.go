@@ -18,6 +18,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -94,9 +96,9 @@ func TestEndToEndProgress(t *testing.T) {
 				if diff := cmp.Diff(map[string]any{"reversed_query": "👍🏽 olleh"}, structured(t, res)); diff != "" {
 					t.Errorf("result (-want +got):\n%s", diff)
 				}
-				got := progress.waitFor(ProgressSteps, 2*time.Second)
+				progress.waitFor(ProgressSteps, 2*time.Second)
 				time.Sleep(50 * time.Millisecond) // a sixth notification would arrive by now
-				got = progress.snapshot()
+				got := progress.snapshot()
 				if diff := cmp.Diff(wantProgress(token), got); diff != "" {
 					t.Errorf("progress (-want +got):\n%s", diff)
 				}
@@ -390,7 +392,8 @@ func TestGracefulShutdownLetsCallsFinish(t *testing.T) {
 	case <-time.After(6 * time.Second):
 		t.Fatal("ListenAndServe did not return")
 	}
-	if _, err := http.Get("http://" + addr.String() + "/healthz"); err == nil {
+	if resp, err := http.Get("http://" + addr.String() + "/healthz"); err == nil {
+		_ = resp.Body.Close()
 		t.Errorf("the server still answers after shutdown")
 	}
 }
@@ -415,5 +418,25 @@ func TestListenAndServeErrors(t *testing.T) {
 				t.Errorf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestAcceptedTokenIsNotReExpired: the verifier decides expiry (with its own clock and
+// --clock-skew); an identity whose exp is already past by the wall clock, accepted within
+// the skew, must be served, not refused by a second, skew-free check in the SDK layer.
+func TestAcceptedTokenIsNotReExpired(t *testing.T) {
+	t.Parallel()
+	withinSkew := func(_ context.Context, token string) (*auth.Identity, error) {
+		if token != tokAlice {
+			return nil, &auth.TokenError{Reason: auth.ReasonMalformed, Description: "token is malformed"}
+		}
+		return &auth.Identity{Subject: "alice-sub", Scopes: []string{"execute"}, Expiry: time.Now().Add(-30 * time.Second)}, nil
+	}
+	ts := newTestServer(t, Config{Verifier: withinSkew})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs := connect(t, ctx, ts.mcpURL, tokAlice, nil)
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: ReverseToolName, Arguments: map[string]any{"query": "x"}}); err != nil {
+		t.Fatalf("call with a token the verifier accepted: %v", err)
 	}
 }

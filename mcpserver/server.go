@@ -38,6 +38,13 @@ type Config struct {
 	// RequiredScopes must all be granted (scp/scope, or roles for app-only tokens). The
 	// command applies the default ["execute"]; here an empty list requires no scope.
 	RequiredScopes []string
+	// ScopePrefix is the API's identifier URI (Entra's Application ID URI, such as
+	// api://<api-client-id>). The metadata's scopes_supported and the scope="..." of every
+	// challenge advertise <ScopePrefix>/<scope>, because MCP clients request exactly the
+	// scopes advertised (spec "Scope Selection Strategy") and Entra resolves a bare name
+	// against Microsoft Graph (AADSTS65001). Tokens are still matched on the short names,
+	// which is what Entra puts in scp. Empty advertises the short names.
+	ScopePrefix string
 	// PublicURL is the URL clients use for the MCP endpoint, e.g. https://mcp.example.com/mcp.
 	// It is the "resource" of the protected resource metadata, which clients compare with the
 	// URL they called, so it cannot be derived from the listen address behind a proxy.
@@ -67,8 +74,7 @@ type Config struct {
 	// Logger receives one line per request and the server's warnings; nil discards them.
 	Logger *slog.Logger
 	// Extra, when set, mounts more routes on the handler's mux (the web console). Those routes
-	// get the origin check, CORS, body limit and request log, but no token check: wrap them
-	// with [RequireToken] when they need one.
+	// get the origin check, CORS, body limit and request log, but no token check.
 	Extra func(mux *http.ServeMux)
 
 	// onReverseEnd, for tests, is called when a reverse_tool call ends, with the error it

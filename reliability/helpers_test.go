@@ -217,13 +217,13 @@ func serverGoroutines() (int, string) {
 	return n, strings.Join(kept, "\n\n")
 }
 
-// waitGoroutines waits up to d for the server goroutine count to fall to at most max, and
+// waitGoroutines waits up to d for the server goroutine count to fall to at most limit, and
 // returns the last count and stacks.
-func waitGoroutines(max int, d time.Duration) (int, string) {
+func waitGoroutines(limit int, d time.Duration) (int, string) {
 	deadline := time.Now().Add(d)
 	for {
 		n, stacks := serverGoroutines()
-		if n <= max || time.Now().After(deadline) {
+		if n <= limit || time.Now().After(deadline) {
 			return n, stacks
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -76,8 +76,18 @@ func TestServeSIGTERMDuringCalls(t *testing.T) {
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	// While shutting down, the listener is closed: new calls are refused at once.
-	time.Sleep(100 * time.Millisecond)
+	// While shutting down, the listener is closed: new calls are refused at once. Wait for the
+	// server's own signal (its "shutting down" line), then for the port to refuse connections,
+	// rather than for a guessed delay.
+	waitFor(t, `serve to log "shutting down"`, 10*time.Second, func() bool { return strings.Contains(srv.stderr.String(), "shutting down") })
+	waitFor(t, "the listener to close", 10*time.Second, func() bool {
+		conn, err := net.DialTimeout("tcp", srv.addr, time.Second)
+		if err != nil {
+			return true
+		}
+		_ = conn.Close()
+		return false
+	})
 	late := startCall(t, srv.url, fx.token, "too late")
 
 	for i, c := range calls {

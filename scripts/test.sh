@@ -47,6 +47,18 @@ if [ -z "${SKIP_INSTALL:-}" ]; then
   done
 fi
 
+# golangci-lint (gosec, errcheck, staticcheck, bodyclose, revive, misspell; see .golangci.yml),
+# at a pinned version installed with the Go toolchain. The first install compiles it (minutes
+# on a slow machine); later runs reuse the binary when its version matches.
+GOLANGCI_LINT_VERSION=v2.15.0
+lint_bin="$(go env GOPATH)/bin/golangci-lint"
+if ! "$lint_bin" version 2>/dev/null | grep -q "version ${GOLANGCI_LINT_VERSION#v} "; then
+  log "installing golangci-lint $GOLANGCI_LINT_VERSION (go install)"
+  go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"
+fi
+log "golangci-lint"
+"$lint_bin" run ./...
+
 log "go vet"
 go vet ./...
 

@@ -55,7 +55,7 @@ func newConsoleStack(t *testing.T, requiredScopes []string, now func() time.Time
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	da := testenv.DevAuthority(t, devauthority.Config{APIClientID: testAPIClientID, Now: now})
-	ep, err := webconsole.Discover(ctx, da.HTTPClient(), da.URL())
+	ep, err := auth.Discover(ctx, da.HTTPClient(), da.URL())
 	if err != nil {
 		t.Fatalf("discovery: %v", err)
 	}

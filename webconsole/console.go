@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -30,6 +29,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
@@ -41,9 +41,6 @@ const (
 	DefaultMCPPath  = "/mcp"
 	DefaultRESTPath = "/reverse"
 )
-
-// maxDiscoveryBody bounds the discovery document read from the authority.
-const maxDiscoveryBody = 1 << 20
 
 // Config configures the console. Authority and ClientID are required unless NoAuth.
 type Config struct {
@@ -74,9 +71,9 @@ type Config struct {
 // Endpoints are the authority's endpoints the browser uses, as published in its OpenID
 // discovery document.
 type Endpoints struct {
-	Issuer            string `json:"issuer"`
-	AuthorizeEndpoint string `json:"authorization_endpoint"`
-	TokenEndpoint     string `json:"token_endpoint"`
+	Issuer            string
+	AuthorizeEndpoint string
+	TokenEndpoint     string
 }
 
 // clientConfig is config.json: everything the page needs to know, none of it secret.
@@ -131,7 +128,7 @@ func New(ctx context.Context, cfg Config) (*Console, error) {
 		}
 		ep := cfg.Endpoints
 		if ep.AuthorizeEndpoint == "" || ep.TokenEndpoint == "" {
-			if ep, err = Discover(ctx, cfg.HTTPClient, authority.String()); err != nil {
+			if ep, err = discover(ctx, cfg.HTTPClient, authority.String()); err != nil {
 				return nil, err
 			}
 		}
@@ -223,7 +220,7 @@ func (c *Console) serveIndex(w http.ResponseWriter, r *http.Request) {
 	c.write(w, r, c.index)
 }
 
-func (c *Console) serveConfig(w http.ResponseWriter, r *http.Request) {
+func (c *Console) serveConfig(w http.ResponseWriter, _ *http.Request) {
 	c.securityHeaders(w.Header())
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")
@@ -294,34 +291,25 @@ func AssetNames() []string {
 	return names
 }
 
-// Discover fetches <authority>/v2.0/.well-known/openid-configuration, where Entra ID and the
-// development authority publish their endpoints, with client (nil: http.DefaultClient).
-func Discover(ctx context.Context, client *http.Client, authority string) (Endpoints, error) {
+// discover reads the browser's endpoints from the authority's OpenID discovery document with
+// auth.Discover, the one discovery fetch of the project (so that an unreachable authority
+// wraps auth.ErrUnreachable: exit 4), and requires the two the page uses.
+func discover(ctx context.Context, client *http.Client, authority string) (Endpoints, error) {
 	if client == nil {
 		client = http.DefaultClient
 	}
-	u := strings.TrimRight(authority, "/") + "/v2.0/.well-known/openid-configuration"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	// The endpoints the browser is sent to come from the authority configured, never from
+	// wherever a redirect points (issue 10), whatever client the caller passed.
+	c := *client
+	c.CheckRedirect = netx.CheckRedirect
+	d, err := auth.Discover(ctx, &c, authority)
 	if err != nil {
-		return Endpoints{}, fmt.Errorf("could not fetch the authority's discovery document: %w", err)
+		return Endpoints{}, err
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return Endpoints{}, fmt.Errorf("could not fetch the authority's discovery document %s (check --authority and --ca-file): %w", u, err)
+	if d.AuthorizationEndpoint == "" || d.TokenEndpoint == "" {
+		return Endpoints{}, fmt.Errorf("the authority's discovery document %s lacks authorization_endpoint or token_endpoint", auth.DiscoveryURL(authority))
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return Endpoints{}, fmt.Errorf("could not fetch the authority's discovery document %s: HTTP %d (check --authority or --tenant-id)", u, resp.StatusCode)
-	}
-	var ep Endpoints
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxDiscoveryBody)).Decode(&ep); err != nil {
-		return Endpoints{}, fmt.Errorf("could not read the authority's discovery document %s: %w", u, err)
-	}
-	if ep.AuthorizeEndpoint == "" || ep.TokenEndpoint == "" {
-		return Endpoints{}, fmt.Errorf("the authority's discovery document %s lacks authorization_endpoint or token_endpoint", u)
-	}
-	return ep, nil
+	return Endpoints{Issuer: d.Issuer, AuthorizeEndpoint: d.AuthorizationEndpoint, TokenEndpoint: d.TokenEndpoint}, nil
 }
 
 // checkEndpoint parses an authority URL: https, or http on a loopback host only, since the

@@ -3,6 +3,7 @@ package webconsole
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // newFakeAuthority serves a discovery document naming endpoints on itself and records the
@@ -119,9 +122,10 @@ func TestNewErrors(t *testing.T) {
 	t.Parallel()
 	idp, _ := newFakeAuthority(t, entraLikeDoc)
 	plain, _ := newFakeAuthority(t, func(base string) any {
-		return map[string]string{"authorization_endpoint": "http://idp.example.com/authorize", "token_endpoint": base + "/token"}
+		return map[string]string{"issuer": base + "/contoso/v2.0", "jwks_uri": base + "/keys", "authorization_endpoint": "http://idp.example.com/authorize", "token_endpoint": base + "/token"}
 	})
-	empty, _ := newFakeAuthority(t, func(string) any { return map[string]string{"issuer": "x"} })
+	// A document that is enough for a token verifier (issuer, keys) but not for sign-in.
+	empty, _ := newFakeAuthority(t, func(base string) any { return map[string]string{"issuer": "x", "jwks_uri": base + "/keys"} })
 	tests := []struct {
 		name string
 		cfg  Config
@@ -130,8 +134,8 @@ func TestNewErrors(t *testing.T) {
 		{"no client id", Config{Authority: idp.URL + "/contoso"}, "set --client-id"},
 		{"no authority", Config{ClientID: "c"}, "not an absolute URL"},
 		{"http authority", Config{ClientID: "c", Authority: "http://login.example.com/contoso"}, "must use https"},
-		{"unknown tenant", Config{ClientID: "c", Authority: idp.URL + "/other", HTTPClient: idp.Client()}, "HTTP 404"},
-		{"untrusted CA", Config{ClientID: "c", Authority: idp.URL + "/contoso"}, "check --authority and --ca-file"},
+		{"unknown tenant", Config{ClientID: "c", Authority: idp.URL + "/other", HTTPClient: idp.Client()}, "404 Not Found"},
+		{"untrusted CA", Config{ClientID: "c", Authority: idp.URL + "/contoso"}, "could not reach " + idp.URL + "/contoso/v2.0/.well-known/openid-configuration"},
 		{"plain http endpoint", Config{ClientID: "c", Authority: plain.URL + "/contoso", HTTPClient: plain.Client()}, "authorization endpoint \"http://idp.example.com/authorize\" must use https"},
 		{"no endpoints", Config{ClientID: "c", Authority: empty.URL + "/contoso", HTTPClient: empty.Client()}, "lacks authorization_endpoint or token_endpoint"},
 	}
@@ -323,5 +327,24 @@ func TestSessionStorageHoldsOnlyPKCE(t *testing.T) {
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("sessionStorage uses (-want +got):\n%s", d)
+	}
+}
+
+// TestDiscoveryRedirectStaysOnOrigin: a discovery document behind a redirect to another origin
+// is refused, so the browser is never sent to endpoints the configured authority did not serve.
+func TestDiscoveryRedirectStaysOnOrigin(t *testing.T) {
+	t.Parallel()
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(entraLikeDoc("http://" + r.Host))
+	}))
+	t.Cleanup(elsewhere.Close)
+	authority := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusFound)
+	}))
+	t.Cleanup(authority.Close)
+	_, err := New(context.Background(), Config{ClientID: "c", Authority: authority.URL + "/contoso"})
+	if !errors.Is(err, netx.ErrCrossOriginRedirect) {
+		t.Fatalf("New error = %v, want one wrapping netx.ErrCrossOriginRedirect", err)
 	}
 }

@@ -145,7 +145,7 @@ func run(ctx context.Context, c config) error {
 	}
 	if c.jsonOut != "" {
 		b, _ := json.MarshalIndent(raw, "", "  ")
-		if err := os.WriteFile(c.jsonOut, b, 0o644); err != nil {
+		if err := os.WriteFile(c.jsonOut, b, 0o644); err != nil { //nolint:gosec // G306: a benchmark report, meant to be shared
 			return err
 		}
 	}
@@ -198,7 +198,7 @@ func (s *state) stopAll() {
 	}
 }
 
-func (s *state) startAuthority(ctx context.Context) error {
+func (s *state) startAuthority(_ context.Context) error {
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -552,9 +552,9 @@ func median(xs []float64) float64 {
 	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
-	if n := len(s); n%2 == 1 {
+	n := len(s)
+	if n%2 == 1 {
 		return s[n/2]
-	} else {
-		return (s[n/2-1] + s[n/2]) / 2
 	}
+	return (s[n/2-1] + s[n/2]) / 2
 }

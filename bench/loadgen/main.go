@@ -75,7 +75,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
-	json.NewEncoder(os.Stdout).Encode(rep)
+	if err := json.NewEncoder(os.Stdout).Encode(rep); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
 }
 
 func run(url string, n int, duration, warmup time.Duration, rate float64, pid int, query, token string) (*Report, error) {

@@ -1,7 +1,9 @@
 // Package mcpclienttest runs a small in-process MCP server for the client's tests, with the
-// tool shapes of fastmcp-auth's server (reverse_tool with five progress steps,
-// random_number_tool) and a bearer check that answers 401 and 403 as RFC 6750 says. It is a
-// stand-in until tests can use mcpserver.Handler; it is not a reference implementation.
+// tools of fastmcp-auth's server (their names and input and output types are mcpserver's own,
+// so the schemas cannot drift) but test-friendly behaviour: it records request headers, reports
+// tool starts and cancellations on channels, returns min as the "random" number, and checks
+// bearer tokens from a fixed table, answering 401 and 403 as RFC 6750 says. Tests of the
+// client against the real handler (mcpserver.Handler) live beside the client's own tests.
 package mcpclienttest
 
 import (
@@ -17,6 +19,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 )
 
 // Options configures the test server.
@@ -42,27 +46,6 @@ type Server struct {
 	headers   []http.Header
 }
 
-// ReverseInput is reverse_tool's input.
-type ReverseInput struct {
-	Query string `json:"query" jsonschema:"the text to reverse"`
-}
-
-// ReverseOutput is reverse_tool's output.
-type ReverseOutput struct {
-	ReversedQuery string `json:"reversed_query" jsonschema:"the text reversed"`
-}
-
-// RandomInput is random_number_tool's input.
-type RandomInput struct {
-	Min int `json:"min" jsonschema:"the smallest number"`
-	Max int `json:"max" jsonschema:"the largest number"`
-}
-
-// RandomOutput is random_number_tool's output.
-type RandomOutput struct {
-	RandomNumber int `json:"random_number" jsonschema:"a number between min and max"`
-}
-
 // NewServer starts the server; it stops when the test ends.
 func NewServer(t testing.TB, opts Options) *Server {
 	t.Helper()
@@ -71,8 +54,8 @@ func NewServer(t testing.TB, opts Options) *Server {
 	}
 	s := &Server{started: make(chan string, 64), cancelled: make(chan string, 64)}
 	server := mcp.NewServer(&mcp.Implementation{Name: "mcpclienttest", Version: "test"}, nil)
-	mcp.AddTool(server, &mcp.Tool{Name: "reverse_tool", Description: "Reverse a string, reporting progress."}, s.reverse(opts.ProgressInterval))
-	mcp.AddTool(server, &mcp.Tool{Name: "random_number_tool", Description: "A random number between min and max."}, s.random)
+	mcp.AddTool(server, &mcp.Tool{Name: mcpserver.ReverseToolName, Description: "Reverse a string, reporting progress."}, s.reverse(opts.ProgressInterval))
+	mcp.AddTool(server, &mcp.Tool{Name: mcpserver.RandomToolName, Description: "A random number between min and max."}, s.random)
 
 	var h http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
 	if opts.Tokens != nil {
@@ -134,34 +117,33 @@ func (s *Server) bearer(opts Options, next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) reverse(interval time.Duration) mcp.ToolHandlerFor[ReverseInput, ReverseOutput] {
-	return func(ctx context.Context, req *mcp.CallToolRequest, in ReverseInput) (*mcp.CallToolResult, ReverseOutput, error) {
-		send(s.started, "reverse_tool")
+func (s *Server) reverse(interval time.Duration) mcp.ToolHandlerFor[mcpserver.ReverseInput, mcpserver.ReverseOutput] {
+	return func(ctx context.Context, req *mcp.CallToolRequest, in mcpserver.ReverseInput) (*mcp.CallToolResult, mcpserver.ReverseOutput, error) {
+		send(s.started, mcpserver.ReverseToolName)
 		tok := req.Params.GetProgressToken()
-		for i := 1; i <= 5; i++ {
+		const steps = mcpserver.ProgressSteps
+		for i := 1; i <= steps; i++ {
 			select {
 			case <-ctx.Done():
-				send(s.cancelled, "reverse_tool")
-				return nil, ReverseOutput{}, ctx.Err()
+				send(s.cancelled, mcpserver.ReverseToolName)
+				return nil, mcpserver.ReverseOutput{}, ctx.Err()
 			case <-time.After(interval):
 			}
 			if tok != nil {
 				_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
-					ProgressToken: tok, Progress: float64(i), Total: 5, Message: fmt.Sprintf("step %d of 5", i)})
+					ProgressToken: tok, Progress: float64(i), Total: steps, Message: fmt.Sprintf("step %d of %d", i, steps)})
 			}
 		}
-		r := []rune(in.Query)
-		slices.Reverse(r)
-		return nil, ReverseOutput{ReversedQuery: string(r)}, nil
+		return nil, mcpserver.ReverseOutput{ReversedQuery: mcpserver.Reverse(in.Query)}, nil
 	}
 }
 
-func (s *Server) random(_ context.Context, _ *mcp.CallToolRequest, in RandomInput) (*mcp.CallToolResult, RandomOutput, error) {
-	send(s.started, "random_number_tool")
+func (s *Server) random(_ context.Context, _ *mcp.CallToolRequest, in mcpserver.RandomInput) (*mcp.CallToolResult, mcpserver.RandomOutput, error) {
+	send(s.started, mcpserver.RandomToolName)
 	if in.Min > in.Max {
-		return nil, RandomOutput{}, errors.New("min must not be greater than max")
+		return nil, mcpserver.RandomOutput{}, errors.New("min must not be greater than max")
 	}
-	return nil, RandomOutput{RandomNumber: in.Min}, nil // deterministic: tests compare it
+	return nil, mcpserver.RandomOutput{RandomNumber: in.Min}, nil // deterministic: tests compare it
 }
 
 // send reports an event without ever blocking a handler; tests read only the first few.

@@ -1,0 +1,116 @@
+// Package clienv prepares the process environment of a command-line run: the .env file,
+// applied beneath the real environment before the flags are parsed, and the slog logger of
+// --log-format and --debug. It knows no flag library; package commands wires it.
+package clienv
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// LoadDotEnv applies a .env file beneath the real environment: a variable already set in the
+// environment wins, so the precedence is flag > env > .env > default. The file is the
+// project's shared, long-lived configuration; a variable set for one run is the more specific
+// wish, so it must win.
+//
+// The file is the value of --<flag> in args (found by hand, since the flags are not parsed yet;
+// the scan stops at "--", after which every word is a tool argument), else of the environment
+// variable envVar, else ./.env. A missing ./.env is normal; a file the user named and that
+// cannot be read is an error, never silently ignored (the settings they meant would be
+// missing).
+func LoadDotEnv(args []string, flag, envVar string) error {
+	path, explicit := "", false
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(a, "--"+flag+"="); ok {
+			path, explicit = v, true
+		} else if a == "--"+flag && i+1 < len(args) {
+			path, explicit = args[i+1], true
+		}
+	}
+	if !explicit {
+		if v := os.Getenv(envVar); v != "" {
+			path, explicit = v, true
+		} else {
+			path = ".env"
+		}
+	}
+	f, err := os.Open(path) //nolint:gosec // G703: the path is ./.env or the user's own --env-file
+	if err != nil {
+		if !explicit && errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("could not read env file: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	vars, err := ParseDotEnv(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for k, v := range vars {
+		if _, set := os.LookupEnv(k); !set {
+			if err := os.Setenv(k, v); err != nil {
+				return fmt.Errorf("%s: could not set %s: %w", path, k, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ParseDotEnv reads KEY=VALUE lines: blank lines and # comments are skipped, an optional
+// "export " prefix is allowed and matching single or double quotes are removed. An error
+// names the line.
+func ParseDotEnv(r io.Reader) (map[string]string, error) {
+	vars := map[string]string{}
+	sc := bufio.NewScanner(r)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return nil, fmt.Errorf("line %d: expected KEY=VALUE", n)
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		} else if i := strings.Index(v, " #"); i >= 0 {
+			v = strings.TrimSpace(v[:i])
+		}
+		vars[k] = v
+	}
+	return vars, sc.Err()
+}
+
+// ErrLogFormat is returned by NewLogger for a format other than text or json.
+var ErrLogFormat = errors.New("unknown log format")
+
+// NewLogger builds a slog logger writing to w in format "text" (or "") or "json", at debug
+// level when debug is set, else info.
+func NewLogger(w io.Writer, format string, debug bool) (*slog.Logger, error) {
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("%w %q: want text or json", ErrLogFormat, format)
+	}
+}

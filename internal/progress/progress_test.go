@@ -1,0 +1,67 @@
+package progress
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// update is one notification as the server sent it.
+type update struct {
+	progress, total float64
+	message         string
+}
+
+func TestPlainAndJSONLines(t *testing.T) {
+	updates := []update{{1, 5, "step 1"}, {2, 0, ""}, {3, 5, "evil\x1b[2Jtext\r"}}
+	for name, tt := range map[string]struct {
+		asJSON bool
+		want   string
+	}{
+		"plain": {false, "progress 1/5: step 1\nprogress 2\nprogress 3/5: evil[2Jtext\n"},
+		// JSON lines are for programs: the server's text as sent (JSON escapes it).
+		"json": {true, `{"progress":1,"total":5,"message":"step 1"}` + "\n" + `{"progress":2}` + "\n" +
+			`{"progress":3,"total":5,"message":"evil\u001b[2Jtext\r"}` + "\n"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			r := New(&buf, Plain, tt.asJSON)
+			for _, u := range updates {
+				r.Update(u.progress, u.total, u.message)
+			}
+			r.Finish()
+			if diff := cmp.Diff(tt.want, buf.String()); diff != "" {
+				t.Errorf("output (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestBar(t *testing.T) {
+	var buf bytes.Buffer
+	r := New(&buf, Bar, false)
+	r.Update(1, 5, "first")
+	r.Update(9, 5, "past the total\x1b[31m") // capped, and the escape is stripped
+	r.Finish()
+	out := buf.String()
+	if !strings.Contains(out, "9/5 past the total[31m") || strings.Contains(out, "\x1b[31m") {
+		t.Errorf("bar output %q: want the last description without the escape", out)
+	}
+	if !strings.HasSuffix(out, "\n") {
+		t.Errorf("bar output %q: Finish must end the line", out)
+	}
+}
+
+func TestBarShowsTheFraction(t *testing.T) {
+	var buf bytes.Buffer
+	r := New(&buf, Bar, false)
+	for i := 1.0; i <= 5; i++ {
+		r.Update(i, 5, "")
+	}
+	r.Finish()
+	if out := buf.String(); !strings.Contains(out, "100%") {
+		t.Errorf("bar output %q lacks 100%%", out)
+	}
+}
