@@ -89,9 +89,9 @@ func TestCacheRefusesSymlinks(t *testing.T) {
 // symlinked home directories).
 func TestCacheDirectoryAboveMayBeALink(t *testing.T) {
 	t.Parallel()
-	real := t.TempDir()
+	target := t.TempDir()
 	link := filepath.Join(t.TempDir(), "home")
-	if err := os.Symlink(real, link); err != nil {
+	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
 	c := NewFileCache(filepath.Join(link, "token_cache.json"), nil)
