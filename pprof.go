@@ -12,7 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -33,8 +33,16 @@ func init() {
 		fmt.Fprintf(os.Stderr, "error: FASTMCP_AUTH_PPROF_ADDR: %v: not serving pprof\n", err)
 		return
 	}
+	// A mux of its own rather than http.DefaultServeMux, so that only these routes are served
+	// whatever else a dependency registers there.
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{
-		Handler: http.DefaultServeMux,
+		Handler: mux,
 		// As for serve: a client that never finishes its headers must not hold a connection.
 		ReadHeaderTimeout: 5 * time.Second,
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -80,17 +79,6 @@ func BenchmarkHandlerCallTool(b *testing.B) {
 			b.ReportMetric(float64(processCPU()-cpu0)/float64(n), "cpu-ns/op")
 		})
 	}
-}
-
-// processCPU is the user+system CPU time of this process in nanoseconds. On a shared
-// machine it is a steadier figure than ns/op, which also counts the time spent waiting for a
-// core that others hold.
-func processCPU() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // benchPost sends one JSON-RPC message to h as a client would and returns the recorded answer.
