@@ -35,8 +35,6 @@ const (
 	flagAuditLog           = "audit-log"
 	flagAuditArgs          = "audit-args"
 	flagMetricsAddr        = "metrics-addr"
-	// flagUpstreamAllowHTTP is --allow-http as serve --upstream reads it (CLI.md, issue 10).
-	flagUpstreamAllowHTTP = "allow-http"
 )
 
 // gatewayFlags are serve's upstream, session and policy settings.
@@ -49,7 +47,7 @@ func gatewayFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagPolicy, Usage: "with an upstream: YAML `FILE` of per-tool rules (CEL); SIGHUP reloads it", EnvVars: envVar(flagPolicy)},
 		&cli.StringFlag{Name: flagUpstream, Usage: "serve this Streamable HTTP MCP server `URL` behind the token check (instead of -- COMMAND)", EnvVars: envVar(flagUpstream)},
 		&cli.StringFlag{Name: flagUpstreamHeaderFile, Usage: "with --upstream: `FILE` of \"Name: value\" lines sent upstream (credentials; mode 0600)", EnvVars: envVar(flagUpstreamHeaderFile)},
-		&cli.BoolFlag{Name: flagUpstreamAllowHTTP, Usage: "with --upstream: allow a plain-http URL whose host is not loopback", EnvVars: envVar(flagUpstreamAllowHTTP)},
+		&cli.BoolFlag{Name: flagAllowHTTP, Usage: "with --upstream: allow a plain-http URL whose host is not loopback", EnvVars: envVar(flagAllowHTTP)},
 		&cli.StringFlag{Name: flagAuditLog, Usage: "with an upstream: append one JSON line per tool call and denial to `FILE` (created 0600)", EnvVars: envVar(flagAuditLog)},
 		&cli.BoolFlag{Name: flagAuditArgs, Usage: "with --audit-log: include the call's arguments (key args)", EnvVars: envVar(flagAuditArgs)},
 		&cli.StringFlag{Name: flagMetricsAddr, Usage: "serve Prometheus metrics at http://`ADDRESS`/metrics (host:port, never the --addr port)", EnvVars: envVar(flagMetricsAddr)},
@@ -188,7 +186,7 @@ func upstreamSettings(c *cli.Context, g *gatewaySettings, upstream string, s *se
 		return usageErrorf("--%s must be the http(s) URL of an MCP endpoint, such as https://mcp.internal/mcp, not %q", flagUpstream, upstream)
 	}
 	// Credentials (the header file) would cross the network in clear text.
-	if err := netx.CheckTokenURL(upstream, c.Bool(flagUpstreamAllowHTTP)); err != nil {
+	if err := netx.CheckTokenURL(upstream, c.Bool(flagAllowHTTP)); err != nil {
 		return usageErrorf("--%s: %v", flagUpstream, err)
 	}
 	g.Stateless = s.Stateless
