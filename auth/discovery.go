@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // maxDocumentBytes bounds what is read of a discovery document or key set: a hostile or broken
@@ -45,10 +47,17 @@ func DiscoveryURL(authority string) string {
 // 5xx answer wraps ErrUnreachable; every error names the URL. client nil means
 // http.DefaultClient.
 func Discover(ctx context.Context, client *http.Client, authority string) (*Discovery, error) {
+	return DiscoverApp(ctx, client, authority, "")
+}
+
+// DiscoverApp is Discover for an API with custom signing keys: with apiClientID set, the
+// discovery URL carries ?appid=<apiClientID> and so does the key set URL it returns (see
+// WithAppID).
+func DiscoverApp(ctx context.Context, client *http.Client, authority, apiClientID string) (*Discovery, error) {
 	if client == nil {
 		client = http.DefaultClient
 	}
-	u := DiscoveryURL(authority)
+	u := WithAppID(DiscoveryURL(authority), apiClientID)
 	var d Discovery
 	if err := getJSON(ctx, client, u, discoveryTimeout, &d); err != nil {
 		// An OpenID provider that is not Entra-shaped serves its metadata at the standard
@@ -56,7 +65,7 @@ func Discover(ctx context.Context, client *http.Client, authority string) (*Disc
 		if !errors.Is(err, errNotFound) {
 			return nil, fmt.Errorf("could not discover the authority: %w", err)
 		}
-		u = strings.TrimRight(authority, "/") + "/.well-known/openid-configuration"
+		u = WithAppID(strings.TrimRight(authority, "/")+"/.well-known/openid-configuration", apiClientID)
 		d = Discovery{}
 		if err2 := getJSON(ctx, client, u, discoveryTimeout, &d); err2 != nil {
 			return nil, fmt.Errorf("could not discover the authority: %w (and %w)", err, err2)
@@ -65,8 +74,12 @@ func Discover(ctx context.Context, client *http.Client, authority string) (*Disc
 	if d.Issuer == "" || d.JWKSURI == "" {
 		return nil, fmt.Errorf("could not discover the authority: %s has no issuer or jwks_uri: check --authority or --tenant-id", u)
 	}
+	d.JWKSURI = WithAppID(d.JWKSURI, apiClientID)
 	return &d, nil
 }
+
+// isNotFound reports whether err is a 404 answer of getBounded.
+func isNotFound(err error) bool { return errors.Is(err, errNotFound) }
 
 // getJSON GETs u and decodes a JSON body of at most maxDocumentBytes into dst.
 func getJSON(ctx context.Context, client *http.Client, u string, timeout time.Duration, dst any) error {
@@ -90,12 +103,20 @@ func getBounded(ctx context.Context, client *http.Client, u string, timeout time
 		return nil, fmt.Errorf("invalid URL %q: %w", u, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
+	// Whatever client the caller gave, a discovery document or a key set is read from the
+	// origin configured: following a redirect elsewhere would let whoever answers there choose
+	// the keys that decide which tokens are genuine (issue 10).
+	c := *client
+	c.CheckRedirect = netx.CheckRedirect
+	resp, err := c.Do(req)
 	if err != nil {
 		// url.Error repeats the URL; keep only its cause so the message names it once.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		if errors.Is(err, netx.ErrCrossOriginRedirect) {
+			return nil, fmt.Errorf("%s: %w", u, err)
 		}
 		return nil, fmt.Errorf("could not reach %s: %w: %w", u, ErrUnreachable, err)
 	}
@@ -123,8 +144,9 @@ func getBounded(ctx context.Context, client *http.Client, u string, timeout time
 }
 
 // DefaultIssuers returns the issuers to accept when none are configured: the discovery
-// document's issuer and, for a login.microsoftonline.com authority, both the v2 issuer
-// https://login.microsoftonline.com/<tid>/v2.0 and the v1 issuer https://sts.windows.net/<tid>/.
+// document's issuer and, for an Entra authority (public or national cloud, see entraClouds),
+// both that tenant's v2 issuer https://<host>/<tid>/v2.0 and its v1 issuer
+// https://<sts host>/<tid>/.
 //
 // Entra issues v1 tokens unless the API's app registration asks for v2, so accepting only one
 // form rejects valid tokens. The tenant ID is taken from the discovery issuer, not from the
@@ -135,24 +157,18 @@ func DefaultIssuers(authority string, d *Discovery) []string {
 		return nil
 	}
 	issuers := []string{d.Issuer}
-	au, err := url.Parse(authority)
-	if err != nil || !strings.EqualFold(au.Hostname(), "login.microsoftonline.com") {
-		return issuers
-	}
 	iu, err := url.Parse(d.Issuer)
 	if err != nil {
 		return issuers
 	}
+	// "common" and "organizations" publish the placeholder "{tenantid}": EntraIssuers finds no
+	// GUID there, and there is no single tenant to derive issuers for.
 	tid, _, _ := strings.Cut(strings.TrimPrefix(iu.Path, "/"), "/")
-	// "common" and "organizations" publish the placeholder "{tenantid}": there is no single
-	// tenant to derive issuers for.
-	if tid == "" || strings.ContainsAny(tid, "{}") {
+	derived, ok := EntraIssuers(authority, tid)
+	if !ok {
 		return issuers
 	}
-	for _, iss := range []string{
-		"https://login.microsoftonline.com/" + tid + "/v2.0",
-		"https://sts.windows.net/" + tid + "/",
-	} {
+	for _, iss := range derived {
 		if iss != d.Issuer {
 			issuers = append(issuers, iss)
 		}
@@ -161,8 +177,16 @@ func DefaultIssuers(authority string, d *Discovery) []string {
 }
 
 // DefaultAudiences returns the audiences to accept when none are configured: the API's client
-// ID (the aud of v2 tokens) and its default Application ID URI api://<client-id> (the aud of
-// v1 tokens).
-func DefaultAudiences(apiClientID string) []string {
-	return []string{apiClientID, "api://" + apiClientID}
+// ID (the aud of v2 tokens) and its identifier URI (the aud of v1 tokens): appIDURI, or
+// api://<client-id> when it is empty (see AppIDURI). Nothing else: a token for another API of
+// the same tenant must not be accepted here.
+func DefaultAudiences(apiClientID, appIDURI string) []string {
+	var out []string
+	if apiClientID != "" {
+		out = append(out, apiClientID)
+	}
+	if u := AppIDURI(apiClientID, appIDURI); u != "" {
+		out = append(out, u)
+	}
+	return out
 }

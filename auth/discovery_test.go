@@ -102,6 +102,10 @@ func TestDefaultIssuers(t *testing.T) {
 			[]string{"https://login.microsoftonline.com/" + tid + "/v2.0", "https://sts.windows.net/" + tid + "/"}},
 		{"Entra common: placeholder issuer", "https://login.microsoftonline.com/common", "https://login.microsoftonline.com/{tenantid}/v2.0",
 			[]string{"https://login.microsoftonline.com/{tenantid}/v2.0"}},
+		{"US Government: v1 issuer on sts.windows.net", "https://login.microsoftonline.us/" + tid, "https://login.microsoftonline.us/" + tid + "/v2.0",
+			[]string{"https://login.microsoftonline.us/" + tid + "/v2.0", "https://sts.windows.net/" + tid + "/"}},
+		{"China: v1 issuer on sts.chinacloudapi.cn", "https://login.chinacloudapi.cn/" + tid, "https://login.partner.microsoftonline.cn/" + tid + "/v2.0",
+			[]string{"https://login.partner.microsoftonline.cn/" + tid + "/v2.0", "https://sts.chinacloudapi.cn/" + tid + "/"}},
 		{"development authority", "https://127.0.0.1:8443/dev", "https://127.0.0.1:8443/dev/v2.0",
 			[]string{"https://127.0.0.1:8443/dev/v2.0"}},
 		{"no discovery", "https://login.microsoftonline.com/" + tid, "", nil},
@@ -122,8 +126,17 @@ func TestDefaultIssuers(t *testing.T) {
 
 func TestDefaultAudiences(t *testing.T) {
 	t.Parallel()
-	if diff := cmp.Diff([]string{"abc", "api://abc"}, DefaultAudiences("abc")); diff != "" {
-		t.Errorf("DefaultAudiences (-want +got):\n%s", diff)
+	for _, tt := range []struct {
+		id, uri string
+		want    []string
+	}{
+		{"abc", "", []string{"abc", "api://abc"}},
+		{"abc", "https://mcp.example.com/", []string{"abc", "https://mcp.example.com"}},
+		{"", "api://x", []string{"api://x"}},
+	} {
+		if diff := cmp.Diff(tt.want, DefaultAudiences(tt.id, tt.uri)); diff != "" {
+			t.Errorf("DefaultAudiences(%q, %q) (-want +got):\n%s", tt.id, tt.uri, diff)
+		}
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // ErrUnreachable is wrapped by errors that mean the authority, its key set or a server could
@@ -36,7 +38,10 @@ func NewHTTPClient(caFile string) (*http.Client, error) {
 	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.ResponseHeaderTimeout = 30 * time.Second
-	return &http.Client{Transport: tr}, nil
+	// A redirect to another origin is not followed: MSAL posts refresh tokens and codes
+	// through this client (a 307 would resend them), and a key set or discovery document
+	// must come from the origin configured, not from wherever a redirect points (issue 10).
+	return &http.Client{Transport: tr, CheckRedirect: netx.CheckRedirect}, nil
 }
 
 // IsUnreachable reports whether err is a transport failure (refused, DNS, TLS, timeout)

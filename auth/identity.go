@@ -39,6 +39,8 @@ const (
 	ReasonMissingExpiration    Reason = "missing_expiration"
 	ReasonWrongAudience        Reason = "wrong_audience"
 	ReasonWrongIssuer          Reason = "wrong_issuer"
+	ReasonNoSubject            Reason = "no_subject"        // neither sub nor oid
+	ReasonLifetimeTooLong      Reason = "lifetime_too_long" // exp beyond VerifierConfig.MaxTokenLifetime
 )
 
 // TokenError is a verification failure. Its message is safe to send to the client.

@@ -20,6 +20,8 @@ import (
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // Sign-in outcomes the CLI turns into exit code 3 (see ../shared/CLI.md).
@@ -122,7 +124,8 @@ func NewLogin(cfg LoginConfig) (*Login, error) {
 	}
 	httpClient := cfg.HTTPClient
 	if httpClient == nil {
-		httpClient = &http.Client{Timeout: 30 * time.Second}
+		// Codes and refresh tokens are posted through it: no redirect to another origin.
+		httpClient = &http.Client{Timeout: 30 * time.Second, CheckRedirect: netx.CheckRedirect}
 	}
 	l := &Login{
 		cfg:       cfg,

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -17,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
@@ -31,6 +35,9 @@ const (
 	DefaultRefreshInterval    = time.Hour
 	DefaultMinRefreshInterval = 30 * time.Second
 	DefaultCacheSize          = 10000
+	// DefaultMaxTokenLifetime is how far in the future an accepted exp may lie: Entra's
+	// longest-lived access tokens (with continuous access evaluation) live about 28 hours.
+	DefaultMaxTokenLifetime = 48 * time.Hour
 )
 
 // keySetTimeout bounds one key-set fetch.
@@ -56,6 +63,10 @@ type VerifierConfig struct {
 	JWKSURI string
 	// Issuers are the accepted iss values, compared exactly (see DefaultIssuers).
 	Issuers []string
+	// IssuerTenants binds issuers to tenants: a token whose iss is a key here must carry that
+	// tenant ID in tid. A multi-tenant API (see AllowedTenantIssuers) sets it, so that a token
+	// is accepted only when its tid is an allowed tenant and its iss is that tenant's own.
+	IssuerTenants map[string]string
 	// Audiences are the accepted aud values; one of the token's must match (see
 	// DefaultAudiences). Checking aud is what stops a token minted for another API from
 	// being replayed here.
@@ -78,6 +89,10 @@ type VerifierConfig struct {
 	Now func() time.Time
 	// CacheSize bounds the cache of verified tokens. Default 10000; negative disables it.
 	CacheSize int
+	// MaxTokenLifetime refuses a token whose exp lies further than this after now, so that a
+	// token minted with an absurd exp does not stay valid for ever. 0 means
+	// DefaultMaxTokenLifetime (48h); it must not be negative.
+	MaxTokenLifetime time.Duration
 }
 
 // Verifier checks Entra-style JWT access tokens against a cached, background-refreshed key
@@ -85,8 +100,10 @@ type VerifierConfig struct {
 type Verifier struct {
 	jwksURI            string
 	issuers            []string
+	issuerTenants      map[string]string
 	audiences          []string
 	skew               time.Duration
+	maxLifetime        time.Duration
 	client             *http.Client
 	logger             *slog.Logger
 	refreshInterval    time.Duration
@@ -129,11 +146,16 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	if cfg.ClockSkew < 0 {
 		return nil, errors.New("token verifier: clock skew must not be negative")
 	}
+	if cfg.MaxTokenLifetime < 0 {
+		return nil, errors.New("token verifier: the maximum token lifetime must not be negative")
+	}
 	v := &Verifier{
 		jwksURI:            cfg.JWKSURI,
 		issuers:            slices.Clone(cfg.Issuers),
+		issuerTenants:      maps.Clone(cfg.IssuerTenants),
 		audiences:          slices.Clone(cfg.Audiences),
 		skew:               cfg.ClockSkew,
+		maxLifetime:        cfg.MaxTokenLifetime,
 		client:             cfg.HTTPClient,
 		logger:             cfg.Logger,
 		refreshInterval:    cfg.RefreshInterval,
@@ -155,6 +177,9 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	}
 	if v.now == nil {
 		v.now = time.Now
+	}
+	if v.maxLifetime == 0 {
+		v.maxLifetime = DefaultMaxTokenLifetime
 	}
 	size := cfg.CacheSize
 	if size == 0 {
@@ -317,8 +342,10 @@ func (v *Verifier) signingKeyFor(ctx context.Context, kid string) *signingKey {
 //
 // Checks, in order: size, compact JWS form, algorithm (asymmetric only, and allowed for the
 // key type), key (kid, refreshing the key set once if unknown), signature, then claims: iss,
-// aud, exp (required), nbf and iat with ClockSkew. A token verified before is answered from a
-// cache keyed by its SHA-256 until it expires or its signing key leaves the key set.
+// aud, exp (required), nbf and iat with ClockSkew, exp at most MaxTokenLifetime away, sub or
+// oid present. Claim names match exactly, and a payload naming a claim twice is refused. A
+// token verified before is answered from a cache keyed by its SHA-256 until it expires or its
+// signing key leaves the key set.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, tokenErr(ReasonTooLarge, "token is larger than 16 KiB")
@@ -366,31 +393,270 @@ func tokenDigest(token string) [sha256.Size]byte {
 // tokenHeader is the part of the JOSE header Verify reads. Headers that would point at other
 // keys (jku, jwk, x5u, x5c) are ignored on purpose: only the configured key set is trusted.
 type tokenHeader struct {
-	Alg  string          `json:"alg"`
-	Kid  string          `json:"kid"`
-	Crit json.RawMessage `json:"crit"`
+	Alg  string
+	Kid  string
+	Crit json.RawMessage
 }
 
-// tokenClaims are the claims Verify reads, decoded once, straight into typed fields.
+// field returns where the header parameter name is decoded, nil to skip it. Names match
+// exactly (RFC 7515 section 4: parameter names are case-sensitive).
+func (h *tokenHeader) field(name []byte) any {
+	switch string(name) {
+	case "alg":
+		return &h.Alg
+	case "kid":
+		return &h.Kid
+	case "crit":
+		return &h.Crit
+	}
+	return nil
+}
+
+// tokenClaims are the claims Verify reads, decoded once, straight into typed fields by
+// decodeObject, which matches names exactly.
 type tokenClaims struct {
-	Iss               string      `json:"iss"`
-	Sub               string      `json:"sub"`
-	Aud               stringList  `json:"aud"`
-	Exp               numericDate `json:"exp"`
-	Nbf               numericDate `json:"nbf"`
-	Iat               numericDate `json:"iat"`
-	Oid               string      `json:"oid"`
-	Tid               string      `json:"tid"`
-	Azp               string      `json:"azp"`
-	AppID             string      `json:"appid"`
-	Name              string      `json:"name"`
-	PreferredUsername string      `json:"preferred_username"`
-	Upn               string      `json:"upn"`
-	UniqueName        string      `json:"unique_name"`
-	Scp               string      `json:"scp"`
-	Scope             string      `json:"scope"`
-	Roles             stringList  `json:"roles"`
-	Ver               string      `json:"ver"`
+	Iss, Sub, Oid, Tid, Azp, AppID, Name, PreferredUsername, Upn, UniqueName, Scp, Scope, Ver string
+
+	Aud, Roles    stringList
+	Exp, Nbf, Iat numericDate
+}
+
+// field returns where the claim name is decoded, nil to skip it. Claim names are
+// case-sensitive (RFC 7519 section 10.1.1): "AUD" is not "aud".
+func (c *tokenClaims) field(name []byte) any {
+	switch string(name) { // no allocation: the compiler compares the bytes
+	case "iss":
+		return &c.Iss
+	case "sub":
+		return &c.Sub
+	case "aud":
+		return &c.Aud
+	case "exp":
+		return &c.Exp
+	case "nbf":
+		return &c.Nbf
+	case "iat":
+		return &c.Iat
+	case "oid":
+		return &c.Oid
+	case "tid":
+		return &c.Tid
+	case "azp":
+		return &c.Azp
+	case "appid":
+		return &c.AppID
+	case "name":
+		return &c.Name
+	case "preferred_username":
+		return &c.PreferredUsername
+	case "upn":
+		return &c.Upn
+	case "unique_name":
+		return &c.UniqueName
+	case "scp":
+		return &c.Scp
+	case "scope":
+		return &c.Scope
+	case "roles":
+		return &c.Roles
+	case "ver":
+		return &c.Ver
+	}
+	return nil
+}
+
+// decodeObject decodes the JSON object b member by member, each into field(name) (skipped when
+// nil), and refuses an object that names a member twice in any case, with the description
+// `token repeats the <what> "<name>"`. Other failures return a TokenError with an empty
+// Description for the caller to fill.
+//
+// Why not json.Unmarshal into a tagged struct: encoding/json matches names case-insensitively
+// (with Unicode folding: "ſub" matches "sub") and lets a later member win, so a signed payload
+// of "aud":"other-api", ..., "AUD":"<ours>" would pass the audience check, and "SCP" would
+// override "scp". The issuer signed the whole payload, but a payload that names a claim twice
+// reads differently to different parsers, and the safe answer is to refuse it.
+func decodeObject(b []byte, what string, field func(name []byte) any) *TokenError {
+	// Validated first, so that the scan below can take the syntax for granted; json.Valid
+	// also refuses trailing data after the object.
+	if !json.Valid(b) {
+		return &TokenError{Reason: ReasonMalformed}
+	}
+	i := skipSpace(b, 0)
+	if b[i] != '{' {
+		return &TokenError{Reason: ReasonMalformed}
+	}
+	i++
+	// The names as written, in order (slices of b unless escaped); a token has a few dozen.
+	names := make([][]byte, 0, 32)
+	for {
+		i = skipSpace(b, i)
+		switch b[i] {
+		case '}':
+			return nil
+		case ',':
+			i = skipSpace(b, i+1)
+		}
+		end := skipString(b, i)
+		name, err := memberName(b[i:end])
+		if err != nil {
+			return &TokenError{Reason: ReasonMalformed}
+		}
+		i = skipSpace(b, end) + 1 // the colon
+		i = skipSpace(b, i)
+		vend := skipValue(b, i)
+		// Quadratic, but only over the member names of a payload whose signature checked out,
+		// and without the allocations a map of folded names would cost on every token.
+		for _, first := range names {
+			if sameFolded(first, name) {
+				shown := safeName(first, field)
+				if shown == "?" {
+					shown = safeName(name, field)
+				}
+				return tokenErr(ReasonMalformed, "token repeats the "+what+" "+strconv.Quote(shown))
+			}
+		}
+		names = append(names, name)
+		if dst := field(name); dst != nil {
+			if err := decodeValue(b[i:vend], dst); err != nil {
+				return &TokenError{Reason: ReasonMalformed}
+			}
+		}
+		i = vend
+	}
+}
+
+// memberName decodes a quoted member name; only names with escapes go through encoding/json.
+func memberName(quoted []byte) ([]byte, error) {
+	if bytes.IndexByte(quoted, '\\') < 0 {
+		return quoted[1 : len(quoted)-1], nil
+	}
+	var s string
+	err := json.Unmarshal(quoted, &s)
+	return []byte(s), err
+}
+
+// decodeValue decodes one member's JSON value into dst. A plain string (no escape, valid
+// UTF-8: what encoding/json would copy unchanged) is copied directly, which is most claims;
+// everything else goes through encoding/json.
+func decodeValue(v []byte, dst any) error {
+	switch d := dst.(type) {
+	case *string:
+		if len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
+			*d = string(v[1 : len(v)-1])
+			return nil
+		}
+	case *numericDate:
+		return d.UnmarshalJSON(v)
+	case *stringList:
+		return d.UnmarshalJSON(v)
+	}
+	return json.Unmarshal(v, dst)
+}
+
+// The skip functions below walk JSON that json.Valid accepted; each returns the index just
+// after the item that starts at i.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	}
+	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
+		i++
+	}
+	return i
+}
+
+// sameFolded reports whether foldName(a) == foldName(b), without building either.
+func sameFolded(a, b []byte) bool {
+	for len(a) > 0 && len(b) > 0 {
+		ra, na := utf8.DecodeRune(a)
+		rb, nb := utf8.DecodeRune(b)
+		if ra != rb && unicode.ToUpper(unicode.ToLower(ra)) != unicode.ToUpper(unicode.ToLower(rb)) {
+			return false
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return len(a) == 0 && len(b) == 0
+}
+
+// foldName folds a member name the way encoding/json does when it matches names to fields
+// (ASCII upper case; other runes through unicode.ToUpper(unicode.ToLower(r))), so that every
+// spelling encoding/json, or another lenient parser, would confuse counts as a repeat.
+func foldName(name string) string {
+	var sb strings.Builder
+	sb.Grow(len(name))
+	for _, r := range name {
+		sb.WriteRune(unicode.ToUpper(unicode.ToLower(r)))
+	}
+	return sb.String()
+}
+
+// safeName is the repeated name as the error description shows it: the name Verify reads when
+// it is one of those (whatever case the token used), else the name itself when it is short and
+// plain, else "?". The description travels in a WWW-Authenticate header and a log line, so
+// nothing the token chose goes there unchecked.
+func safeName(nameBytes []byte, field func([]byte) any) string {
+	name := string(nameBytes)
+	if lower := strings.ToLower(foldName(name)); field([]byte(lower)) != nil {
+		return lower
+	}
+	if len(name) == 0 || len(name) > 40 {
+		return "?"
+	}
+	for _, r := range name {
+		if !isNameChar(r) {
+			return "?"
+		}
+	}
+	return name
+}
+
+// isNameChar reports an ASCII letter, digit, '_', '-' or '.': the characters a claim name is
+// quoted with in a message.
+func isNameChar(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return true
+	}
+	return r == '_' || r == '-' || r == '.'
 }
 
 // verifyUncached does the full verification.
@@ -406,8 +672,11 @@ func (v *Verifier) verifyUncached(ctx context.Context, token string, now time.Ti
 		return nil, times, nil, tokenErr(ReasonMalformed, "token header is not base64url")
 	}
 	var hdr tokenHeader
-	if err := json.Unmarshal(hb, &hdr); err != nil {
-		return nil, times, nil, tokenErr(ReasonMalformed, "token header is not a JSON object")
+	if terr := decodeObject(hb, "header parameter", hdr.field); terr != nil {
+		if terr.Description == "" {
+			terr.Description = "token header is not a JSON object"
+		}
+		return nil, times, nil, terr
 	}
 	if hdr.Crit != nil {
 		// RFC 7515 section 4.1.11: extensions we do not understand must be rejected.
@@ -443,11 +712,17 @@ func (v *Verifier) verifyUncached(ctx context.Context, token string, now time.Ti
 		return nil, times, nil, tokenErr(ReasonMalformed, "token payload is not base64url")
 	}
 	var c tokenClaims
-	if err := json.Unmarshal(pb, &c); err != nil {
-		return nil, times, nil, tokenErr(ReasonMalformed, "token claims are not a JSON object of the expected types")
+	if terr := decodeObject(pb, "claim", c.field); terr != nil {
+		if terr.Description == "" {
+			terr.Description = "token claims are not a JSON object of the expected types"
+		}
+		return nil, times, nil, terr
 	}
 	if !slices.Contains(v.issuers, c.Iss) {
 		return nil, times, nil, tokenErr(ReasonWrongIssuer, "token issuer is not accepted")
+	}
+	if want, bound := v.issuerTenants[c.Iss]; bound && !strings.EqualFold(c.Tid, want) {
+		return nil, times, nil, tokenErr(ReasonWrongIssuer, "token issuer is not that of its tenant (tid)")
 	}
 	if !slices.ContainsFunc(c.Aud, func(a string) bool { return slices.Contains(v.audiences, a) }) {
 		return nil, times, nil, tokenErr(ReasonWrongAudience, "token audience is not accepted")
@@ -458,6 +733,19 @@ func (v *Verifier) verifyUncached(ctx context.Context, token string, now time.Ti
 	times = tokenTimes{exp: c.Exp.t, nbf: c.Nbf.t, iat: c.Iat.t}
 	if terr := checkTimes(now, v.skew, &times); terr != nil {
 		return nil, times, nil, terr
+	}
+	// An exp years away (1e300 became the year 36812) makes a stolen token a permanent key.
+	// Entra's longest-lived access tokens (continuous access evaluation) last about 28 hours,
+	// so anything beyond maxLifetime was not minted by a sane authority. The skew is not added:
+	// the limit is far above any real lifetime already.
+	if c.Exp.t.Sub(now) > v.maxLifetime {
+		return nil, times, nil, tokenErr(ReasonLifetimeTooLong, "token lifetime exceeds the accepted maximum")
+	}
+	// Sessions are bound to the user (oid, else sub): a token naming neither would open a
+	// session bound to nobody, which the go-sdk lets any other token use, since it skips its
+	// user check for an empty user ID.
+	if c.Sub == "" && c.Oid == "" {
+		return nil, times, nil, tokenErr(ReasonNoSubject, "token names no subject (sub or oid)")
 	}
 	id := &Identity{
 		Subject:  c.Sub,

@@ -98,7 +98,7 @@ func (f *fixture) config() VerifierConfig {
 	return VerifierConfig{
 		JWKSURI:   f.srv.URL + "/discovery/v2.0/keys",
 		Issuers:   []string{testIssuerV2, testIssuerV1},
-		Audiences: DefaultAudiences(testAPI),
+		Audiences: DefaultAudiences(testAPI, ""),
 		ClockSkew: time.Minute,
 		Now:       f.clock.Now,
 	}

@@ -125,7 +125,7 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	}
 	verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{
 		JWKSURI: disc.JWKSURI, Issuers: auth.DefaultIssuers(authority.URL(), disc),
-		Audiences: auth.DefaultAudiences(apiClientID), HTTPClient: httpClient, Logger: cfg.logger,
+		Audiences: auth.DefaultAudiences(apiClientID, ""), HTTPClient: httpClient, Logger: cfg.logger,
 	})
 	if err != nil {
 		return withCode(ExitUnreachable, fmt.Errorf("demo: %w", err))
@@ -139,7 +139,7 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	}
 	serverURL := "http://" + ln.Addr().String() + "/mcp"
 	handler, err := mcpserver.Handler(mcpserver.Config{
-		Verifier: verifier.Verify, RequiredScopes: []string{"execute"}, PublicURL: serverURL, Path: "/mcp",
+		Verifier: verifier.Verify, RequiredScopes: []string{auth.DefaultScopeName}, ScopePrefix: auth.AppIDURI(apiClientID, ""), PublicURL: serverURL, Path: "/mcp",
 		AuthorizationServers: []string{disc.Issuer}, ProgressInterval: cfg.interval, Logger: cfg.logger,
 	})
 	if err != nil {
@@ -167,7 +167,7 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	// goes to out, indented, since in the demo it is one of the steps shown.
 	login, err := auth.NewLogin(auth.LoginConfig{
 		Authority: authority.URL(), ClientID: "fastmcp-demo-cli",
-		Scopes:    []string{"api://" + apiClientID + "/execute"},
+		Scopes:    []string{auth.FullScope(auth.AppIDURI(apiClientID, ""), auth.DefaultScopeName)},
 		CacheFile: filepath.Join(dir, "cache", "token_cache.json"), HTTPClient: httpClient,
 		Prompt: prefixWriter{w: cfg.out, prefix: "                       "}, Logger: cfg.logger,
 	})

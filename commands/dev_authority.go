@@ -23,6 +23,15 @@ const (
 	flagDevAutoApprove      = "auto-approve"
 	flagDevTokenLifetime    = "token-lifetime"
 	flagDevClientSecretFile = "client-secret-file"
+	flagDevDownstreamAPI    = "downstream-api"
+	flagDevExposedScope     = "exposed-scope"
+	flagDevTokenVersion     = "token-version"
+	flagDevConfidential     = "confidential-client"
+	flagDevRequireConsent   = "require-consent"
+
+	// envDevDownstreamAPI is --downstream-api's own variable (the issue that introduced it
+	// names it), read before the generic FASTMCP_AUTH_DOWNSTREAM_API.
+	envDevDownstreamAPI = envPrefix + "DEV_DOWNSTREAM_API"
 
 	// envDevClientSecret carries the client credentials secret itself. There is no flag for
 	// the value: argv is visible to every user of the machine in the process list.
@@ -51,6 +60,11 @@ func newDevAuthorityCommand() *cli.Command {
 			&cli.StringFlag{Name: flagDevStateDir, Usage: "`DIR` keeping ca.pem, the TLS key pair and the signing key", DefaultText: "<user config dir>/fastmcp-auth/dev-authority", EnvVars: envVar(flagDevStateDir)},
 			&cli.BoolFlag{Name: flagDevAutoApprove, Usage: "approve every sign-in at once, without the browser page (scripts, tests)", EnvVars: envVar(flagDevAutoApprove)},
 			&cli.DurationFlag{Name: flagDevTokenLifetime, Value: devauthority.DefaultTokenLifetime, Usage: "access token lifetime", EnvVars: envVar(flagDevTokenLifetime)},
+			&cli.StringSliceFlag{Name: flagDevDownstreamAPI, Usage: "application `ID` of a further API registration, identifier URI api://<ID> (repeatable)", EnvVars: []string{envDevDownstreamAPI, envVar(flagDevDownstreamAPI)[0]}},
+			&cli.StringSliceFlag{Name: flagDevExposedScope, Usage: "scope `NAME` every API exposes besides execute and read (repeatable)", EnvVars: envVar(flagDevExposedScope)},
+			&cli.IntFlag{Name: flagDevTokenVersion, Value: 2, Usage: "access token `VERSION` of the main API, 1 or 2 (Entra's requestedAccessTokenVersion)", EnvVars: envVar(flagDevTokenVersion)},
+			&cli.StringSliceFlag{Name: flagDevConfidential, Usage: "client `ID` registered without public client flows: its device code sign-in fails with AADSTS7000218 (repeatable)", EnvVars: envVar(flagDevConfidential)},
+			&cli.StringSliceFlag{Name: flagDevRequireConsent, Usage: "`SCOPE` nobody consented to: each client's first request fails with AADSTS65001 (repeatable)", EnvVars: envVar(flagDevRequireConsent)},
 			&cli.StringFlag{Name: flagDevClientSecretFile, Usage: "`FILE` holding the secret that enables the client credentials grant (or set " + envDevClientSecret + ")", EnvVars: envVar(flagDevClientSecretFile)},
 		}),
 		Action: runDevAuthority,
@@ -60,12 +74,21 @@ func newDevAuthorityCommand() *cli.Command {
 // devAuthorityConfig builds the authority's Config from the flags.
 func devAuthorityConfig(c *cli.Context) (devauthority.Config, error) {
 	cfg := devauthority.Config{
-		Addr:          strings.TrimSpace(c.String(flagDevAddr)),
-		Tenant:        strings.TrimSpace(c.String(flagDevTenant)),
-		StateDir:      strings.TrimSpace(c.String(flagDevStateDir)),
-		APIClientID:   strings.TrimSpace(c.String(flagAPIClientID)),
-		AutoApprove:   c.Bool(flagDevAutoApprove),
-		TokenLifetime: c.Duration(flagDevTokenLifetime),
+		Addr:                strings.TrimSpace(c.String(flagDevAddr)),
+		Tenant:              strings.TrimSpace(c.String(flagDevTenant)),
+		StateDir:            strings.TrimSpace(c.String(flagDevStateDir)),
+		APIClientID:         strings.TrimSpace(c.String(flagAPIClientID)),
+		AppIDURI:            strings.TrimSpace(c.String(flagAppIDURI)),
+		AutoApprove:         c.Bool(flagDevAutoApprove),
+		TokenLifetime:       c.Duration(flagDevTokenLifetime),
+		DownstreamAPIs:      cleanList(c.StringSlice(flagDevDownstreamAPI)),
+		ExposedScopes:       cleanList(c.StringSlice(flagDevExposedScope)),
+		TokenVersion:        c.Int(flagDevTokenVersion),
+		ConfidentialClients: cleanList(c.StringSlice(flagDevConfidential)),
+		RequireConsent:      cleanList(c.StringSlice(flagDevRequireConsent)),
+	}
+	if cfg.TokenVersion != 1 && cfg.TokenVersion != 2 {
+		return cfg, usageErrorf("--%s must be 1 or 2, not %d", flagDevTokenVersion, cfg.TokenVersion)
 	}
 	if cfg.TokenLifetime < time.Minute {
 		return cfg, usageErrorf("--%s must be at least 1m, not %s", flagDevTokenLifetime, cfg.TokenLifetime)
@@ -116,7 +139,7 @@ func runDevAuthority(c *cli.Context) error {
 	a, err := devauthority.New(cfg)
 	if err != nil {
 		if errors.Is(err, devauthority.ErrInvalidConfig) {
-			return usageErrorf("%v (check --%s, --%s and --%s)", err, flagDevAddr, flagDevTenant, flagAPIClientID)
+			return usageErrorf("%v (check --%s, --%s, --%s, --%s and --%s)", err, flagDevAddr, flagDevTenant, flagAPIClientID, flagAppIDURI, flagDevDownstreamAPI)
 		}
 		return fmt.Errorf("could not prepare the dev authority in %s: %w", cfg.StateDir, err)
 	}

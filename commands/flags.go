@@ -1,10 +1,16 @@
 package commands
 
 import (
+	"fmt"
+	"io"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // Flag names shared by several commands (../shared/CLI.md, "Shared settings"). They are
@@ -14,6 +20,7 @@ const (
 	flagTenantID    = "tenant-id"
 	flagAuthority   = "authority"
 	flagAPIClientID = "api-client-id"
+	flagAppIDURI    = "app-id-uri"
 	flagCAFile      = "ca-file"
 	flagLogFormat   = "log-format"
 	flagDebug       = "debug"
@@ -30,6 +37,8 @@ const (
 	flagToken    = "token"
 	flagJSON     = "json"
 	flagProgress = "progress"
+	// flagAllowHTTP is mcp-remote's name for the same escape hatch (issue 10).
+	flagAllowHTTP = "allow-http"
 )
 
 // microsoftAuthorityHost is Entra ID's public-cloud sign-in host.
@@ -43,6 +52,7 @@ func sharedFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagTenantID, Usage: "Entra tenant `ID` (authority https://login.microsoftonline.com/<tenant>)", EnvVars: envVar(flagTenantID)},
 		&cli.StringFlag{Name: flagAuthority, Usage: "full authority `URL` https://host[:port]/<tenant>; overrides --tenant-id", EnvVars: envVar(flagAuthority)},
 		&cli.StringFlag{Name: flagAPIClientID, Usage: "client `ID` of the server (API) app registration", EnvVars: envVar(flagAPIClientID)},
+		&cli.StringFlag{Name: flagAppIDURI, Usage: "the API's identifier `URI` (Application ID URI): scope prefix, accepted audience, resource", DefaultText: "api://<api-client-id>", EnvVars: envVar(flagAppIDURI)},
 		&cli.StringFlag{Name: flagCAFile, Usage: "extra PEM CA bundle `FILE` trusted for the authority and key set", EnvVars: envVar(flagCAFile)},
 		&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log format: text or json (logs go to stderr)", EnvVars: envVar(flagLogFormat)},
 		&cli.BoolFlag{Name: flagDebug, Usage: "verbose logs (never a token or secret)", EnvVars: envVar(flagDebug)},
@@ -54,7 +64,7 @@ func sharedFlags() []cli.Flag {
 func loginFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagClientID, Usage: "client `ID` of the client (public) app registration", EnvVars: envVar(flagClientID)},
-		&cli.StringSliceFlag{Name: flagScope, Usage: "`SCOPE` to request (repeatable; default api://<api-client-id>/execute)", EnvVars: envVar(flagScope)},
+		&cli.StringSliceFlag{Name: flagScope, Usage: "`SCOPE` to request (repeatable; default <app-id-uri>/execute)", EnvVars: envVar(flagScope)},
 		&cli.StringFlag{Name: flagCacheFile, Usage: "MSAL token cache `FILE` (default <user cache dir>/fastmcp-auth/token_cache.json)", EnvVars: envVar(flagCacheFile)},
 		&cli.StringFlag{Name: flagAccount, Usage: "cached account to use (`USERNAME` or home account ID) when several match", EnvVars: envVar(flagAccount)},
 	}
@@ -68,7 +78,36 @@ func clientFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagNoAuth, Usage: "send no Authorization header", EnvVars: envVar(flagNoAuth)},
 		// Prefer the environment variable: a flag value is visible to other users in the process list.
 		&cli.StringFlag{Name: flagToken, Usage: "bearer `TOKEN` to use instead of the cache (prefer FASTMCP_AUTH_TOKEN)", EnvVars: envVar(flagToken)},
+		&cli.BoolFlag{Name: flagAllowHTTP, Usage: "send the token over plain http to a --server that is not loopback (it travels in clear text)", EnvVars: envVar(flagAllowHTTP)},
 	}
+}
+
+// checkServerURL validates --server (an absolute http(s) URL; example shows one in the
+// message) and, unless --no-auth, refuses a plain-http URL whose host is not loopback without
+// --allow-http, before anything is sent: the bearer token would cross the network in clear
+// text, readable and replayable by anyone on the path (issue 10). Both are usage errors (exit 2).
+func checkServerURL(c *cli.Context, server, example string) error {
+	if u, err := url.Parse(server); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return usageErrorf("--%s must be an http(s) URL such as %s, not %q", flagServer, example, server)
+	}
+	if c.Bool(flagNoAuth) {
+		return nil // no token is sent, so there is nothing to protect
+	}
+	if err := netx.CheckTokenURL(server, c.Bool(flagAllowHTTP)); err != nil {
+		return usageErrorf("--%s: %v", flagServer, err)
+	}
+	return nil
+}
+
+// warnTokenFlag prints one line on stderr when the token came from --token on the command line
+// of a terminal session: other users of the machine can read it in the process list (ps), which
+// the environment variable avoids. Scripts (stderr not a terminal) are left alone.
+func warnTokenFlag(c *cli.Context, stderr io.Writer) {
+	t := c.String(flagToken)
+	if t == "" || t == os.Getenv(envVar(flagToken)[0]) || !promptsOnTerminal(stderr) {
+		return
+	}
+	fmt.Fprintf(stderr, "warning: --%s is visible to other users in the process list; set %s instead\n", flagToken, envVar(flagToken)[0])
 }
 
 // flagsOf concatenates flag groups. Each call to a group function makes new flag values:
@@ -111,6 +150,44 @@ func authorityURL(c *cli.Context) (string, error) {
 		return "https://" + microsoftAuthorityHost + "/" + t, nil
 	}
 	return "", usageErrorf("no authority: set --tenant-id (or %sTENANT_ID) for Entra ID, or --authority (%sAUTHORITY)", envPrefix, envPrefix)
+}
+
+// appIDURI returns the API's identifier URI: --app-id-uri, else api://<--api-client-id>; ""
+// when neither is set. A malformed --app-id-uri is a usage error.
+func appIDURI(c *cli.Context) (string, error) {
+	if u := strings.TrimSpace(c.String(flagAppIDURI)); u != "" {
+		if err := auth.CheckAppIDURI(strings.TrimRight(u, "/")); err != nil {
+			return "", usageErrorf("--%s: %v", flagAppIDURI, err)
+		}
+	}
+	return auth.AppIDURI(c.String(flagAPIClientID), c.String(flagAppIDURI)), nil
+}
+
+// apiScope is the one place where a client command turns an API scope name into what it
+// requests: <app-id-uri>/<name>. login, token, whoami, tools, call, proxy and serve --web all
+// come here, so that they ask for (and find in the token cache) the same scope, and that
+// scope is the form Entra understands (a bare "execute" is resolved against Microsoft Graph).
+// Without --app-id-uri and --api-client-id it is a usage error naming both, and --scope.
+func apiScope(c *cli.Context, name string) (string, error) {
+	uri, err := appIDURI(c)
+	if err != nil {
+		return "", err
+	}
+	if uri == "" {
+		return "", usageErrorf("--%s (or --%s) is required for the default scope <app-id-uri>/%s (or set %s, or give --%s)",
+			flagAPIClientID, flagAppIDURI, name, envVar(flagAPIClientID)[0], flagScope)
+	}
+	return auth.FullScope(uri, name), nil
+}
+
+// defaultClientScopes are the scopes a client command requests without --scope:
+// <app-id-uri>/execute, the scope serve requires by default.
+func defaultClientScopes(c *cli.Context) ([]string, error) {
+	s, err := apiScope(c, auth.DefaultScopeName)
+	if err != nil {
+		return nil, err
+	}
+	return []string{s}, nil
 }
 
 // requireString returns a flag's value or a usage error naming it.

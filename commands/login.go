@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 
@@ -70,7 +71,7 @@ func describeToken(tok *auth.Token) string {
 
 // loginConfigFromFlags builds the sign-in settings of login, token, whoami and the MCP client
 // commands (tools, call, proxy) from --authority/--tenant-id, --client-id, --scope (default
-// api://<api-client-id>/execute), --cache-file, --account and --ca-file. The device-code
+// <app-id-uri>/execute), --cache-file, --account and --ca-file. The device-code
 // prompt goes to stderr. Missing settings are usage errors naming the flag.
 func loginConfigFromFlags(c *cli.Context, stderr io.Writer) (auth.LoginConfig, error) {
 	return loginConfig(c, stderr, true)
@@ -90,7 +91,7 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 		return auth.LoginConfig{}, err
 	}
 	// The default asks for the API's execute scope, the one serve requires by default, so
-	// that the two ends agree with no --scope on either. The full api://<id>/ form is what
+	// that the two ends agree with no --scope on either. The full <app-id-uri>/ form is what
 	// Entra expects in a request; the token then carries the short name in scp.
 	var scopes []string
 	for _, s := range c.StringSlice(flagScope) {
@@ -99,12 +100,12 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 		}
 	}
 	if len(scopes) == 0 && needScopes {
-		api := strings.TrimSpace(c.String(flagAPIClientID))
-		if api == "" {
-			return auth.LoginConfig{}, missingSettingError{usageErrorf("--%s is required for the default scope api://<api-client-id>/execute (or set %s, or give --%s)",
-				flagAPIClientID, envVar(flagAPIClientID)[0], flagScope)}
+		if _, err := appIDURI(c); err != nil {
+			return auth.LoginConfig{}, err // a malformed --app-id-uri, not a missing one
 		}
-		scopes = []string{"api://" + api + "/execute"}
+		if scopes, err = defaultClientScopes(c); err != nil {
+			return auth.LoginConfig{}, missingSettingError{err}
+		}
 	}
 	// The cache holds refresh tokens. auth owns how it is written (0700 dir, 0600 file,
 	// atomic rename); here only its path is chosen.
@@ -169,10 +170,37 @@ func loginExitError(err error) error {
 	case errors.Is(err, auth.ErrCache):
 		return withCode(ExitFailure, err)
 	case errors.Is(err, auth.ErrNotSignedIn):
-		return withCode(ExitAuth, notSignedIn(err))
+		return withCode(ExitAuth, explainAADSTS(notSignedIn(err)))
 	default:
-		return withCode(ExitAuth, err)
+		return withCode(ExitAuth, explainAADSTS(err))
 	}
+}
+
+// aadstsPattern finds the AADSTS code in an authority's error description.
+var aadstsPattern = regexp.MustCompile(`AADSTS(\d+)`)
+
+// aadstsFixes explains, in one sentence each, the Entra errors that a first sign-in against a
+// real tenant (or the development authority, which gives the same ones) most often meets, and
+// what to set. Codes from Entra's error reference,
+// https://learn.microsoft.com/entra/identity-platform/reference-error-codes.
+var aadstsFixes = map[string]string{
+	"650053":  "The scope has no API prefix, so Entra looked for it in Microsoft Graph: request it in full as <app-id-uri>/<name> (--scope), or set --api-client-id (and --app-id-uri) for the default <app-id-uri>/execute.",
+	"70011":   "A requested scope is not valid: request the API's scopes as <app-id-uri>/<name> with --scope.",
+	"500011":  "The API named by the scope is not registered in this tenant: check --api-client-id and --app-id-uri (the Application ID URI under Expose an API) and --tenant-id.",
+	"65005":   "The API does not expose the requested scope: add it under Expose an API in the API's registration (dev-authority: --exposed-scope), or request a scope it exposes.",
+	"9010010": "The resource parameter is not the API's identifier URI: make the Application ID URI (--app-id-uri) equal to the server's URL, or have the client stop sending resource.",
+	"7000218": "The client registration does not allow public client flows: set Authentication > Allow public client flows to Yes for --client-id (dev-authority: remove it from --confidential-client).",
+	"65001":   "Nobody has consented to this scope for this client: have an administrator grant consent (API permissions > Grant admin consent), then sign in again.",
+	"28000":   "The scopes name more than one API: request one API's scopes per sign-in (--scope).",
+}
+
+// explainAADSTS appends the fix for a known AADSTS code to err; other errors pass unchanged.
+func explainAADSTS(err error) error {
+	m := aadstsPattern.FindStringSubmatch(err.Error())
+	if m == nil || aadstsFixes[m[1]] == "" {
+		return err
+	}
+	return fmt.Errorf("%w; %s", err, aadstsFixes[m[1]])
 }
 
 // notSignedIn turns auth's "not signed in: <reason>" into the CLI's promised message

@@ -285,7 +285,7 @@ func TestLoginCommandErrors(t *testing.T) {
 		{"no client id", "login", []string{"--authority", env.da.URL(), "--api-client-id", "x", "--cache-file", cache}, ExitUsage, "--client-id is required"},
 		// token and whoami only read the cache: without the settings no sign-in can exist, so
 		// they answer CLI.md's "not signed in" (exit 3), naming the missing setting.
-		{"no scope", "token", []string{"--authority", env.da.URL(), "--client-id", "c", "--cache-file", cache}, ExitAuth, "not signed in: run fastmcp-auth login (--api-client-id is required"},
+		{"no scope", "token", []string{"--authority", env.da.URL(), "--client-id", "c", "--cache-file", cache}, ExitAuth, "not signed in: run fastmcp-auth login (--api-client-id (or --app-id-uri) is required"},
 		{"no authority", "whoami", []string{"--client-id", "c", "--api-client-id", "x", "--cache-file", cache}, ExitAuth, "not signed in: run fastmcp-auth login (no authority"},
 		{"no client id, token", "token", []string{"--authority", env.da.URL(), "--api-client-id", "x", "--cache-file", cache}, ExitAuth, "not signed in: run fastmcp-auth login (--client-id is required"},
 		{"bad ca file", "login", append(env.args, "--ca-file", "/nonexistent/ca.pem"), ExitUsage, "--ca-file"},

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -48,8 +47,8 @@ func runProxy(c *cli.Context) error {
 		return usageErrorf("proxy takes no arguments, got %q", c.Args().First())
 	}
 	server := strings.TrimSpace(c.String(flagServer))
-	if u, err := url.Parse(server); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return usageErrorf("--server must be an http(s) URL such as https://mcp.example.com/mcp, not %q", server)
+	if err := checkServerURL(c, server, "https://mcp.example.com/mcp"); err != nil {
+		return err
 	}
 	logOut := c.App.ErrWriter
 	if path := strings.TrimSpace(c.String(flagLogFile)); path != "" {
@@ -138,6 +137,7 @@ func proxyTokenSource(c *cli.Context, stderr io.Writer, logger *slog.Logger) (mc
 	// A static token cannot be refreshed: a forced refresh (the server rejected it) fails
 	// with a message saying so rather than retrying the same token.
 	if t := strings.TrimSpace(c.String(flagToken)); t != "" {
+		warnTokenFlag(c, stderr)
 		return func(_ context.Context, force bool) (string, error) {
 			if force {
 				return "", errStaticTokenRejected

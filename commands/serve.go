@@ -1,18 +1,22 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 )
 
@@ -31,6 +35,9 @@ const (
 	flagTLSCert          = "tls-cert"
 	flagTLSKey           = "tls-key"
 	flagAllowedOrigin    = "allowed-origin"
+	flagMaxTokenLifetime = "max-token-lifetime"
+	flagAllowedTenant    = "allowed-tenant"
+	flagCustomKeys       = "custom-signing-keys"
 )
 
 // Defaults of `serve`.
@@ -42,7 +49,7 @@ const (
 	// hand its tools to anyone on the network (go-sdk's examples default to loopback too).
 	defaultNoAuthServeAddr = "127.0.0.1:8000"
 	// defaultRequiredScope is the scope every token must grant; login requests
-	// api://<api-client-id>/execute by default to match.
+	// <app-id-uri>/execute by default to match.
 	defaultRequiredScope = "execute"
 	// serveShutdownTimeout bounds the wait for in-flight calls on SIGINT/SIGTERM.
 	serveShutdownTimeout = 30 * time.Second
@@ -60,16 +67,19 @@ func newServeCommand() *cli.Command {
 			&cli.StringFlag{Name: flagAddr, Usage: "listen `ADDRESS` host:port", DefaultText: defaultServeAddr + ", or " + defaultNoAuthServeAddr + " with --no-auth", EnvVars: envVar(flagAddr)},
 			&cli.StringFlag{Name: flagPath, Value: mcpserver.DefaultPath, Usage: "MCP endpoint `PATH`", EnvVars: envVar(flagPath)},
 			&cli.StringFlag{Name: flagPublicURL, Usage: "the `URL` clients use for the MCP endpoint (the resource of the protected resource metadata)", DefaultText: "the URL each client called: its scheme and Host, with --path", EnvVars: envVar(flagPublicURL)},
-			&cli.StringSliceFlag{Name: flagAudience, Usage: "accepted aud `VALUE` (repeatable)", DefaultText: "<api-client-id>, api://<api-client-id>", EnvVars: envVar(flagAudience)},
+			&cli.StringSliceFlag{Name: flagAudience, Usage: "accepted aud `VALUE` (repeatable)", DefaultText: "<api-client-id>, <app-id-uri>", EnvVars: envVar(flagAudience)},
 			&cli.StringSliceFlag{Name: flagIssuer, Usage: "accepted iss `VALUE` (repeatable)", DefaultText: "from the authority (v1 and v2 issuers for Entra ID)", EnvVars: envVar(flagIssuer)},
 			&cli.StringFlag{Name: flagJWKSURI, Usage: "key set `URL` (https, except loopback hosts)", DefaultText: "from the authority's discovery document", EnvVars: envVar(flagJWKSURI)},
-			&cli.StringSliceFlag{Name: flagRequiredScope, Usage: "`SCOPE` every token must grant, short name as in scp (repeatable)", DefaultText: defaultRequiredScope, EnvVars: envVar(flagRequiredScope)},
+			&cli.StringSliceFlag{Name: flagRequiredScope, Usage: "`SCOPE` every token must grant: execute or <app-id-uri>/execute; matched against the short names in scp (repeatable)", DefaultText: defaultRequiredScope, EnvVars: envVar(flagRequiredScope)},
 			&cli.DurationFlag{Name: flagClockSkew, Value: 60 * time.Second, Usage: "leeway `DURATION` for exp, nbf and iat", EnvVars: envVar(flagClockSkew)},
+			&cli.DurationFlag{Name: flagMaxTokenLifetime, Value: auth.DefaultMaxTokenLifetime, Usage: "refuse tokens whose exp lies more than `DURATION` after now", EnvVars: envVar(flagMaxTokenLifetime)},
 			&cli.BoolFlag{Name: flagNoAuth, Usage: "require no token (development only; listens on loopback by default)", EnvVars: envVar(flagNoAuth)},
 			&cli.BoolFlag{Name: flagStateless, Usage: "no MCP sessions (several instances behind a load balancer without sticky routing)", EnvVars: envVar(flagStateless)},
 			&cli.DurationFlag{Name: flagProgressInterval, Value: time.Second, Usage: "`DURATION` between the five progress steps of reverse_tool", EnvVars: envVar(flagProgressInterval)},
 			&cli.StringFlag{Name: flagTLSCert, Usage: "serve HTTPS with this PEM certificate `FILE`", EnvVars: envVar(flagTLSCert)},
 			&cli.StringFlag{Name: flagTLSKey, Usage: "PEM private key `FILE` of --tls-cert", EnvVars: envVar(flagTLSKey)},
+			&cli.StringSliceFlag{Name: flagAllowedTenant, Usage: "with --tenant-id organizations or common: tenant `ID` (GUID) whose tokens are accepted (repeatable; required there)", EnvVars: envVar(flagAllowedTenant)},
+			&cli.BoolFlag{Name: flagCustomKeys, Usage: "the API has custom signing keys: add ?appid=<api-client-id> to discovery and the key set", EnvVars: envVar(flagCustomKeys)},
 			&cli.StringSliceFlag{Name: flagAllowedOrigin, Usage: "browser `ORIGIN` allowed to call, scheme://host[:port] (repeatable)", EnvVars: envVar(flagAllowedOrigin)},
 		}, webFlags()),
 		Action: runServe,
@@ -85,15 +95,20 @@ type serveSettings struct {
 	Authority        string // empty when --jwks-uri and --issuer make discovery needless
 	JWKSURI          string // empty: from discovery
 	Issuers          []string
+	IssuerTenants    map[string]string // multi-tenant: each accepted issuer's tenant (tid)
+	CustomKeysAppID  string            // --custom-signing-keys: the appid of discovery and key set
 	Audiences        []string
-	RequiredScopes   []string
+	RequiredScopes   []string // short names, as scp carries them
+	AppIDURI         string   // the API's identifier URI: prefix of the advertised scopes
 	ClockSkew        time.Duration
+	MaxTokenLifetime time.Duration
 	Stateless        bool
 	ProgressInterval time.Duration
 	TLSCert, TLSKey  string
 	AllowedOrigins   []string
 	CAFile           string
-	derivedURL       bool // PublicURL came from Addr: recomputed once the port is known
+	Discovered       string // the discovery document read at start, "" when none was needed
+	derivedURL       bool   // PublicURL came from Addr: recomputed once the port is known
 }
 
 // serveSettingsFromFlags validates the flags; every error is a usage error naming the flag.
@@ -102,6 +117,7 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		NoAuth:           c.Bool(flagNoAuth),
 		Stateless:        c.Bool(flagStateless),
 		ClockSkew:        c.Duration(flagClockSkew),
+		MaxTokenLifetime: c.Duration(flagMaxTokenLifetime),
 		ProgressInterval: c.Duration(flagProgressInterval),
 		TLSCert:          strings.TrimSpace(c.String(flagTLSCert)),
 		TLSKey:           strings.TrimSpace(c.String(flagTLSKey)),
@@ -139,6 +155,9 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 	if s.ClockSkew < 0 {
 		return nil, usageErrorf("--%s must not be negative", flagClockSkew)
 	}
+	if s.MaxTokenLifetime <= 0 {
+		return nil, usageErrorf("--%s must be a positive duration such as 48h, not %s", flagMaxTokenLifetime, s.MaxTokenLifetime)
+	}
 	if s.ProgressInterval < 0 {
 		return nil, usageErrorf("--%s must not be negative", flagProgressInterval)
 	}
@@ -170,14 +189,37 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		s.AllowedOrigins = append(s.AllowedOrigins, o)
 	}
 
+	// The identifier URI prefixes the scopes advertised in the metadata and the challenges:
+	// clients request exactly those (MCP "Scope Selection Strategy"), and Entra resolves a
+	// bare "execute" against Microsoft Graph. Without --app-id-uri and --api-client-id, an
+	// --audience that is a URI is the best guess (it is the aud of v1 tokens).
+	uri, err := appIDURI(c)
+	if err != nil {
+		return nil, err
+	}
+	if uri == "" {
+		for _, a := range s.Audiences {
+			if strings.Contains(a, "://") {
+				uri = strings.TrimRight(a, "/")
+				break
+			}
+		}
+	}
+	s.AppIDURI = uri
+
 	if len(s.RequiredScopes) == 0 {
 		s.RequiredScopes = []string{defaultRequiredScope}
 	}
-	for _, sc := range s.RequiredScopes {
-		// Entra puts the short name in scp; requiring the long form would reject every token.
-		if strings.Contains(sc, "/") || strings.ContainsAny(sc, " \"\\") {
-			return nil, usageErrorf("--%s takes the short scope name found in the token's scp, such as %s, not %q", flagRequiredScope, defaultRequiredScope, sc)
+	for i, sc := range s.RequiredScopes {
+		// Entra puts the short name in scp, so that is what is matched; the full form of
+		// this API (<app-id-uri>/execute) is accepted and shortened. Requiring the long form
+		// as such would reject every token.
+		name, ok := auth.ShortScope(s.AppIDURI, sc)
+		if !ok || strings.ContainsAny(name, " \"\\,") {
+			return nil, usageErrorf("--%s takes a scope name such as %s, or its full form <app-id-uri>/%s (app-id-uri %q), not %q",
+				flagRequiredScope, defaultRequiredScope, defaultRequiredScope, s.AppIDURI, sc)
 		}
+		s.RequiredScopes[i] = name
 	}
 
 	// With --no-auth no token is checked, so no authority or audience is needed.
@@ -186,12 +228,55 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 	}
 	// Discovery fills in whatever --jwks-uri and --issuer leave open; with both given, no
 	// authority is needed (a key set published without a discovery document).
-	if s.JWKSURI == "" || len(s.Issuers) == 0 {
+	allowed := cleanList(c.StringSlice(flagAllowedTenant))
+	if s.JWKSURI == "" || len(s.Issuers) == 0 || len(allowed) > 0 {
 		a, err := authorityURL(c)
 		if err != nil {
 			return nil, usageErrorf("%v (or give both --%s and --%s)", err, flagJWKSURI, flagIssuer)
 		}
 		s.Authority = a
+	}
+	tenant := auth.AuthorityTenant(s.Authority)
+	if len(allowed) > 0 && len(s.Issuers) > 0 {
+		// Both would name the accepted issuers: refuse rather than silently ignore one.
+		return nil, usageErrorf("give --%s or --%s, not both: --%s already lists the accepted issuers", flagAllowedTenant, flagIssuer, flagIssuer)
+	}
+	switch {
+	case len(s.Issuers) > 0:
+		// Explicit issuers are obeyed as they are.
+	case auth.IsMultiTenant(tenant):
+		// A multi-tenant API accepts the tenants it names, and only those: any tenant's user
+		// can get a token for it, so "every tenant" would mean every Entra customer.
+		if len(allowed) == 0 {
+			return nil, usageErrorf("--%s %s is multi-tenant (users of any tenant can sign in): list the tenants to accept with --%s TENANT-ID (repeatable, or %s as a comma list), or list the issuers with --%s",
+				flagTenantID, tenant, flagAllowedTenant, envVar(flagAllowedTenant)[0], flagIssuer)
+		}
+		iss, tenantOf, err := auth.AllowedTenantIssuers(s.Authority, allowed)
+		if err != nil {
+			return nil, usageErrorf("--%s: %v", flagAllowedTenant, err)
+		}
+		s.Issuers, s.IssuerTenants = iss, tenantOf
+	case s.JWKSURI != "":
+		// A GUID tenant in a Microsoft cloud names both of its issuers: with the key set
+		// given too, the server starts without contacting the authority (air-gapped hosts,
+		// or an authority briefly down while the server restarts).
+		if iss, ok := auth.EntraIssuers(s.Authority, tenant); ok {
+			s.Issuers = iss
+		}
+	}
+	if len(allowed) > 0 && !auth.IsMultiTenant(tenant) {
+		return nil, usageErrorf("--%s applies to a multi-tenant API only (--%s organizations or common); a single tenant's tokens are the only ones accepted already",
+			flagAllowedTenant, flagTenantID)
+	}
+	if c.Bool(flagCustomKeys) {
+		s.CustomKeysAppID = strings.TrimSpace(c.String(flagAPIClientID))
+		if s.CustomKeysAppID == "" {
+			return nil, usageErrorf("--%s needs --%s (or %s): Entra serves an app's custom keys for ?appid=<api-client-id>",
+				flagCustomKeys, flagAPIClientID, envVar(flagAPIClientID)[0])
+		}
+		if s.JWKSURI != "" {
+			s.JWKSURI = auth.WithAppID(s.JWKSURI, s.CustomKeysAppID)
+		}
 	}
 	// No default audience without the API's client ID: accepting any aud would let a
 	// token issued for another API of the same tenant call this server.
@@ -200,7 +285,7 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		if id == "" {
 			return nil, usageErrorf("--%s is required (or set %s), or give --%s", flagAPIClientID, envVar(flagAPIClientID)[0], flagAudience)
 		}
-		s.Audiences = auth.DefaultAudiences(id)
+		s.Audiences = auth.DefaultAudiences(id, s.AppIDURI)
 	}
 	return s, nil
 }
@@ -260,6 +345,7 @@ func runServe(c *cli.Context) error {
 	cfg := mcpserver.Config{
 		NoAuth:         s.NoAuth,
 		RequiredScopes: s.RequiredScopes,
+		ScopePrefix:    s.AppIDURI,
 		PublicURL:      s.PublicURL,
 		// Without --public-url, clients are told the URL they used (localhost or 127.0.0.1,
 		// or the machine's name), not a guess from the listen address.
@@ -294,6 +380,7 @@ func runServe(c *cli.Context) error {
 		s.PublicURL = derivePublicURL(ln.Addr().String(), s.TLSCert != "", s.Path)
 		cfg.PublicURL = s.PublicURL
 	}
+	warnExposure(s, logger)
 	if web != nil {
 		console, err := newWebConsole(c.Context, web, s, logger)
 		if err != nil {
@@ -317,7 +404,8 @@ func runServe(c *cli.Context) error {
 			// Settings only: the log names what is accepted, never a key or token.
 			attrs := []any{"addr", a.String(), "public_url", s.PublicURL, "auth", !s.NoAuth, "stateless", s.Stateless}
 			if !s.NoAuth {
-				attrs = append(attrs, "required_scopes", s.RequiredScopes, "audiences", s.Audiences, "issuers", s.Issuers, "jwks_uri", s.JWKSURI)
+				attrs = append(attrs, "required_scopes", s.RequiredScopes, "audiences", s.Audiences, "issuers", s.Issuers, "jwks_uri", s.JWKSURI,
+					"discovery", cmp.Or(s.Discovered, "none"))
 			}
 			logger.Info("serving", attrs...)
 		},
@@ -326,6 +414,26 @@ func runServe(c *cli.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// warnExposure logs, once at start-up, what a server reachable from other machines is missing
+// (issue 10). Loopback listeners are exempt: nothing leaves the machine.
+//   - Auth on, no --tls-cert: bearer tokens arrive in clear text, readable and replayable by
+//     anyone on the path, unless a TLS-terminating proxy is in front.
+//   - No --public-url: the metadata's resource, and the challenge's resource_metadata URL, are
+//     built from each request's Host header, which a client or a proxy in front chooses.
+func warnExposure(s *serveSettings, logger *slog.Logger) {
+	if netx.IsLoopbackHost(s.Addr) {
+		return
+	}
+	if !s.NoAuth && s.TLSCert == "" {
+		logger.Warn("serving without TLS on a non-loopback address: bearer tokens travel in clear text unless a TLS-terminating proxy is in front; put one there and set --"+flagPublicURL+" to its https URL, or use --"+flagTLSCert+" and --"+flagTLSKey,
+			"addr", s.Addr)
+	}
+	if s.derivedURL {
+		logger.Info("no --"+flagPublicURL+": the protected resource metadata takes its URL from each request's Host header; set --"+flagPublicURL+" when serving behind a proxy or on a public address",
+			"addr", s.Addr)
+	}
 }
 
 // newServeVerifier discovers what --jwks-uri and --issuer leave open, then builds the token
@@ -337,8 +445,8 @@ func newServeVerifier(ctx context.Context, s *serveSettings, logger *slog.Logger
 		return nil, "", usageErrorf("%v", err)
 	}
 	authServer := ""
-	if s.Authority != "" {
-		d, err := auth.Discover(ctx, client, s.Authority)
+	if s.JWKSURI == "" || len(s.Issuers) == 0 {
+		d, err := auth.DiscoverApp(ctx, client, s.Authority, s.CustomKeysAppID)
 		if err != nil {
 			if auth.IsUnreachable(err) || errors.Is(err, context.DeadlineExceeded) {
 				return nil, "", withCode(ExitUnreachable, fmt.Errorf("%w: check the network, --authority or --tenant-id, and --ca-file", err))
@@ -346,6 +454,7 @@ func newServeVerifier(ctx context.Context, s *serveSettings, logger *slog.Logger
 			return nil, "", fmt.Errorf("%w: check --authority or --tenant-id", err)
 		}
 		authServer = d.Issuer
+		s.Discovered = auth.WithAppID(auth.DiscoveryURL(s.Authority), s.CustomKeysAppID)
 		if s.JWKSURI == "" {
 			s.JWKSURI = d.JWKSURI
 		}
@@ -359,20 +468,27 @@ func newServeVerifier(ctx context.Context, s *serveSettings, logger *slog.Logger
 					return nil, "", usageErrorf("the authority %s is multi-tenant (its issuer is %s): set --tenant-id to your tenant, or list the accepted issuers with --issuer", s.Authority, iss)
 				}
 			}
+			s.Issuers = appendV1Issuer(ctx, client, s, logger)
 		}
 	}
-	// Without a discovered issuer, the first accepted one names the authorization server
-	// in the protected resource metadata clients read.
+	// The Entra v2 form https://<host>/<tenant>/v2.0 is what hosts recognise as Microsoft
+	// (see entraAuthorizationServer); otherwise the discovered or first accepted issuer.
+	if a := entraAuthorizationServer(s.Authority); a != "" {
+		authServer = a
+	}
 	if authServer == "" {
 		authServer = s.Issuers[0]
 	}
 	v, err := auth.NewVerifier(ctx, auth.VerifierConfig{
-		JWKSURI:    s.JWKSURI,
-		Issuers:    s.Issuers,
-		Audiences:  s.Audiences,
-		ClockSkew:  s.ClockSkew,
-		HTTPClient: client,
-		Logger:     logger,
+		JWKSURI:       s.JWKSURI,
+		Issuers:       s.Issuers,
+		IssuerTenants: s.IssuerTenants,
+		Audiences:     s.Audiences,
+		ClockSkew:     s.ClockSkew,
+		HTTPClient:    client,
+		Logger:        logger,
+
+		MaxTokenLifetime: s.MaxTokenLifetime,
 	})
 	switch {
 	case err == nil:
@@ -384,4 +500,47 @@ func newServeVerifier(ctx context.Context, s *serveSettings, logger *slog.Logger
 		// URL, an empty issuer): the message names the flag.
 		return nil, "", usageErrorf("%v", err)
 	}
+}
+
+// appendV1Issuer adds the issuer of a non-Microsoft authority's v1 discovery document
+// (<authority>/.well-known/openid-configuration), when it exists and differs: an
+// Entra-compatible authority issuing v1 tokens (the development authority with
+// --token-version 1) names their issuer there, as Entra names https://sts.windows.net/<tid>/.
+// Entra hosts need no request: their v1 issuer is known (auth.DefaultIssuers). A missing or
+// unreadable document changes nothing: the v2 issuer was found.
+func appendV1Issuer(ctx context.Context, client *http.Client, s *serveSettings, logger *slog.Logger) []string {
+	if auth.IsEntraAuthority(s.Authority) {
+		return s.Issuers
+	}
+	d, found, err := auth.DiscoverV1(ctx, client, s.Authority)
+	if err != nil {
+		logger.Debug("no v1 discovery document", "authority", s.Authority, "err", err.Error())
+		return s.Issuers
+	}
+	if !found || slices.Contains(s.Issuers, d.Issuer) {
+		return s.Issuers
+	}
+	return append(s.Issuers, d.Issuer)
+}
+
+// entraAuthorizationServer is the authorization server serve publishes for an Entra authority
+// with a tenant ID, organizations or common: https://<host>/<tenant>/v2.0. VS Code signs in
+// with its built-in Microsoft account provider (as its own client ID, which the API must
+// pre-authorize) only when authorization_servers[0] matches that provider's
+// authorizationServerGlobs, "https://login.microsoftonline.com/*" and
+// "https://login.microsoftonline.com/*/v2.0" (microsoft/vscode,
+// extensions/microsoft-authentication/package.json; its sovereign-cloud provider declares
+// none, so national clouds fall to VS Code's dynamic registration, which Entra lacks). VS Code
+// takes the first authorization server only, and its scopes from the 401 challenge's scope=,
+// else scopes_supported (src/vs/workbench/api/common/extHostMcp.ts, createAuthMetadata), and
+// hands the metadata's resource to the provider as the resource server
+// (mainThreadMcp.ts, $getTokenFromServerMetadata): hence full <app-id-uri>/<scope> scopes,
+// and an identifier URI equal to --public-url for Entra to accept that resource. A domain
+// tenant keeps the discovered issuer (its GUID form), which has the same shape.
+func entraAuthorizationServer(authority string) string {
+	t := auth.AuthorityTenant(authority)
+	if !auth.IsGUID(t) && !auth.IsMultiTenant(t) {
+		return ""
+	}
+	return auth.EntraAuthorizationServer(authority)
 }

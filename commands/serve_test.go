@@ -38,7 +38,8 @@ func TestServeSettingErrors(t *testing.T) {
 	}{
 		{name: "no authority", args: []string{"--api-client-id", "api"}, wantCode: ExitUsage, wantMsg: "no authority: set --tenant-id"},
 		{name: "no api client id", args: []string{"--tenant-id", "t1"}, wantCode: ExitUsage, wantMsg: "--api-client-id is required (or set FASTMCP_AUTH_API_CLIENT_ID), or give --audience"},
-		{name: "long scope form", args: []string{"--no-auth", "--required-scope", "api://x/execute"}, wantCode: ExitUsage, wantMsg: "--required-scope takes the short scope name"},
+		{name: "another API's scope", args: []string{"--no-auth", "--api-client-id", "y", "--required-scope", "api://x/execute"}, wantCode: ExitUsage, wantMsg: `--required-scope takes a scope name such as execute, or its full form <app-id-uri>/execute (app-id-uri "api://y"), not "api://x/execute"`},
+		{name: "bad app id uri", args: []string{"--no-auth", "--app-id-uri", "not a uri"}, wantCode: ExitUsage, wantMsg: "--app-id-uri: the identifier URI must be an absolute URI"},
 		{name: "cert without key", args: []string{"--no-auth", "--tls-cert", "c.pem"}, wantCode: ExitUsage, wantMsg: "--tls-cert and --tls-key must be given together"},
 		{name: "negative progress interval", args: []string{"--no-auth", "--progress-interval", "-1s"}, wantCode: ExitUsage, wantMsg: "--progress-interval must not be negative"},
 		{name: "negative clock skew", args: []string{"--no-auth", "--clock-skew", "-1s"}, wantCode: ExitUsage, wantMsg: "--clock-skew must not be negative"},
@@ -114,6 +115,19 @@ func TestServeSettingsDefaults(t *testing.T) {
 				s.Addr, s.PublicURL, s.derivedURL = "0.0.0.0:8000", "http://localhost:8000/mcp", true
 				s.Authority = "https://login.microsoftonline.com/contoso.onmicrosoft.com"
 				s.Audiences = []string{"api-id", "api://api-id"}
+				s.AppIDURI = "api://api-id"
+			}),
+		},
+		{
+			name: "full required scope and app id uri",
+			args: []string{"--tenant-id", "contoso.onmicrosoft.com", "--api-client-id", "api-id", "--app-id-uri", "https://mcp.example.com/",
+				"--required-scope", "https://mcp.example.com/execute", "--required-scope", "read"},
+			want: with(func(s *serveSettings) {
+				s.Addr, s.PublicURL, s.derivedURL = "0.0.0.0:8000", "http://localhost:8000/mcp", true
+				s.Authority = "https://login.microsoftonline.com/contoso.onmicrosoft.com"
+				s.Audiences = []string{"api-id", "https://mcp.example.com"}
+				s.AppIDURI = "https://mcp.example.com"
+				s.RequiredScopes = []string{"execute", "read"}
 			}),
 		},
 		{
@@ -168,7 +182,7 @@ func TestServeSettingsDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, *got, cmp.AllowUnexported(serveSettings{}), cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(tt.want, *got, cmp.AllowUnexported(serveSettings{}), cmpopts.EquateEmpty(), ignoreMaxTokenLifetime); diff != "" {
 				t.Errorf("settings (-want +got):\n%s", diff)
 			}
 		})
@@ -196,7 +210,7 @@ func TestServeSettingsFromEnvironment(t *testing.T) {
 		RequiredScopes: []string{"execute", "admin"}, ClockSkew: 60 * time.Second, Stateless: true, ProgressInterval: 250 * time.Millisecond,
 		AllowedOrigins: []string{"https://a.example", "http://localhost:3000"},
 	}
-	if diff := cmp.Diff(want, *got, cmp.AllowUnexported(serveSettings{}), cmpopts.EquateEmpty()); diff != "" {
+	if diff := cmp.Diff(want, *got, cmp.AllowUnexported(serveSettings{}), cmpopts.EquateEmpty(), ignoreMaxTokenLifetime); diff != "" {
 		t.Errorf("settings (-want +got):\n%s", diff)
 	}
 }
@@ -351,7 +365,7 @@ func TestServeWithExplicitKeySet(t *testing.T) {
 			if body["error"] != tt.wantError {
 				t.Errorf("error %v, want %s", body["error"], tt.wantError)
 			}
-			if !strings.Contains(challenge, `resource_metadata="`+srv.base+`/.well-known/oauth-protected-resource/mcp"`) || !strings.Contains(challenge, `scope="execute"`) {
+			if !strings.Contains(challenge, `resource_metadata="`+srv.base+`/.well-known/oauth-protected-resource/mcp"`) || !strings.Contains(challenge, `scope="api://api-client/execute"`) {
 				t.Errorf("challenge %q lacks resource_metadata or scope", challenge)
 			}
 		})
@@ -360,7 +374,7 @@ func TestServeWithExplicitKeySet(t *testing.T) {
 	t.Run("metadata", func(t *testing.T) {
 		got := getJSONMap(t, srv.base+"/.well-known/oauth-protected-resource/mcp")
 		want := map[string]any{
-			"resource": srv.base + "/mcp", "authorization_servers": []any{v2iss}, "scopes_supported": []any{"execute"},
+			"resource": srv.base + "/mcp", "authorization_servers": []any{v2iss}, "scopes_supported": []any{"api://api-client/execute"},
 			"bearer_methods_supported": []any{"header"}, "resource_name": "fastmcp-auth",
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
@@ -453,11 +467,17 @@ func fakeAuthority(t *testing.T, key *authtest.Key, tenant, issuerTenant string)
 		}
 	}))
 	t.Cleanup(authority.Close)
+	return authority.URL, writeCA(t, authority)
+}
+
+// writeCA writes the certificate of a TLS test server to a PEM file for --ca-file.
+func writeCA(t *testing.T, srv *httptest.Server) string {
+	t.Helper()
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: authority.Certificate().Raw}), 0o600); err != nil {
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return authority.URL, caFile
+	return caFile
 }
 
 func TestServeDiscoversTheAuthority(t *testing.T) {

@@ -23,7 +23,7 @@ func webFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: flagWeb, Usage: "also serve the web console at / (sign in with the authorization code flow and PKCE, call the tools)", EnvVars: envVar(flagWeb)},
 		&cli.StringFlag{Name: flagClientID, Usage: "with --web: client `ID` of the single-page-application registration the console signs in with", EnvVars: envVar(flagClientID)},
-		&cli.StringSliceFlag{Name: flagScope, Usage: "with --web: `SCOPE` the console requests (repeatable)", DefaultText: "api://<api-client-id>/<required scope> for each --required-scope", EnvVars: envVar(flagScope)},
+		&cli.StringSliceFlag{Name: flagScope, Usage: "with --web: `SCOPE` the console requests (repeatable)", DefaultText: "<app-id-uri>/<required scope> for each --required-scope", EnvVars: envVar(flagScope)},
 	}
 }
 
@@ -64,29 +64,10 @@ func webSettingsFromFlags(c *cli.Context, s *serveSettings) (*webSettings, error
 	// gets is one the server accepts.
 	w.Scopes = cleanList(c.StringSlice(flagScope))
 	if len(w.Scopes) == 0 {
-		prefix := apiScopePrefix(strings.TrimSpace(c.String(flagAPIClientID)), s.Audiences)
-		for _, sc := range s.RequiredScopes {
-			w.Scopes = append(w.Scopes, prefix+sc)
-		}
+		// The same <app-id-uri>/<scope> form the challenges advertise and login requests.
+		w.Scopes = auth.FullScopes(s.AppIDURI, s.RequiredScopes)
 	}
 	return w, nil
-}
-
-// apiScopePrefix is what a client puts before a short scope name to ask for it:
-// api://<api-client-id>/, or the Application ID URI among the audiences.
-func apiScopePrefix(apiClientID string, audiences []string) string {
-	if apiClientID != "" {
-		return "api://" + apiClientID + "/"
-	}
-	for _, a := range audiences {
-		if strings.Contains(a, "://") {
-			return strings.TrimSuffix(a, "/") + "/"
-		}
-	}
-	if len(audiences) > 0 {
-		return "api://" + audiences[0] + "/"
-	}
-	return ""
 }
 
 // newWebConsole builds the console (fetching the authority's discovery document) and logs its

@@ -28,6 +28,7 @@ func clientAccessToken(ctx context.Context, c *cli.Context, stderr io.Writer) (s
 	// no one can sign in. The environment variable is the advised way: a --token value is
 	// visible to every user of the machine in the process list.
 	if t := strings.TrimSpace(c.String(flagToken)); t != "" {
+		warnTokenFlag(c, stderr)
 		return t, nil
 	}
 	cfg, err := loginConfigFromFlags(c, stderr)

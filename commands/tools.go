@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 
@@ -77,8 +76,8 @@ func connectMCP(c *cli.Context) (*mcpclient.Client, error) {
 		return nil, err
 	}
 	server := strings.TrimSpace(c.String(flagServer))
-	if u, err := url.Parse(server); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, usageErrorf("--server must be an http(s) URL such as http://localhost:8000/mcp, not %q", server)
+	if err := checkServerURL(c, server, "http://localhost:8000/mcp"); err != nil {
+		return nil, err
 	}
 	httpClient, err := auth.NewHTTPClient(c.String(flagCAFile))
 	if err != nil {

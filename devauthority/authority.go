@@ -24,8 +24,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,9 +80,30 @@ type Config struct {
 	// APIClientID is the API the tokens are for: their aud and the scope prefix api://<id>/.
 	// Default "fastmcp-dev-api".
 	APIClientID string
-	// APIScopes are the scope names the API exposes, granted for api://<id>/.default and
-	// carried as roles by app-only tokens. Default ["execute"].
+	// AppIDURI is the main API's identifier URI (Entra's Application ID URI): the prefix of
+	// its scopes, the aud of its v1 tokens and the only RFC 8707 resource accepted for it.
+	// Default api://<APIClientID>.
+	AppIDURI string
+	// APIScopes are the scope names every API exposes, granted for <uri>/.default and
+	// carried as roles by app-only tokens. Default ["execute", "read"] plus ExposedScopes.
 	APIScopes []string
+	// ExposedScopes are scope names every API exposes besides execute and read.
+	ExposedScopes []string
+	// DownstreamAPIs are the application IDs of further API registrations (identifier URI
+	// api://<id>), for tests of clients and servers that ask for another API's token.
+	DownstreamAPIs []string
+	// TokenVersion is the access token version of the main API, 1 or 2 (default), as
+	// Entra's requestedAccessTokenVersion sets it per API registration. v1 tokens carry ver
+	// "1.0", appid, aud = the identifier URI and the v1 issuer named by the v1 discovery
+	// document (/<tenant>/.well-known/openid-configuration).
+	TokenVersion int
+	// ConfidentialClients are client IDs registered without public client flows: a device
+	// code grant from one is refused with AADSTS7000218, as Entra refuses it.
+	ConfidentialClients []string
+	// RequireConsent lists scopes (short names of the main API, or full <uri>/<name>) that
+	// nobody has consented to yet: the first request of each client for one fails with
+	// AADSTS65001, as in a tenant where user consent is disabled until an admin grants it.
+	RequireConsent []string
 	// AutoApprove approves every device code and authorization request at once, without the
 	// browser page (scripts, tests, demo).
 	AutoApprove bool
@@ -107,6 +130,15 @@ type Authority struct {
 	// never stored: after a restart, forms served before it are refused and must be reloaded.
 	csrfKey []byte
 	handler http.Handler
+	// tenantID is the tenant's GUID (tid, issuers, home_account_id): derived from the signing
+	// key kept in StateDir and the tenant segment, so it is made once and survives restarts,
+	// as an Entra tenant ID does; the segment (Config.Tenant) plays the verified domain.
+	tenantID string
+	// apis are the API registrations; apis[0] is the main API.
+	apis []*apiRegistration
+	// consented records the client|scope pairs that were refused once for missing consent
+	// (Config.RequireConsent) and are granted from then on.
+	consented map[string]bool
 
 	// mu guards the fields below it. Codes and tokens are kept by the SHA-256
 	// of their value (hashToken), never the value, so a dump of these maps redeems nothing.
@@ -162,7 +194,30 @@ func New(cfg Config) (*Authority, error) {
 		return nil, fmt.Errorf("%w: API client ID %q must not contain '/', '?', '#' or spaces", ErrInvalidConfig, cfg.APIClientID)
 	}
 	if len(cfg.APIScopes) == 0 {
-		cfg.APIScopes = []string{"execute"}
+		cfg.APIScopes = []string{"execute", "read"}
+	}
+	for _, s := range cfg.ExposedScopes {
+		if !slices.Contains(cfg.APIScopes, s) {
+			cfg.APIScopes = append(cfg.APIScopes, s)
+		}
+	}
+	if cfg.TokenVersion == 0 {
+		cfg.TokenVersion = 2
+	}
+	if cfg.TokenVersion != 1 && cfg.TokenVersion != 2 {
+		return nil, fmt.Errorf("%w: token version %d: use 1 or 2", ErrInvalidConfig, cfg.TokenVersion)
+	}
+	cfg.AppIDURI = strings.TrimRight(cfg.AppIDURI, "/")
+	if cfg.AppIDURI == "" {
+		cfg.AppIDURI = "api://" + cfg.APIClientID
+	}
+	if u, err := url.Parse(cfg.AppIDURI); err != nil || u.Scheme == "" || strings.ContainsAny(cfg.AppIDURI, " \t\"?#,") {
+		return nil, fmt.Errorf("%w: identifier URI %q must be an absolute URI such as api://%s", ErrInvalidConfig, cfg.AppIDURI, cfg.APIClientID)
+	}
+	for _, id := range cfg.DownstreamAPIs {
+		if !validClientID(id) || strings.EqualFold(id, cfg.APIClientID) {
+			return nil, fmt.Errorf("%w: downstream API %q must be a plain application ID other than the main API's", ErrInvalidConfig, id)
+		}
 	}
 	for _, s := range cfg.APIScopes {
 		if !shortNamePattern.MatchString(s) {
@@ -196,7 +251,14 @@ func New(cfg Config) (*Authority, error) {
 		authReqs:  map[string]*authRequest{},
 		codes:     map[string]*authCode{},
 	}
+	a.tenantID = deriveGUID(km.signKey, "tenant-id:"+cfg.Tenant)
+	a.consented = map[string]bool{}
+	a.apis = []*apiRegistration{{id: cfg.APIClientID, uri: cfg.AppIDURI, scopes: cfg.APIScopes, version: cfg.TokenVersion}}
+	for _, id := range cfg.DownstreamAPIs {
+		a.apis = append(a.apis, &apiRegistration{id: id, uri: "api://" + id, scopes: cfg.APIScopes, version: 2})
+	}
 	// Refresh tokens survive restarts, as Entra's do: a restart must not end cached sign-ins.
+	// They are loaded after the registrations, against which their scopes are parsed.
 	a.refresh = a.loadRefreshStore()
 	// The CSRF key is random per process (see Authority.csrfKey), so no CSRF secret touches disk.
 	if _, err := rand.Read(a.csrfKey); err != nil {
@@ -304,8 +366,19 @@ func (a *Authority) URL() string {
 	return a.urlLocked()
 }
 
-// Issuer is the iss of the tokens: https://127.0.0.1:<port>/<tenant>/v2.0.
-func (a *Authority) Issuer() string { return a.URL() + "/v2.0" }
+// Issuer is the iss of v2 tokens: https://127.0.0.1:<port>/<tenant ID>/v2.0, with the tenant's
+// GUID as Entra's issuers have it (the URL's segment is like a domain name).
+func (a *Authority) Issuer() string { return a.hostURL() + "/" + a.tenantID + "/v2.0" }
+
+// IssuerV1 is the iss of v1 tokens: https://127.0.0.1:<port>/<tenant ID>/, the shape of
+// Entra's https://sts.windows.net/<tid>/ on this authority's host.
+func (a *Authority) IssuerV1() string { return a.hostURL() + "/" + a.tenantID + "/" }
+
+// TenantID is the tenant's GUID, the tid of its tokens.
+func (a *Authority) TenantID() string { return a.tenantID }
+
+// hostURL is https://<host:port> of URL.
+func (a *Authority) hostURL() string { return strings.TrimSuffix(a.URL(), "/"+a.cfg.Tenant) }
 
 // CAFile is the path of the CA certificate to trust, <StateDir>/ca.pem.
 func (a *Authority) CAFile() string { return filepath.Join(a.cfg.StateDir, caCertFile) }
@@ -328,13 +401,18 @@ func (a *Authority) HTTPClient() *http.Client {
 // EnvLines are the settings that point serve and login at this authority, as
 // FASTMCP_AUTH_<NAME>=<value> lines ready for eval or a .env file.
 func (a *Authority) EnvLines() []string {
-	return []string{
+	lines := []string{
 		"FASTMCP_AUTH_AUTHORITY=" + shellQuote(a.URL()),
 		"FASTMCP_AUTH_CA_FILE=" + shellQuote(a.CAFile()),
 		"FASTMCP_AUTH_API_CLIENT_ID=" + shellQuote(a.cfg.APIClientID),
 		// Any client ID works here; this one names the CLI in the approval page.
 		"FASTMCP_AUTH_CLIENT_ID=" + DevClientID,
 	}
+	// Only a non-default identifier URI is printed: serve and login derive the default.
+	if a.cfg.AppIDURI != "api://"+a.cfg.APIClientID {
+		lines = append(lines, "FASTMCP_AUTH_APP_ID_URI="+shellQuote(a.cfg.AppIDURI))
+	}
+	return lines
 }
 
 // DevClientID is the public client ID suggested by EnvLines; the authority accepts any.

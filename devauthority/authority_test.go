@@ -141,7 +141,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{name: "unknown device code", path: "/oauth2/v2.0/token", body: "grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id=x&device_code=nope", status: 400, wantErr: "bad_verification_code", wantCode: 70018},
 		{name: "unknown refresh token", path: "/oauth2/v2.0/token", body: "grant_type=refresh_token&client_id=x&refresh_token=nope", status: 400, wantErr: "invalid_grant", wantCode: 70000},
 		{name: "client credentials disabled", path: "/oauth2/v2.0/token", body: "grant_type=client_credentials&client_id=x&client_secret=y&scope=api://fastmcp-dev-api/.default", status: 401, wantErr: "invalid_client"},
-		{name: "foreign scope", path: "/oauth2/v2.0/devicecode", body: "client_id=x&scope=https://graph.microsoft.com/User.Read", status: 400, wantErr: "invalid_scope", wantCode: 70011},
+		{name: "foreign scope", path: "/oauth2/v2.0/devicecode", body: "client_id=x&scope=https://graph.microsoft.com/User.Read", status: 400, wantErr: "invalid_resource", wantCode: 500011},
 		{name: "no client id", path: "/oauth2/v2.0/devicecode", body: "scope=openid", status: 400, wantErr: "invalid_request"},
 		{name: "bad client id", path: "/oauth2/v2.0/devicecode", body: "client_id=%3Cscript%3E&scope=openid", status: 400, wantErr: "invalid_request"},
 	}
@@ -514,7 +514,7 @@ func TestIssuerFollowsHost(t *testing.T) {
 	if err := jsonDecode(resp, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if want := "https://localhost:" + u.Port() + "/dev/v2.0"; doc["issuer"] != want {
+	if want := "https://localhost:" + u.Port() + "/" + a.TenantID() + "/v2.0"; doc["issuer"] != want {
 		t.Errorf("issuer = %v, want %s", doc["issuer"], want)
 	}
 }

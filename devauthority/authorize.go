@@ -105,6 +105,14 @@ func (a *Authority) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 			Error: "The redirect_uri must be an https URL, or http on localhost, 127.0.0.1 or [::1], without a fragment. Fix the application's configuration."})
 		return
 	}
+	// With --auto-approve nobody reads a consent page, so an https redirect URI would hand a
+	// code (and, through the token endpoint, the developer's tokens) to any web site that
+	// starts a sign-in: only this machine may receive one (issue 10).
+	if a.cfg.AutoApprove && !netx.IsLoopbackURL(redirectURI) {
+		a.renderPage(w, r, http.StatusBadRequest, pageData{Title: "Sign-in failed",
+			Error: "With --auto-approve the redirect_uri must be a loopback URL (http://localhost, 127.0.0.1 or [::1]). Restart the development authority without --auto-approve to approve other redirect URIs on the consent page."})
+		return
+	}
 	mode := q.Get("response_mode")
 	switch mode {
 	case "", "query":
@@ -135,7 +143,21 @@ func (a *Authority) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", 9002325, "The code_challenge_method must be S256 with a 43-character base64url code_challenge.")
 		return
 	}
-	sr, oerr := parseScopes(q.Get("scope"), a.cfg.APIClientID, a.cfg.APIScopes)
+	// prompt=consent asks for the consent screen even when consent was given before: Entra
+	// accepts it wherever users may consent, and MCP clients (mcp-remote) send it.
+	switch q.Get("prompt") {
+	case "", "none", "login", "consent", "select_account":
+	default:
+		fail("invalid_request", 90023, "Invalid prompt value: use none, login, consent or select_account.")
+		return
+	}
+	sr, oerr := a.parseScopes(q.Get("scope"), q.Get("resource"))
+	if oerr == nil {
+		oerr = a.checkConsent(clientID, sr)
+		if oerr != nil {
+			oerr.code = "consent_required" // the authorization endpoint's name for it
+		}
+	}
 	if oerr != nil {
 		fail(oerr.code, oerr.aadsts, oerr.msg)
 		return
@@ -272,18 +294,12 @@ func (a *Authority) grantAuthorizationCode(r *http.Request, form url.Values, cli
 	// redemptions of one code cannot both succeed.
 	c, ok := a.codes[hashToken(code)]
 	var oerr *oauthError
+	// The client, redirect URI and verifier are checked before the replay: someone who only
+	// saw the code (in a log, a proxy, the browser history) cannot redeem it, and must not be
+	// able to revoke the real user's refresh tokens by replaying it either (issue 10).
 	switch {
 	case !ok:
 		oerr = errInvalidGrant(aadstsInvalidGrant, "The provided authorization code is invalid or malformed.")
-	case c.redeemed:
-		// RFC 6749 section 4.1.2: a code used twice is refused, and the tokens issued from it
-		// SHOULD be revoked, since one of the two redeemers is an attacker.
-		// A replayed code: revoke what the first redemption got.
-		a.refresh.revokeFamily(c.family)
-		a.saveRefreshLocked()
-		oerr = errInvalidGrant(aadstsCodeRedeemed, "OAuth2 Authorization code was already redeemed, please retry with a new valid code.")
-	case now.After(c.expires):
-		oerr = errInvalidGrant(aadstsCodeExpired, "The provided authorization code has expired. Sign in again.")
 	case !strings.EqualFold(c.clientID, clientID):
 		oerr = errInvalidGrant(aadstsClientMismatch, "The authorization code was issued to a different client.")
 	// Exact match, as RFC 6749 section 4.1.3 requires of redirect_uri.
@@ -292,6 +308,15 @@ func (a *Authority) grantAuthorizationCode(r *http.Request, form url.Values, cli
 	// RFC 7636 section 4.6: the verifier's S256 hash must equal the stored challenge.
 	case !pkceVerifierPattern.MatchString(verifier) || !pkceMatches(verifier, c.challenge):
 		oerr = errInvalidGrant(aadstsPKCEMismatch, "The code_verifier does not match the code_challenge supplied in the authorization request.")
+	case c.redeemed:
+		// RFC 6749 section 4.1.2: a code used twice is refused, and the tokens issued from it
+		// SHOULD be revoked. The replayer holds the verifier too, so either the client leaks
+		// it or the code and verifier were both stolen: revoke what the first redemption got.
+		a.refresh.revokeFamily(c.family)
+		a.saveRefreshLocked()
+		oerr = errInvalidGrant(aadstsCodeRedeemed, "OAuth2 Authorization code was already redeemed, please retry with a new valid code.")
+	case now.After(c.expires):
+		oerr = errInvalidGrant(aadstsCodeExpired, "The provided authorization code has expired. Sign in again.")
 	default:
 		c.redeemed = true
 	}

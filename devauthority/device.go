@@ -69,7 +69,10 @@ func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]an
 	if !validClientID(clientID) {
 		return nil, errInvalidRequest(aadstsMalformed, "The client_id is not valid.")
 	}
-	sr, oerr := parseScopes(form.Get("scope"), a.cfg.APIClientID, a.cfg.APIScopes)
+	sr, oerr := a.parseScopes(form.Get("scope"), form.Get("resource"))
+	if oerr == nil {
+		oerr = a.checkConsent(clientID, sr)
+	}
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -161,6 +164,11 @@ func (a *Authority) grantDevice(r *http.Request, form url.Values, clientID strin
 	// A device code redeems only for the client that asked for it.
 	case !strings.EqualFold(d.clientID, clientID):
 		oerr = errInvalidGrant(aadstsClientMismatch, "The device code was issued to a different client.")
+	// A client registered without "Allow public client flows" must authenticate, and the
+	// device code grant has no way to: Entra refuses it so, whatever the person decided.
+	case a.isConfidential(clientID):
+		a.removeDeviceLocked(d)
+		oerr = errInvalidClient(aadstsMissingSecret, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 	case now.After(d.expires):
 		// Kept (pruneLocked forgets it later), so that the page, and a later poll, still say
 		// "expired" rather than "unknown code" after the client's poll saw the expiry.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -19,13 +20,10 @@ const (
 	grantAuthCode      = "authorization_code"
 )
 
-// handleToken is the token endpoint. Every answer allows the calling origin (CORS): Entra
-// lets single-page applications redeem codes cross-origin, and no cookie is involved.
+// handleToken is the token endpoint. Answers allow a loopback calling origin (CORS; see
+// allowCORS): Entra lets single-page applications redeem codes cross-origin.
 func (a *Authority) handleToken(w http.ResponseWriter, r *http.Request) {
-	if o := r.Header.Get("Origin"); o != "" {
-		w.Header().Set("Access-Control-Allow-Origin", o)
-		w.Header().Set("Vary", "Origin")
-	}
+	allowCORS(w, r)
 	form, oerr := readForm(r)
 	if oerr == nil {
 		var resp map[string]any
@@ -82,7 +80,7 @@ func validClientID(id string) bool { return clientIDPattern.MatchString(id) }
 // openid was asked for, a refresh token (in family) when offline_access was.
 func (a *Authority) tokenResponse(r *http.Request, form url.Values, clientID string, req, consent *scopeRequest, family, nonce string) (map[string]any, *oauthError) {
 	iss := a.issuerFor(r)
-	at, err := a.mintUserAccessToken(userToken{issuer: iss, clientID: clientID, scp: req.api, lifetime: a.cfg.TokenLifetime})
+	at, err := a.mintUserAccessToken(userToken{r: r, api: req.aud, clientID: clientID, scp: req.api, lifetime: a.cfg.TokenLifetime})
 	if err != nil {
 		return nil, &oauthError{500, "server_error", 500011, "Could not sign the token."}
 	}
@@ -145,7 +143,7 @@ func (a *Authority) grantRefresh(r *http.Request, form url.Values, clientID stri
 		// a client may ask for part of what the person consented to, never more.
 		if strings.TrimSpace(form.Get("scope")) == "" {
 			req = g.scopes
-		} else if req, oerr = parseScopes(form.Get("scope"), a.cfg.APIClientID, a.cfg.APIScopes); oerr == nil && !g.allows(req) {
+		} else if req, oerr = a.parseScopes(form.Get("scope"), form.Get("resource")); oerr == nil && (!g.allows(req) || req.aud != g.scopes.aud) {
 			oerr = errInvalidGrant(aadstsConsentRequired, "The user or administrator has not consented to use the application for the requested scopes. Sign in again with these scopes.")
 		}
 	}
@@ -207,24 +205,24 @@ func (a *Authority) grantClientCredentials(r *http.Request, form url.Values) (ma
 	// MSAL adds openid, profile and offline_access to every request; like Entra, ignore
 	// them here. The one API scope must be .default: app permissions are all or nothing.
 	scope := strings.TrimSpace(form.Get("scope"))
-	sr, serr := parseScopes(scope, a.cfg.APIClientID, a.cfg.APIScopes)
+	sr, serr := a.parseScopes(scope, form.Get("resource"))
 	apiScopes := 0
 	if serr == nil {
 		for _, s := range sr.requested {
-			if strings.HasPrefix(strings.ToLower(s), "api://") {
+			if !slices.Contains(oidcScopes, strings.ToLower(s)) {
 				apiScopes++
 			}
 		}
 	}
 	if serr != nil || !sr.dflt || apiScopes != 1 {
 		return nil, errInvalidScope(aadstsClientCredScope, "The provided value for scope "+quoteScope(scope)+
-			" is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier: api://"+a.cfg.APIClientID+"/.default.")
+			" is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier: "+a.apis[0].uri+"/.default.")
 	}
-	at, err := a.mintAppAccessToken(a.issuerFor(r), clientID, a.cfg.APIScopes)
+	at, err := a.mintAppAccessToken(r, clientID, sr.aud)
 	if err != nil {
 		return nil, &oauthError{500, "server_error", 500011, "Could not sign the token."}
 	}
 	secs := int(a.cfg.TokenLifetime.Seconds())
-	a.log.Info("app token issued", "client_id", clientID, "roles", strings.Join(a.cfg.APIScopes, " "))
+	a.log.Info("app token issued", "client_id", clientID, "roles", strings.Join(sr.aud.scopes, " "))
 	return map[string]any{"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": at}, nil
 }

@@ -47,6 +47,11 @@ const (
 	aadstsInvalidSecret       = 7000215 // invalid client secret
 	aadstsMissingSecret       = 7000218 // client secret required
 	aadstsTooLarge            = 90005   // request too large (our choice)
+	aadstsScopeNotOnGraph     = 650053  // a bare scope, resolved against Microsoft Graph, does not exist there
+	aadstsResourceNotFound    = 500011  // the resource principal (API) is not in the tenant
+	aadstsScopeNotExposed     = 65005   // the API does not expose the scope
+	aadstsResourceMismatch    = 9010010 // the resource parameter is not the identifier URI of the scopes' API
+	aadstsMultipleResources   = 28000   // scopes of more than one resource in one request
 )
 
 // errPending is the RFC 8628 section 3.5 answer to a poll before the person decided. MSAL

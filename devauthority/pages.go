@@ -97,7 +97,7 @@ func (a *Authority) consentData(action, clientID string, sr *scopeRequest, pd pa
 	pd.UserName = devUserName
 	pd.Username = a.devUsername()
 	for _, n := range sr.api {
-		pd.Scopes = append(pd.Scopes, n+" (api://"+a.cfg.APIClientID+"/"+n+")")
+		pd.Scopes = append(pd.Scopes, n+" ("+sr.aud.uri+"/"+n+")")
 	}
 	if sr.offline {
 		pd.Scopes = append(pd.Scopes, "offline_access (stay signed in: a refresh token)")

@@ -142,7 +142,7 @@ func (a *Authority) loadRefreshStore() *refreshStore {
 		return newRefreshStore()
 	}
 	s, dropped, err := unmarshalRefreshStore(data, now, func(scope string) (*scopeRequest, *oauthError) {
-		return parseScopes(scope, a.cfg.APIClientID, a.cfg.APIScopes)
+		return a.parseScopes(scope, "")
 	})
 	if err != nil {
 		aside := path + ".corrupt-" + strconv.FormatInt(now.Unix(), 10)

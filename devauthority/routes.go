@@ -20,7 +20,9 @@ func (a *Authority) routes() http.Handler {
 	// goes through tenantOnly.
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", a.tenantOnly(a.handleDiscovery))
+	mux.HandleFunc("GET /{tenant}/.well-known/openid-configuration", a.tenantOnly(a.handleDiscoveryV1))
 	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", a.tenantOnly(a.handleKeys))
+	mux.HandleFunc("GET /{tenant}/discovery/keys", a.tenantOnly(a.handleKeys))
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", a.tenantOnly(a.handleDeviceCode))
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", a.tenantOnly(a.handleToken))
 	mux.HandleFunc("OPTIONS /{tenant}/oauth2/v2.0/token", a.handlePreflight)
@@ -76,16 +78,25 @@ func (a *Authority) hostAllowed(hostport string) bool {
 // to equal the authority's: a client using https://localhost:8443/dev gets localhost URLs.
 func (a *Authority) base(r *http.Request) string { return "https://" + r.Host }
 
-// issuerFor is the issuer for a request: <base>/<tenant>/v2.0.
+// issuerFor is the v2 issuer for a request: <base>/<tenant ID>/v2.0. Like Entra's it names the
+// tenant by its GUID whatever segment the client used; MSAL checks only its host and port.
 func (a *Authority) issuerFor(r *http.Request) string {
-	return a.base(r) + "/" + a.cfg.Tenant + "/v2.0"
+	return a.base(r) + "/" + a.tenantID + "/v2.0"
+}
+
+// issuerV1For is the v1 issuer for a request: <base>/<tenant ID>/, the counterpart of Entra's
+// https://sts.windows.net/<tid>/.
+func (a *Authority) issuerV1For(r *http.Request) string {
+	return a.base(r) + "/" + a.tenantID + "/"
 }
 
 // tenantOnly answers Entra's "tenant not found" for any other tenant segment. Tenants match
 // case-insensitively: MSAL lower-cases them for its cache but requests the original case.
 func (a *Authority) tenantOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !strings.EqualFold(r.PathValue("tenant"), a.cfg.Tenant) {
+		// The tenant answers to its segment and to its GUID, as an Entra tenant answers to its
+		// domain names and its ID.
+		if t := r.PathValue("tenant"); !strings.EqualFold(t, a.cfg.Tenant) && !strings.EqualFold(t, a.tenantID) {
 			writeOAuthError(w, r, a.cfg.Now(), errInvalidRequest(90002,
 				"Tenant '"+truncate(r.PathValue("tenant"), 64)+"' not found. This development authority serves tenant '"+a.cfg.Tenant+"'."))
 			return
@@ -108,7 +119,7 @@ func (a *Authority) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	b := a.base(r) + "/" + a.cfg.Tenant
 	scopes := append([]string{}, oidcScopes...)
 	for _, s := range a.cfg.APIScopes {
-		scopes = append(scopes, "api://"+a.cfg.APIClientID+"/"+s)
+		scopes = append(scopes, a.apis[0].uri+"/"+s)
 	}
 	// Subjects are pairwise: sub differs per client application, as Entra's does (see
 	// pairwiseSub). PKCE is S256 only: "plain" sends the verifier itself as the challenge, so
@@ -139,6 +150,24 @@ func (a *Authority) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	writeJSONCacheable(w, doc)
 }
 
+// handleDiscoveryV1 serves the v1 OpenID Connect document at /<tenant>/.well-known/
+// openid-configuration, as Entra does: its issuer is the v1 one (Entra's
+// https://sts.windows.net/<tid>/), which is how a resource server learns the issuer of v1
+// tokens (see Config.TokenVersion). The keys are the same.
+func (a *Authority) handleDiscoveryV1(w http.ResponseWriter, r *http.Request) {
+	b := a.base(r) + "/" + a.cfg.Tenant
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	writeJSONCacheable(w, map[string]any{
+		"issuer":                                a.issuerV1For(r),
+		"authorization_endpoint":                b + "/oauth2/authorize",
+		"token_endpoint":                        b + "/oauth2/token",
+		"jwks_uri":                              b + "/discovery/keys",
+		"response_types_supported":              []string{"code"},
+		"subject_types_supported":               []string{"pairwise"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+	})
+}
+
 // handleKeys serves the JSON Web Key Set. Like Entra's, the keys carry no "alg" member, so
 // verifiers tested here must take the algorithm from the token header (restricted to RS256
 // for RSA keys), as they must with Entra.
@@ -161,15 +190,29 @@ func writeJSONCacheable(w http.ResponseWriter, v any) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-// handlePreflight answers CORS preflight requests to the token endpoint. Entra lets
-// single-page applications redeem codes cross-origin; no cookies are involved, so any
-// origin may call.
+// allowCORS lets the calling origin read the token endpoint's answer when it is a loopback
+// origin (the web console, a local single-page app), and no other. Entra lets any registered
+// SPA redeem codes cross-origin, but here there are no registrations, and with --auto-approve
+// any web page the developer visits could run the code flow against this authority and read
+// the developer's access and refresh tokens (issue 10). Vary is set either way: the answer
+// depends on Origin.
+func allowCORS(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return
+	}
+	h.Add("Vary", "Origin")
+	if u, err := url.Parse(o); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Path == "" && netx.IsLoopbackHost(u.Host) {
+		h.Set("Access-Control-Allow-Origin", o)
+	}
+}
+
+// handlePreflight answers CORS preflight requests to the token endpoint, for loopback
+// origins only (see allowCORS).
 func (a *Authority) handlePreflight(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	if o := r.Header.Get("Origin"); o != "" {
-		h.Set("Access-Control-Allow-Origin", o)
-		h.Set("Vary", "Origin")
-	}
+	allowCORS(w, r)
 	// No Access-Control-Allow-Credentials: the token endpoint reads no cookie, so a
 	// cross-origin caller gets nothing a direct request would not give it.
 	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")

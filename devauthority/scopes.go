@@ -12,23 +12,64 @@ var oidcScopes = []string{"openid", "profile", "offline_access"}
 // shortNamePattern is what an API scope or app role name may look like.
 var shortNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
+// graphAppID is Microsoft Graph's application ID: Entra resolves a scope without a resource
+// prefix ("execute") against Graph, which is why a bare scope fails there.
+const graphAppID = "00000003-0000-0000-c000-000000000000"
+
+// apiRegistration is an API app registration the authority knows: the main API or a
+// downstream one. Like Entra's, each has an application (client) ID, an identifier URI (the
+// scope prefix, the aud of v1 tokens and the only accepted RFC 8707 resource), the scopes it
+// exposes, and the access token version it asks for.
+type apiRegistration struct {
+	id      string
+	uri     string
+	scopes  []string
+	version int // 1 or 2
+}
+
+// exposes reports whether the API exposes the scope name (case-insensitively, as Entra).
+func (r *apiRegistration) exposes(name string) bool {
+	return slices.ContainsFunc(r.scopes, func(s string) bool { return strings.EqualFold(s, name) })
+}
+
+// apiFor returns the registration whose identifier URI or application ID is prefix,
+// compared case-insensitively; nil when there is none.
+func (a *Authority) apiFor(prefix string) *apiRegistration {
+	p := strings.TrimRight(prefix, "/")
+	for _, r := range a.apis {
+		if strings.EqualFold(p, r.uri) || strings.EqualFold(p, r.id) {
+			return r
+		}
+	}
+	return nil
+}
+
 // scopeRequest is a parsed scope parameter.
 type scopeRequest struct {
 	requested []string // as sent, without duplicates: echoed back in this form
 	api       []string // short names of the API scopes (what scp carries)
-	dflt      bool     // api://<id>/.default was asked for
+	dflt      bool     // <uri>/.default was asked for
+	// aud is the API the access token is for: the one whose scopes were asked for (Entra
+	// issues one token per resource), or the main API when only OpenID scopes were.
+	aud *apiRegistration
 	// openid asks for an id_token; offline_access for a refresh token.
 	openid  bool
 	offline bool
 }
 
-// parseScopes splits a scope parameter. API scopes are api://<apiClientID>/<name> (prefix
-// matched case-insensitively, as Entra does); ".default" stands for every scope in all. Any
-// other scope is refused, because a development authority that granted anything would hide
-// scope mistakes that Entra reports.
-func parseScopes(param, apiClientID string, all []string) (*scopeRequest, *oauthError) {
+// parseScopes splits a scope parameter and checks it the way Entra does, with Entra's error
+// codes, because a development authority that granted anything would hide the mistakes that
+// Entra reports in production:
+//   - a scope without a resource prefix ("execute") is one of Microsoft Graph's: AADSTS650053;
+//   - a prefix naming no registration: AADSTS500011 (resource principal not found);
+//   - a scope the API does not expose: AADSTS65005;
+//   - scopes of two APIs in one request: AADSTS28000 (one resource per token);
+//   - an RFC 8707 resource that is not the identifier URI of the requested API: AADSTS9010010.
+//
+// <uri>/.default stands for every scope the API exposes. resource is the request's resource
+// parameter, "" when absent.
+func (a *Authority) parseScopes(param, resource string) (*scopeRequest, *oauthError) {
 	sr := &scopeRequest{}
-	prefix := "api://" + strings.ToLower(apiClientID) + "/"
 	seen := map[string]bool{}
 	for _, s := range strings.Fields(param) {
 		ls := strings.ToLower(s)
@@ -37,27 +78,53 @@ func parseScopes(param, apiClientID string, all []string) (*scopeRequest, *oauth
 		}
 		seen[ls] = true
 		sr.requested = append(sr.requested, s)
-		switch {
-		case slices.Contains(oidcScopes, ls):
+		if slices.Contains(oidcScopes, ls) {
 			sr.openid = sr.openid || ls == "openid"
 			sr.offline = sr.offline || ls == "offline_access"
-		case strings.HasPrefix(ls, prefix):
-			name := s[len(prefix):]
-			if name == ".default" {
-				sr.dflt = true
-				for _, n := range all {
-					sr.addAPI(n)
-				}
-				continue
-			}
-			if !shortNamePattern.MatchString(name) {
-				return nil, errInvalidScope(aadstsInvalidScope, "The provided value for the input parameter 'scope' is not valid. The scope "+quoteScope(s)+" is not valid.")
-			}
-			sr.addAPI(name)
-		default:
-			return nil, errInvalidScope(aadstsInvalidScope, "The provided value for the input parameter 'scope' is not valid. The scope "+quoteScope(s)+
-				" is not valid: this development authority grants api://"+apiClientID+"/<name>, openid, profile and offline_access only.")
+			continue
 		}
+		cut := strings.LastIndex(s, "/")
+		if cut < 0 {
+			return nil, errInvalidScope(aadstsScopeNotOnGraph, "The application asked for scope "+quoteScope(s)+" that doesn't exist on the resource '"+graphAppID+
+				"'. A scope without a resource is Microsoft Graph's: request your API's scope in full, "+a.apis[0].uri+"/"+truncate(s, 40)+".")
+		}
+		prefix, name := s[:cut], s[cut+1:]
+		api := a.apiFor(prefix)
+		switch {
+		case api == nil:
+			return nil, &oauthError{400, "invalid_resource", aadstsResourceNotFound, "The resource principal named " + quoteScope(prefix) + " was not found in the tenant named " + a.cfg.Tenant +
+				". This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."}
+		case sr.aud != nil && sr.aud != api:
+			return nil, errInvalidRequest(aadstsMultipleResources, "The provided value for the input parameter 'scope' is not valid because it contains more than one resource. Request one resource's scopes per token.")
+		}
+		sr.aud = api
+		if name == ".default" {
+			sr.dflt = true
+			for _, n := range api.scopes {
+				sr.addAPI(n)
+			}
+			continue
+		}
+		if !shortNamePattern.MatchString(name) || !api.exposes(name) {
+			return nil, errInvalidScope(aadstsScopeNotExposed, "The application asked for scope "+quoteScope(name)+" that doesn't exist on the resource '"+api.uri+"'. Contact the app vendor.")
+		}
+		sr.addAPI(name)
+	}
+	if resource != "" {
+		// Entra accepts the RFC 8707 resource parameter only when it is the identifier URI of
+		// the API whose scopes are requested; the MCP specification has clients send the
+		// server's URL there, so this is where spec-following hosts trip (AADSTS9010010).
+		target := sr.aud
+		if target == nil {
+			target = a.apiFor(resource)
+		}
+		if target == nil || !strings.EqualFold(strings.TrimRight(resource, "/"), target.uri) {
+			return nil, &oauthError{400, "invalid_target", aadstsResourceMismatch, "The resource parameter provided in the request doesn't match with the requested scopes."}
+		}
+		sr.aud = target
+	}
+	if sr.aud == nil {
+		sr.aud = a.apis[0]
 	}
 	return sr, nil
 }
@@ -85,4 +152,35 @@ func quoteScope(s string) string {
 		}
 		return r
 	}, s) + "'"
+}
+
+// isConfidential reports whether clientID is registered without public client flows
+// (Config.ConfidentialClients).
+func (a *Authority) isConfidential(clientID string) bool {
+	return slices.ContainsFunc(a.cfg.ConfidentialClients, func(c string) bool { return strings.EqualFold(c, clientID) })
+}
+
+// checkConsent answers AADSTS65001 to the first request of a client for a scope listed in
+// Config.RequireConsent, and lets later ones through: the tenant where user consent is
+// disabled, until an administrator grants it (which the first failure stands for here).
+func (a *Authority) checkConsent(clientID string, sr *scopeRequest) *oauthError {
+	for _, n := range sr.api {
+		full := sr.aud.uri + "/" + n
+		need := slices.ContainsFunc(a.cfg.RequireConsent, func(s string) bool {
+			return strings.EqualFold(s, full) || (sr.aud == a.apis[0] && strings.EqualFold(s, n))
+		})
+		if !need {
+			continue
+		}
+		key := strings.ToLower(clientID + "|" + full)
+		a.mu.Lock()
+		first := !a.consented[key]
+		a.consented[key] = true
+		a.mu.Unlock()
+		if first {
+			return errInvalidGrant(aadstsConsentRequired, "The user or administrator has not consented to use the application with ID '"+truncate(clientID, 64)+
+				"' named '"+truncate(clientID, 64)+"'. Send an interactive authorization request for this user and resource. (scope "+quoteScope(full)+")")
+		}
+	}
+	return nil
 }

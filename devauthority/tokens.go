@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -77,12 +78,39 @@ func (a *Authority) sign(claims map[string]any) (string, error) {
 
 // userToken describes a delegated access token to mint.
 type userToken struct {
-	// issuer is the request's issuer (see issuerFor); scp the short API scope names;
-	// lifetime how long the token is valid.
-	issuer   string
+	// r is the request, whose host names the issuer (see issuerFor); api the registration the
+	// token is for (nil: the main API); scp the short API scope names; lifetime how long the
+	// token is valid.
+	r        *http.Request
+	api      *apiRegistration
 	clientID string
 	scp      []string
 	lifetime time.Duration
+}
+
+// accessTokenShape sets the claims that differ between Entra's v1 and v2 access tokens: v2
+// has aud = the API's client ID, the v2 issuer, azp and ver 2.0; v1 (the default of a new
+// Entra registration) aud = the identifier URI, the v1 issuer, appid and ver 1.0. See
+// https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference.
+func (a *Authority) accessTokenShape(claims map[string]any, r *http.Request, api *apiRegistration, clientID string) {
+	if api == nil {
+		api = a.apis[0]
+	}
+	if api.version == 1 {
+		claims["aud"], claims["appid"], claims["ver"] = api.uri, clientID, "1.0"
+		if r != nil {
+			claims["iss"] = a.issuerV1For(r)
+		} else {
+			claims["iss"] = a.IssuerV1()
+		}
+		return
+	}
+	claims["aud"], claims["azp"], claims["ver"] = api.id, clientID, "2.0"
+	if r != nil {
+		claims["iss"] = a.issuerFor(r)
+	} else {
+		claims["iss"] = a.Issuer()
+	}
 }
 
 // mintUserAccessToken issues an access token for the dev user, shaped like an Entra v2
@@ -91,21 +119,18 @@ type userToken struct {
 func (a *Authority) mintUserAccessToken(t userToken) (string, error) {
 	now := a.cfg.Now()
 	claims := map[string]any{
-		"aud":                a.cfg.APIClientID,
-		"iss":                t.issuer,
 		"iat":                now.Unix(),
 		"nbf":                now.Unix(),
 		"exp":                now.Add(t.lifetime).Unix(),
-		"azp":                t.clientID,
 		"azpacr":             "0", // public client
 		"name":               devUserName,
 		"oid":                a.userOID,
 		"preferred_username": a.devUsername(),
 		"sub":                pairwiseSub(a.userOID, t.clientID),
-		"tid":                a.cfg.Tenant,
+		"tid":                a.tenantID,
 		"uti":                randomToken(16),
-		"ver":                "2.0",
 	}
+	a.accessTokenShape(claims, t.r, t.api, t.clientID)
 	if len(t.scp) > 0 {
 		// Entra puts short names in scp, never the api://<id>/ form clients request.
 		claims["scp"] = strings.Join(t.scp, " ")
@@ -115,27 +140,25 @@ func (a *Authority) mintUserAccessToken(t userToken) (string, error) {
 
 // mintAppAccessToken issues an app-only (client credentials) token: no scp, the API's
 // scopes as roles, and the calling app's own object ID as oid and sub.
-func (a *Authority) mintAppAccessToken(issuer, clientID string, roles []string) (string, error) {
+func (a *Authority) mintAppAccessToken(r *http.Request, clientID string, api *apiRegistration) (string, error) {
 	now := a.cfg.Now()
 	// idtyp=app lets an API tell an app-only token from a delegated one, as Entra's optional
 	// claim of that name does.
 	oid := deriveGUID(a.km.signKey, "app-oid:"+strings.ToLower(clientID))
-	return a.sign(map[string]any{
-		"aud":    a.cfg.APIClientID,
-		"iss":    issuer,
+	claims := map[string]any{
 		"iat":    now.Unix(),
 		"nbf":    now.Unix(),
 		"exp":    now.Add(a.cfg.TokenLifetime).Unix(),
-		"azp":    clientID,
 		"azpacr": "1", // client secret
 		"idtyp":  "app",
 		"oid":    oid,
 		"sub":    oid,
-		"roles":  roles,
-		"tid":    a.cfg.Tenant,
+		"roles":  api.scopes,
+		"tid":    a.tenantID,
 		"uti":    randomToken(16),
-		"ver":    "2.0",
-	})
+	}
+	a.accessTokenShape(claims, r, api, clientID)
+	return a.sign(claims)
 }
 
 // mintIDToken issues the OpenID Connect id_token for clientID (its aud).
@@ -151,7 +174,7 @@ func (a *Authority) mintIDToken(issuer, clientID, nonce string) (string, error) 
 		"oid":                a.userOID,
 		"preferred_username": a.devUsername(),
 		"sub":                pairwiseSub(a.userOID, clientID),
-		"tid":                a.cfg.Tenant,
+		"tid":                a.tenantID,
 		"ver":                "2.0",
 	}
 	// The client's nonce comes back so it can reject a replayed ID token (OpenID Connect
@@ -164,7 +187,7 @@ func (a *Authority) mintIDToken(issuer, clientID, nonce string) (string, error) 
 
 // clientInfo is MSAL's client_info: unpadded base64url JSON of the home account (uid.utid).
 func (a *Authority) clientInfo() string {
-	b, _ := json.Marshal(map[string]string{"uid": a.userOID, "utid": a.cfg.Tenant})
+	b, _ := json.Marshal(map[string]string{"uid": a.userOID, "utid": a.tenantID})
 	return b64(b)
 }
 
@@ -179,7 +202,7 @@ func (a *Authority) IssueAccessToken(clientID string, scopes []string, lifetime 
 	if clientID == "" {
 		clientID = DevClientID
 	}
-	return a.mintUserAccessToken(userToken{issuer: a.Issuer(), clientID: clientID, scp: scopes, lifetime: lifetime})
+	return a.mintUserAccessToken(userToken{clientID: clientID, scp: scopes, lifetime: lifetime})
 }
 
 // randomToken returns n random bytes as unpadded base64url.

@@ -45,11 +45,21 @@ type fixture struct {
 }
 
 // startFixture starts the development authority in-process and `fastmcp-auth serve` as a process.
-func startFixture(t *testing.T) *fixture {
+func startFixture(t *testing.T) *fixture { return startFixtureWith(t, false) }
+
+// startFixtureWith is startFixture; with urlAsAppID the API's identifier URI (authority and
+// serve alike) is the server's public URL, the set-up for hosts that send it as resource.
+func startFixtureWith(t *testing.T, urlAsAppID bool) *fixture {
 	t.Helper()
-	a := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true})
 	addr := testenv.FreeAddr(t)
-	cmd := exec.Command(testenv.Binary(t), "serve", "--addr", addr, "--progress-interval", "50ms")
+	cfg := devauthority.Config{AutoApprove: true}
+	extra := []string{}
+	if urlAsAppID {
+		cfg.AppIDURI = "http://" + addr + "/mcp"
+		extra = append(extra, "--app-id-uri", cfg.AppIDURI)
+	}
+	a := testenv.DevAuthority(t, cfg)
+	cmd := exec.Command(testenv.Binary(t), append([]string{"serve", "--addr", addr, "--progress-interval", "50ms"}, extra...)...)
 	cmd.Env = append(os.Environ(),
 		"FASTMCP_AUTH_AUTHORITY="+a.URL(), "FASTMCP_AUTH_CA_FILE="+a.CAFile(),
 		"FASTMCP_AUTH_API_CLIENT_ID=fastmcp-dev-api", "FASTMCP_AUTH_PUBLIC_URL=http://"+addr+"/mcp")

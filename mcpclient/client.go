@@ -22,6 +22,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // ProtocolVersion is the MCP protocol version the client offers. Pinning the 2025-11-25
@@ -107,10 +108,19 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
+	// The token goes to the origin of cfg.Server and nowhere else (issue 10): Go's client
+	// would keep Authorization on a redirect to the same host name on another port or scheme.
+	// Redirects to another origin are refused, and the guard strips the header from any
+	// request that still leaves the origin.
+	guarded, err := netx.GuardAuthorization(base, cfg.Server)
+	if err != nil {
+		return nil, fmt.Errorf("MCP server URL: %w", err)
+	}
 	c := &Client{endpoint: cfg.Server, calls: map[string]*pendingCall{}}
-	c.watch = &watcher{base: base, logger: logger, onProgressSeen: c.progressSeen}
+	c.watch = &watcher{base: guarded, logger: logger, onProgressSeen: c.progressSeen}
 	httpClient := *hc
 	httpClient.Transport = c.watch
+	httpClient.CheckRedirect = netx.CheckRedirect
 
 	version := cfg.Version
 	if version == "" {
@@ -257,6 +267,8 @@ func (c *Client) classify(ctx context.Context, err error) error {
 		return ctx.Err()
 	case c.watch.notFound.Load():
 		return &UnreachableError{URL: redactURL(c.endpoint), Err: errEndpointNotFound}
+	case errors.Is(err, netx.ErrCrossOriginRedirect):
+		return fmt.Errorf("mcp server %s: %w", redactURL(c.endpoint), err)
 	case auth.IsUnreachable(err):
 		return unreachable(c.endpoint, err)
 	case strings.Contains(err.Error(), sdkStreamEnded), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):

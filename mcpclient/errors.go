@@ -63,13 +63,13 @@ func (e *AuthError) Error() string {
 	}
 }
 
-// scopeFlags renders " --scope api://<api-client-id>/a --scope api://<api-client-id>/b" for the
+// scopeFlags renders " --scope <app-id-uri>/a --scope <app-id-uri>/b" for the
 // short scope names of a challenge; a full scope (with "/") is kept as it is.
 func scopeFlags(scopes string) string {
 	var b strings.Builder
 	for _, s := range strings.Fields(scopes) {
 		if !strings.Contains(s, "/") {
-			s = "api://<api-client-id>/" + s
+			s = "<app-id-uri>/" + s
 		}
 		b.WriteString(" --scope " + s)
 	}

@@ -60,7 +60,7 @@ func TestAuthErrorMessage(t *testing.T) {
 		{"missing scope", newAuthError(403, `Bearer error="insufficient_scope", scope="execute"`, ""),
 			[]string{"HTTP 403 insufficient_scope", "missing scope: execute", "--scope"}},
 		{"several required scopes: each one asked for", newAuthError(403, `Bearer error="insufficient_scope", scope="execute admin"`, ""),
-			[]string{"missing scope: execute admin", "login --force --scope api://<api-client-id>/execute --scope api://<api-client-id>/admin and pass the same --scope"}},
+			[]string{"missing scope: execute admin", "login --force --scope <app-id-uri>/execute --scope <app-id-uri>/admin and pass the same --scope"}},
 		{"full scope kept", newAuthError(403, `Bearer error="insufficient_scope", scope="https://x.example/read"`, ""),
 			[]string{"--scope https://x.example/read and"}},
 		{"go-sdk 403 without error code", newAuthError(403, `Bearer scope="execute"`, "insufficient scope\n"),

@@ -124,7 +124,7 @@ func newLoginEnv(t *testing.T, lifetime time.Duration) *loginEnv {
 		t.Fatal(err)
 	}
 	v, err := auth.NewVerifier(ctx, auth.VerifierConfig{
-		JWKSURI: d.JWKSURI, Issuers: auth.DefaultIssuers(a.URL(), d), Audiences: auth.DefaultAudiences(devauthority.DefaultAPIClientID),
+		JWKSURI: d.JWKSURI, Issuers: auth.DefaultIssuers(a.URL(), d), Audiences: auth.DefaultAudiences(devauthority.DefaultAPIClientID, ""),
 		HTTPClient: hc, // ClockSkew 0: a token is refused from its exp second on
 	})
 	if err != nil {

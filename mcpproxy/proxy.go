@@ -44,6 +44,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // TokenSource supplies the bearer token sent upstream. forceRefresh is true after the remote
@@ -116,6 +118,9 @@ const (
 func Run(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) error {
 	if cfg.Server == "" {
 		return errors.New("mcpproxy: Config.Server is required")
+	}
+	if _, err := netx.GuardAuthorization(nil, cfg.Server); err != nil {
+		return fmt.Errorf("mcpproxy: Config.Server: %w", err)
 	}
 	p := newProxy(cfg, stdout)
 	runCtx, cancel := context.WithCancel(ctx)
@@ -209,6 +214,15 @@ func newProxy(cfg Config, stdout io.Writer) *proxy {
 		tr.MaxIdleConnsPerHost = 16
 		hc = &http.Client{Transport: tr}
 	}
+	// The token goes to the origin of cfg.Server and nowhere else (issue 10): a redirect to
+	// another origin is refused, and any request to another origin loses its Authorization
+	// header. A copy, so that the caller's client is left as it was.
+	guarded := *hc
+	guarded.CheckRedirect = netx.CheckRedirect
+	if tr, err := netx.GuardAuthorization(hc.Transport, cfg.Server); err == nil {
+		guarded.Transport = tr
+	}
+	hc = &guarded
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

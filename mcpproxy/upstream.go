@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // Streamable HTTP headers (MCP 2025-11-25, "Transports"). minStandardHeaders is the first
@@ -211,8 +213,8 @@ func forbiddenError(ch challenge, snippet string) *rpcError {
 		return &rpcError{
 			Code: CodeForbidden,
 			Message: fmt.Sprintf("forbidden: the access token lacks the scope %q the MCP server requires; "+
-				"run `fastmcp-auth login --scope api://<api-client-id>/%s --force`, or ask an administrator to grant it",
-				ch.Scope, firstWord(ch.Scope)),
+				"run `fastmcp-auth login --scope %s --force`, or ask an administrator to grant it",
+				ch.Scope, loginScope(firstWord(ch.Scope))),
 			Data: data,
 		}
 	}
@@ -227,12 +229,24 @@ func firstWord(s string) string {
 	return s
 }
 
+// loginScope is the --scope to suggest: the challenge's scope when it is already full
+// (<app-id-uri>/execute, what serve advertises), else the short name under a placeholder.
+func loginScope(s string) string {
+	if strings.Contains(s, "/") {
+		return s
+	}
+	return "<app-id-uri>/" + s
+}
+
 // unreachable is the answer when the server could not be reached at all.
 func (p *proxy) unreachable(err error) *rpcError {
 	var ue *url.Error
 	// A *url.Error repeats the method and URL; the message names the server once.
 	if errors.As(err, &ue) {
 		err = ue.Err
+	}
+	if errors.Is(err, netx.ErrCrossOriginRedirect) {
+		return &rpcError{Code: CodeUpstream, Message: fmt.Sprintf("the MCP server at %s: %v", p.cfg.Server, err)}
 	}
 	return &rpcError{
 		Code: CodeUnreachable,

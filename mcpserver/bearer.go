@@ -28,18 +28,22 @@ const genericDescription = "the token could not be verified"
 type authenticator struct {
 	verify   TokenVerifier
 	noAuth   bool
-	required []string
-	prmURL   func(*http.Request) string // resource_metadata of the challenges
-	logger   *slog.Logger
+	required []string // short names, matched against scp or roles
+	// advertised are the required scopes in the form clients request them
+	// (<ScopePrefix>/<name>), for the scope="..." of challenges.
+	advertised []string
+	prmURL     func(*http.Request) string // resource_metadata of the challenges
+	logger     *slog.Logger
 }
 
 func newAuthenticator(cfg Config, prmURL func(*http.Request) string) *authenticator {
 	return &authenticator{
-		verify:   cfg.Verifier,
-		noAuth:   cfg.NoAuth,
-		required: cfg.RequiredScopes,
-		prmURL:   prmURL,
-		logger:   cfg.Logger,
+		verify:     cfg.Verifier,
+		noAuth:     cfg.NoAuth,
+		required:   cfg.RequiredScopes,
+		advertised: auth.FullScopes(cfg.ScopePrefix, cfg.RequiredScopes),
+		prmURL:     prmURL,
+		logger:     cfg.Logger,
 	}
 }
 
@@ -103,7 +107,7 @@ func (a *authenticator) wrap(next http.Handler) http.Handler {
 		noteIdentity(r, id)
 		if missing := id.Missing(a.required); len(missing) > 0 {
 			noteReason(r, "insufficient_scope")
-			desc := "the token lacks the scope " + strings.Join(missing, " ") + ": ask for " + strings.Join(a.required, " ") +
+			desc := "the token lacks the scope " + strings.Join(missing, " ") + ": ask for " + strings.Join(a.advertised, " ") +
 				" when signing in, or have an administrator grant it"
 			a.challenge(w, r, "insufficient_scope", desc)
 			writeError(w, http.StatusForbidden, "insufficient_scope", desc)
@@ -138,8 +142,8 @@ func (a *authenticator) challenge(w http.ResponseWriter, r *http.Request, code, 
 		add("error_description", desc)
 	}
 	add("resource_metadata", a.prmURL(r))
-	if len(a.required) > 0 {
-		add("scope", strings.Join(a.required, " "))
+	if len(a.advertised) > 0 {
+		add("scope", strings.Join(a.advertised, " "))
 	}
 	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
@@ -59,7 +61,7 @@ func Handler(cfg Config) (http.Handler, error) {
 		sdkauth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
 			Resource:               urls.resource(r),
 			AuthorizationServers:   cfg.AuthorizationServers,
-			ScopesSupported:        cfg.RequiredScopes,
+			ScopesSupported:        auth.FullScopes(cfg.ScopePrefix, cfg.RequiredScopes),
 			BearerMethodsSupported: []string{"header"},
 			ResourceName:           serverName,
 		}).ServeHTTP(w, r)

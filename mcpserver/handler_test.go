@@ -193,6 +193,42 @@ func TestTwoRequiredScopesAreAllNamed(t *testing.T) {
 	}
 }
 
+// TestFullScopesAdvertised: with the API's identifier URI, the metadata and both challenges
+// name <uri>/<scope> (what Entra understands in a request), while the token is still matched on
+// the short scp names: alice's token (scp "execute read") passes, carol's ("read") gets 403.
+func TestFullScopesAdvertised(t *testing.T) {
+	t.Parallel()
+	const uri = "api://11111111-2222-3333-4444-555555555555"
+	ts := newTestServer(t, Config{RequiredScopes: []string{"execute", "read"}, ScopePrefix: uri})
+	full := `scope="` + uri + `/execute ` + uri + `/read"`
+	got, _ := do(t, http.MethodPost, ts.URL+"/reverse", "", `{"input_string":"ab"}`, nil)
+	if got.Status != 401 || !strings.Contains(got.Challenge, full) {
+		t.Errorf("401 challenge %q lacks %s", got.Challenge, full)
+	}
+	got, _ = do(t, http.MethodPost, ts.URL+"/reverse", tokNoScope, `{"input_string":"ab"}`, nil)
+	if got.Status != 403 || !strings.Contains(got.Challenge, full) || !strings.Contains(got.Challenge, `error="insufficient_scope"`) {
+		t.Errorf("403 challenge %q lacks %s", got.Challenge, full)
+	}
+	got, _ = do(t, http.MethodPost, ts.URL+"/reverse", tokAlice, `{"input_string":"ab"}`, nil)
+	if got.Status != 200 {
+		t.Errorf("alice (scp execute read): status %d, want 200", got.Status)
+	}
+	resp, err := http.Get(ts.URL + "/.well-known/oauth-protected-resource/mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var md struct {
+		Scopes []string `json:"scopes_supported"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&md); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{uri + "/execute", uri + "/read"}, md.Scopes); diff != "" {
+		t.Errorf("scopes_supported (-want +got):\n%s", diff)
+	}
+}
+
 func TestProtectedResourceMetadata(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{})

@@ -38,6 +38,13 @@ type Config struct {
 	// RequiredScopes must all be granted (scp/scope, or roles for app-only tokens). The
 	// command applies the default ["execute"]; here an empty list requires no scope.
 	RequiredScopes []string
+	// ScopePrefix is the API's identifier URI (Entra's Application ID URI, such as
+	// api://<api-client-id>). The metadata's scopes_supported and the scope="..." of every
+	// challenge advertise <ScopePrefix>/<scope>, because MCP clients request exactly the
+	// scopes advertised (spec "Scope Selection Strategy") and Entra resolves a bare name
+	// against Microsoft Graph (AADSTS65001). Tokens are still matched on the short names,
+	// which is what Entra puts in scp. Empty advertises the short names.
+	ScopePrefix string
 	// PublicURL is the URL clients use for the MCP endpoint, e.g. https://mcp.example.com/mcp.
 	// It is the "resource" of the protected resource metadata, which clients compare with the
 	// URL they called, so it cannot be derived from the listen address behind a proxy.

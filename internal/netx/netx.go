@@ -68,9 +68,18 @@ func CheckTokenURL(raw string, allowHTTP bool) error {
 	if err != nil || !strings.EqualFold(u.Scheme, "http") || allowHTTP || IsLoopbackHost(u.Hostname()) {
 		return nil
 	}
-	return fmt.Errorf("%w: refusing to send the access token to %s in clear text, where anyone on the network path could read it; use an https URL, or pass --allow-http (FASTMCP_AUTH_ALLOW_HTTP=true) if the network is trusted",
-		ErrPlainHTTP, Origin(u))
+	return &plainHTTPError{host: u.Host}
 }
+
+// plainHTTPError is the error of CheckTokenURL; it matches ErrPlainHTTP.
+type plainHTTPError struct{ host string }
+
+func (e *plainHTTPError) Error() string {
+	return "refusing to send the access token over plain http to " + e.host + ", which is not this machine: anyone on the network path could read it in clear text; use an https URL, or pass --allow-http (FASTMCP_AUTH_ALLOW_HTTP=true) if the network is trusted"
+}
+
+// Is makes the error match ErrPlainHTTP.
+func (e *plainHTTPError) Is(target error) bool { return target == ErrPlainHTTP }
 
 // Origin returns u's origin as scheme://host:port in lower case, with the scheme's default port
 // made explicit (http 80, https 443), so that two URLs have the same origin exactly when their

@@ -1,0 +1,182 @@
+package devauthority_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
+)
+
+// msalSignIn runs MSAL Go's device code flow for clientID and scopes against an auto-approving
+// authority and returns the result or MSAL's error.
+func msalSignIn(t *testing.T, a *devauthority.Authority, clientID string, scopes []string) (public.AuthResult, error) {
+	t.Helper()
+	app, err := public.New(clientID, public.WithAuthority(a.URL()), public.WithInstanceDiscovery(false),
+		public.WithHTTPClient(a.HTTPClient()), public.WithCache(&memCache{}))
+	if err != nil {
+		t.Fatalf("public.New: %v", err)
+	}
+	ctx := context.Background()
+	dc, err := app.AcquireTokenByDeviceCode(ctx, scopes)
+	if err != nil {
+		return public.AuthResult{}, err
+	}
+	return dc.AuthenticationResult(ctx)
+}
+
+// parseUnverified decodes a token's claims (the signature is checked by other tests).
+func parseUnverified(t *testing.T, token string) jwt.Token {
+	t.Helper()
+	tok, err := jwt.ParseString(token, jwt.WithVerify(false), jwt.WithValidate(false))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	return tok
+}
+
+// TestEntraErrorsWithMSAL: the authority fails where Entra fails, with Entra's codes, for a
+// real MSAL Go client: a bare scope (Graph's), an unknown API, a scope the API does not
+// expose, two APIs at once, a confidential client's device code, a scope needing consent
+// (first request only); and it grants an exposed extra scope and a downstream API's scope.
+func TestEntraErrorsWithMSAL(t *testing.T) {
+	t.Parallel()
+	a := testenv.DevAuthority(t, devauthority.Config{
+		StateDir: t.TempDir(), Addr: "127.0.0.1:0", AutoApprove: true,
+		DownstreamAPIs: []string{"downstream-api"}, ExposedScopes: []string{"admin"},
+		ConfidentialClients: []string{"web-app"}, RequireConsent: []string{"read"},
+	})
+	const api = "api://fastmcp-dev-api"
+	tests := []struct {
+		name, client string
+		scopes       []string
+		wantErr      string // an AADSTS code; "" for success
+		wantAud      string
+		wantScp      string
+	}{
+		{"bare scope is Graph's", testClient, []string{"execute"}, "AADSTS650053", "", ""},
+		{"unknown API", testClient, []string{"api://nobody/execute"}, "AADSTS500011", "", ""},
+		{"scope not exposed", testClient, []string{api + "/delete"}, "AADSTS65005", "", ""},
+		{"two APIs in one request", testClient, []string{api + "/execute", "api://downstream-api/execute"}, "AADSTS28000", "", ""},
+		{"confidential client", "web-app", []string{api + "/execute"}, "AADSTS7000218", "", ""},
+		{"exposed extra scope", testClient, []string{api + "/admin"}, "", "fastmcp-dev-api", "admin"},
+		{"downstream API", testClient, []string{"api://downstream-api/read"}, "", "downstream-api", "read"},
+		{"consent required, first request", "consent-cli", []string{api + "/read"}, "AADSTS65001", "", ""},
+		{"consent required, then granted", "consent-cli", []string{api + "/read"}, "", "fastmcp-dev-api", "read"},
+	}
+	// Sequential: the two consent cases depend on their order.
+	for _, tc := range tests {
+		res, err := msalSignIn(t, a, tc.client, tc.scopes)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: error %v, want %s", tc.name, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		tok := parseUnverified(t, res.AccessToken)
+		if aud := tok.Audience(); len(aud) != 1 || aud[0] != tc.wantAud || claim(tok, "scp") != tc.wantScp || claim(tok, "tid") != a.TenantID() {
+			t.Errorf("%s: aud %v scp %v tid %v, want %s %s %s", tc.name, aud, claim(tok, "scp"), claim(tok, "tid"), tc.wantAud, tc.wantScp, a.TenantID())
+		}
+	}
+}
+
+// TestResourceParameter: an RFC 8707 resource other than the identifier URI of the requested
+// scopes' API is AADSTS9010010 (what MCP hosts sending the server URL meet); the identifier URI
+// itself is accepted; with --app-id-uri equal to the server URL, the server URL is accepted.
+func TestResourceParameter(t *testing.T) {
+	t.Parallel()
+	const serverURL = "http://127.0.0.1:8000/mcp"
+	plain := testenv.DevAuthority(t, devauthority.Config{StateDir: t.TempDir(), Addr: "127.0.0.1:0", AutoApprove: true})
+	byURL := testenv.DevAuthority(t, devauthority.Config{StateDir: t.TempDir(), Addr: "127.0.0.1:0", AutoApprove: true, AppIDURI: serverURL})
+	for _, tc := range []struct {
+		name     string
+		a        *devauthority.Authority
+		scope    string
+		resource string
+		status   int
+		code     float64
+	}{
+		{"server URL as resource", plain, "api://fastmcp-dev-api/execute offline_access", serverURL, 400, 9010010},
+		{"identifier URI as resource", plain, "api://fastmcp-dev-api/execute", "api://fastmcp-dev-api", 200, 0},
+		{"app id URI = server URL", byURL, serverURL + "/execute offline_access", serverURL, 200, 0},
+		{"old prefix once the URI changed", byURL, "api://fastmcp-dev-api/execute", "", 400, 500011},
+	} {
+		status, body := postForm(t, tc.a, "/oauth2/v2.0/devicecode", url.Values{"client_id": {"mcp-remote"}, "scope": {tc.scope}, "resource": {tc.resource}})
+		if status != tc.status {
+			t.Errorf("%s: status %d %v, want %d", tc.name, status, body, tc.status)
+			continue
+		}
+		if tc.code != 0 {
+			if codes, _ := body["error_codes"].([]any); len(codes) != 1 || codes[0] != tc.code {
+				t.Errorf("%s: error_codes %v, want [%v] (%v)", tc.name, body["error_codes"], tc.code, body["error_description"])
+			}
+		}
+	}
+}
+
+// TestPromptConsentAccepted: the authorization endpoint takes prompt=consent (mcp-remote
+// sends it) and still redirects with a code.
+func TestPromptConsentAccepted(t *testing.T) {
+	t.Parallel()
+	a := testenv.DevAuthority(t, devauthority.Config{StateDir: t.TempDir(), Addr: "127.0.0.1:0", AutoApprove: true})
+	q := url.Values{"client_id": {"mcp-remote"}, "response_type": {"code"}, "redirect_uri": {"http://localhost:3334/oauth/callback"},
+		"scope": {"api://fastmcp-dev-api/execute offline_access"}, "prompt": {"consent"}, "state": {"s1"},
+		"code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}
+	client := a.HTTPClient()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Get(a.URL() + "/oauth2/v2.0/authorize?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || loc == nil || loc.Query().Get("code") == "" || loc.Query().Get("state") != "s1" {
+		t.Errorf("status %d, Location %q: want a code", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestTokenVersion1: with TokenVersion 1, MSAL Go gets a v1 token (ver 1.0, appid, aud the
+// identifier URI, the v1 issuer), and the v1 discovery document names that issuer. The tenant
+// ID is a GUID.
+func TestTokenVersion1(t *testing.T) {
+	t.Parallel()
+	a := testenv.DevAuthority(t, devauthority.Config{StateDir: t.TempDir(), Addr: "127.0.0.1:0", AutoApprove: true, TokenVersion: 1})
+	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`).MatchString(a.TenantID()) {
+		t.Errorf("tenant ID %q is not a GUID", a.TenantID())
+	}
+	res, err := msalSignIn(t, a, testClient, []string{testScope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := parseUnverified(t, res.AccessToken)
+	got := map[string]any{"ver": claim(tok, "ver"), "appid": claim(tok, "appid"), "azp": claim(tok, "azp"), "iss": tok.Issuer(), "aud": strings.Join(tok.Audience(), " ")}
+	want := map[string]any{"ver": "1.0", "appid": testClient, "azp": nil, "iss": a.IssuerV1(), "aud": "api://fastmcp-dev-api"}
+	for k := range want {
+		if got[k] != want[k] {
+			t.Errorf("%s = %v, want %v", k, got[k], want[k])
+		}
+	}
+	resp, err := a.HTTPClient().Get(a.URL() + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc map[string]any
+	if err := jsonDecode(resp, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["issuer"] != a.IssuerV1() || a.IssuerV1() != strings.TrimSuffix(a.URL(), "/dev")+"/"+a.TenantID()+"/" {
+		t.Errorf("v1 discovery issuer %v, IssuerV1 %s", doc["issuer"], a.IssuerV1())
+	}
+}
