@@ -56,6 +56,11 @@ type LoginConfig struct {
 	Scopes []string
 	// CacheFile is the MSAL token cache; "" means [DefaultCacheFile].
 	CacheFile string
+	// CacheStore is where the tokens rest: [CacheStoreAuto] ("" too), [CacheStoreKeyring] or
+	// [CacheStoreFile] (see [FileCache.UseStore]).
+	CacheStore string
+	// KeyStore keeps the cache's key; nil means [OSKeyStore]. Tests pass a fake.
+	KeyStore KeyStore
 	// Account selects among several cached accounts of the authority: a username
 	// (preferred_username, case-insensitive) or a home account ID.
 	Account string
@@ -67,6 +72,9 @@ type LoginConfig struct {
 	Prompt io.Writer
 	// Logger receives debug and warning logs; never a token or code. Nil discards them.
 	Logger *slog.Logger
+	// OpenURL shows the sign-in page of [Login.Browser]; nil means [OpenBrowser] (the
+	// $BROWSER command or the system's, and the URL on Prompt). Tests drive a browser here.
+	OpenURL func(url string) error
 }
 
 // Token is an access token and who it belongs to.
@@ -127,9 +135,17 @@ func NewLogin(cfg LoginConfig) (*Login, error) {
 		// Codes and refresh tokens are posted through it: no redirect to another origin.
 		httpClient = &http.Client{Timeout: 30 * time.Second, CheckRedirect: netx.CheckRedirect}
 	}
+	fc := NewFileCache(cfg.CacheFile, logger)
+	store := cfg.KeyStore
+	if store == nil && cfg.CacheStore != CacheStoreFile {
+		store = OSKeyStore()
+	}
+	if err := fc.UseStore(cfg.CacheStore, store); err != nil {
+		return nil, err
+	}
 	l := &Login{
 		cfg:       cfg,
-		cache:     NewFileCache(cfg.CacheFile, logger),
+		cache:     fc,
 		logger:    logger,
 		host:      strings.ToLower(u.Host),
 		tenant:    strings.ToLower(tenant),

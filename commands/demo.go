@@ -169,7 +169,10 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 		Authority: authority.URL(), ClientID: "fastmcp-demo-cli",
 		Scopes:    []string{auth.FullScope(auth.AppIDURI(apiClientID, ""), auth.DefaultScopeName)},
 		CacheFile: filepath.Join(dir, "cache", "token_cache.json"), HTTPClient: httpClient,
-		Prompt: prefixWriter{w: cfg.out, prefix: "                       "}, Logger: cfg.logger,
+		// A plain file in the temporary directory: a key in the OS store would outlive the
+		// demo, which must touch nothing of the user's.
+		CacheStore: auth.CacheStoreFile,
+		Prompt:     prefixWriter{w: cfg.out, prefix: "                       "}, Logger: cfg.logger,
 	})
 	if err != nil {
 		return err
@@ -191,7 +194,7 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	step("token cache            silent sign-in served from %s (mode %v)", filepath.Base(login.CacheFile()), cacheInfo.Mode().Perm())
 
 	// 5. The MCP client: list the tools, call reverse_tool with live progress.
-	client, err := mcpclient.Connect(ctx, mcpclient.Config{Server: serverURL, Token: tok.AccessToken})
+	client, err := mcpclient.Connect(ctx, mcpclient.Config{Server: serverURL, Token: auth.NewLoginSupply(login, tok)})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

@@ -36,6 +36,10 @@ const (
 	// envDevClientSecret carries the client credentials secret itself. There is no flag for
 	// the value: argv is visible to every user of the machine in the process list.
 	envDevClientSecret = envPrefix + "DEV_CLIENT_SECRET"
+	// envDevClientSecretFile is --client-secret-file's variable here: not
+	// FASTMCP_AUTH_CLIENT_SECRET_FILE, which is the client's secret (call, tools, token, proxy),
+	// so that one .env can configure both without the authority taking the client's secret.
+	envDevClientSecretFile = envPrefix + "DEV_CLIENT_SECRET_FILE"
 	// envDevAddr is --addr's own variable, read before FASTMCP_AUTH_ADDR (which CLI.md's rule
 	// also gives it): one .env configures serve and the authority, so a shared .env should set
 	// this one to keep the authority off the server's address.
@@ -65,7 +69,7 @@ func newDevAuthorityCommand() *cli.Command {
 			&cli.IntFlag{Name: flagDevTokenVersion, Value: 2, Usage: "access token `VERSION` of the main API, 1 or 2 (Entra's requestedAccessTokenVersion)", EnvVars: envVar(flagDevTokenVersion)},
 			&cli.StringSliceFlag{Name: flagDevConfidential, Usage: "client `ID` registered without public client flows: its device code sign-in fails with AADSTS7000218 (repeatable)", EnvVars: envVar(flagDevConfidential)},
 			&cli.StringSliceFlag{Name: flagDevRequireConsent, Usage: "`SCOPE` nobody consented to: each client's first request fails with AADSTS65001 (repeatable)", EnvVars: envVar(flagDevRequireConsent)},
-			&cli.StringFlag{Name: flagDevClientSecretFile, Usage: "`FILE` holding the secret that enables the client credentials grant (or set " + envDevClientSecret + ")", EnvVars: envVar(flagDevClientSecretFile)},
+			&cli.StringFlag{Name: flagDevClientSecretFile, Usage: "`FILE` holding the secret that enables the client credentials grant (or set " + envDevClientSecret + ")", EnvVars: []string{envDevClientSecretFile}},
 		}),
 		Action: runDevAuthority,
 	}

@@ -62,8 +62,12 @@ func TestDevAuthorityCommandServes(t *testing.T) {
 	if env["FASTMCP_AUTH_CA_FILE"] != filepath.Join(dir, "ca.pem") || !strings.HasSuffix(env["FASTMCP_AUTH_AUTHORITY"], "/lab") {
 		t.Errorf("settings: %v", env)
 	}
-	if !strings.Contains(stderr.String(), "/device") {
-		t.Errorf("stderr has no hint: %s", stderr.String())
+	// The hint follows the settings on another stream: wait for it rather than race it.
+	for !strings.Contains(stderr.String(), "/device") {
+		if time.Now().After(deadline) {
+			t.Fatalf("stderr has no hint: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	// Use the printed settings as login and serve would.
 	pem, err := os.ReadFile(env["FASTMCP_AUTH_CA_FILE"])

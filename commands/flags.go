@@ -30,6 +30,8 @@ const (
 	flagScope     = "scope"
 	flagCacheFile = "cache-file"
 	flagAccount   = "account"
+	// flagCacheStore is --cache-store: auto, keyring or file.
+	flagCacheStore = "cache-store"
 
 	// MCP client settings of tools and call
 	flagServer   = "server"
@@ -67,6 +69,7 @@ func loginFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: flagScope, Usage: "`SCOPE` to request (repeatable; default <app-id-uri>/execute)", EnvVars: envVar(flagScope)},
 		&cli.StringFlag{Name: flagCacheFile, Usage: "MSAL token cache `FILE` (default <user cache dir>/fastmcp-auth/token_cache.json)", EnvVars: envVar(flagCacheFile)},
 		&cli.StringFlag{Name: flagAccount, Usage: "cached account to use (`USERNAME` or home account ID) when several match", EnvVars: envVar(flagAccount)},
+		&cli.StringFlag{Name: flagCacheStore, Value: "auto", Usage: "where tokens rest: auto (encrypted with a key in the OS credential store when there is one, else the 0600 file), keyring (require the store) or file", EnvVars: envVar(flagCacheStore)},
 	}
 }
 
@@ -78,6 +81,7 @@ func clientFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagNoAuth, Usage: "send no Authorization header", EnvVars: envVar(flagNoAuth)},
 		// Prefer the environment variable: a flag value is visible to other users in the process list.
 		&cli.StringFlag{Name: flagToken, Usage: "bearer `TOKEN` to use instead of the cache (prefer FASTMCP_AUTH_TOKEN)", EnvVars: envVar(flagToken)},
+		clientSecretFileFlag(),
 		&cli.BoolFlag{Name: flagAllowHTTP, Usage: "send the token over plain http to a --server that is not loopback (it travels in clear text)", EnvVars: envVar(flagAllowHTTP)},
 	}
 }

@@ -17,21 +17,46 @@ import (
 // flagForce is login's --force: run the device flow even when a cached token works.
 const flagForce = "force"
 
+// flagBrowser is --browser of login and proxy: sign in in a browser (authorization code with
+// PKCE on a loopback redirect) instead of with a device code.
+const flagBrowser = "browser"
+
+// browserFlag is --browser.
+func browserFlag() cli.Flag {
+	return &cli.BoolFlag{Name: flagBrowser, Usage: "sign in in a browser (authorization code + PKCE on a loopback redirect; the browser from $BROWSER, else the system's) instead of with a device code", EnvVars: envVar(flagBrowser)}
+}
+
+// interactiveSignIn runs the sign-in the flags choose: the browser with --browser, else the
+// device code flow (the default: it works over SSH and in containers).
+func interactiveSignIn(ctx context.Context, c *cli.Context, l *auth.Login) (*auth.Token, error) {
+	if c.Bool(flagBrowser) {
+		return l.Browser(ctx)
+	}
+	return l.DeviceCode(ctx)
+}
+
 // newLoginCommand is `fastmcp-auth login`: silent sign-in first, else the device code flow.
 func newLoginCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "login",
-		Usage: "sign in with the device code flow and cache the tokens",
+		Usage: "sign in with the device code flow (or --browser) and cache the tokens",
 		Description: "Uses the cached sign-in when it still works (refreshing it silently); otherwise prints a URL\n" +
-			"and a code on stderr to sign in with a browser on any device. --force always signs in anew.",
+			"and a code on stderr to sign in with a browser on any device, or with --browser opens a browser on\n" +
+			"this machine (for tenants that block the device code flow). --force always signs in anew.",
 		Flags: flagsOf(sharedFlags(), loginFlags(), []cli.Flag{
-			&cli.BoolFlag{Name: flagForce, Usage: "run the device flow even when a cached token works", EnvVars: envVar(flagForce)},
+			&cli.BoolFlag{Name: flagForce, Usage: "sign in anew even when a cached token works", EnvVars: envVar(flagForce)},
+			browserFlag(),
+			serverSignInFlag(),
 		}),
 		Action: func(c *cli.Context) error {
 			stderr := c.App.ErrWriter
-			l, err := newLoginFromFlags(c, stderr, true)
+			cfg, err := loginConfig(c, stderr, true)
 			if err != nil {
 				return err
+			}
+			l, err := auth.NewLogin(cfg)
+			if err != nil {
+				return loginSetupError(err)
 			}
 			ctx := c.Context
 			// Silent first (MSAL's advice): a working cached sign-in, or a refresh token the
@@ -42,7 +67,7 @@ func newLoginCommand() *cli.Command {
 				tok, err := l.Silent(ctx)
 				if err == nil {
 					fmt.Fprintf(stderr, "already signed in as %s\n", describeToken(tok))
-					return nil
+					return recordServerSignIn(c, cfg, stderr)
 				}
 				if !errors.Is(err, auth.ErrNotSignedIn) {
 					return loginExitError(err)
@@ -51,12 +76,12 @@ func newLoginCommand() *cli.Command {
 			// login runs the device flow even when stderr is no terminal (unlike tools and
 			// call): signing in is what the user asked for, and the prompt may be read from
 			// a log. The prompt and the result go to stderr; login prints nothing on stdout.
-			tok, err := l.DeviceCode(ctx)
+			tok, err := interactiveSignIn(ctx, c, l)
 			if err != nil {
 				return loginExitError(err)
 			}
 			fmt.Fprintf(stderr, "signed in as %s\n", describeToken(tok))
-			return nil
+			return recordServerSignIn(c, cfg, stderr)
 		},
 	}
 }
@@ -79,12 +104,31 @@ func loginConfigFromFlags(c *cli.Context, stderr io.Writer) (auth.LoginConfig, e
 
 // loginConfig is loginConfigFromFlags; needScopes false (logout) skips the scope defaults.
 func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginConfig, error) {
-	clientID, err := requireString(c, flagClientID)
+	httpClient, err := auth.NewHTTPClient(strings.TrimSpace(c.String(flagCAFile)))
 	if err != nil {
+		return auth.LoginConfig{}, withCode(ExitUsage, err)
+	}
+	// No authority setting: the sign-in recorded for --server, or (login --server) the
+	// server's own metadata. Explicit settings always win.
+	var rec *auth.ServerSignIn
+	if !explicitAuthority(c) {
+		discover := c.Command != nil && c.Command.Name == "login" && c.IsSet(flagServer)
+		if rec, err = serverSignIn(c, discover, httpClient); err != nil {
+			return auth.LoginConfig{}, err
+		}
+	}
+	clientID := strings.TrimSpace(c.String(flagClientID))
+	if clientID == "" && rec != nil {
+		clientID = rec.ClientID
+	}
+	if clientID == "" {
+		_, err := requireString(c, flagClientID)
 		return auth.LoginConfig{}, missingSettingError{err}
 	}
-	authority, err := authorityURL(c)
-	if err != nil {
+	var authority string
+	if rec != nil {
+		authority = rec.Authority
+	} else if authority, err = authorityURL(c); err != nil {
 		if strings.TrimSpace(c.String(flagAuthority)) == "" {
 			err = missingSettingError{err} // neither --authority nor --tenant-id
 		}
@@ -97,6 +141,11 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 	for _, s := range c.StringSlice(flagScope) {
 		if s = strings.TrimSpace(s); s != "" {
 			scopes = append(scopes, s)
+		}
+	}
+	if len(scopes) == 0 && needScopes && rec != nil && len(rec.Scopes) > 0 {
+		if scopes, err = fullScopes(c, rec.Scopes); err != nil {
+			return auth.LoginConfig{}, err
 		}
 	}
 	if len(scopes) == 0 && needScopes {
@@ -115,10 +164,6 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 			return auth.LoginConfig{}, usageErrorf("%v", err)
 		}
 	}
-	httpClient, err := auth.NewHTTPClient(strings.TrimSpace(c.String(flagCAFile)))
-	if err != nil {
-		return auth.LoginConfig{}, withCode(ExitUsage, err)
-	}
 	logger, err := newLogger(c, stderr)
 	if err != nil {
 		return auth.LoginConfig{}, err
@@ -128,6 +173,7 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 		ClientID:   clientID,
 		Scopes:     scopes,
 		CacheFile:  cacheFile,
+		CacheStore: strings.TrimSpace(c.String(flagCacheStore)),
 		Account:    strings.TrimSpace(c.String(flagAccount)),
 		HTTPClient: httpClient,
 		// The device code prompt goes to stderr: `fastmcp-auth call ... > out.json` must
@@ -145,9 +191,18 @@ func newLoginFromFlags(c *cli.Context, stderr io.Writer, needScopes bool) (*auth
 	}
 	l, err := auth.NewLogin(cfg)
 	if err != nil {
-		return nil, withCode(ExitUsage, err)
+		return nil, loginSetupError(err)
 	}
 	return l, nil
+}
+
+// loginSetupError is the exit code of a failed auth.NewLogin: 1 when the OS credential store
+// the cache needs cannot be used, 2 for a bad setting.
+func loginSetupError(err error) error {
+	if errors.Is(err, auth.ErrCache) {
+		return withCode(ExitFailure, err)
+	}
+	return withCode(ExitUsage, err)
 }
 
 // loginExitError attaches the exit code of ../shared/CLI.md to a sign-in error: 2 for an

@@ -200,16 +200,19 @@ func TestTokenRefreshesSilently(t *testing.T) {
 	}
 }
 
-// clientTokenApp is a one-command app that prints clientAccessToken's result, as tools and
-// call use it.
+// clientTokenApp is a one-command app that prints the first token of clientTokens, as tools
+// and call use it.
 func clientTokenApp(stderr *terminalBuffer, got *string) *cli.App {
 	return &cli.App{
 		Name:      "t",
 		ErrWriter: stderr,
 		Flags:     flagsOf(sharedFlags(), loginFlags(), clientFlags()),
 		Action: func(c *cli.Context) error {
-			tok, err := clientAccessToken(c.Context, c, stderr)
-			*got = tok
+			tokens, err := clientTokens(c.Context, c, stderr)
+			if err != nil || tokens == nil {
+				return err
+			}
+			*got, err = tokens.Token(c.Context)
 			return err
 		},
 	}

@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,8 +8,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -35,6 +32,7 @@ func newProxyCommand() *cli.Command {
 			"--log-file, never stdout. Exits 0 when stdin closes.",
 		Flags: flagsOf(sharedFlags(), loginFlags(), clientFlags(), []cli.Flag{
 			&cli.StringFlag{Name: flagLogFile, Usage: "append logs to `FILE` (created 0600) instead of stderr", EnvVars: envVar(flagLogFile)},
+			browserFlag(),
 		}),
 		Action: runProxy,
 	}
@@ -72,14 +70,14 @@ func runProxy(c *cli.Context) error {
 		// connections than the default 2, so that other requests reuse them.
 		tr.MaxIdleConnsPerHost = 16
 	}
-	source, mode, err := proxyTokenSource(c, logOut, logger)
+	tokens, mode, err := proxyTokens(c, logOut, logger)
 	if err != nil {
 		return err
 	}
-	if source != nil {
+	if tokens != nil {
 		// Fail soft: an MCP host shows the JSON-RPC error of the first request (which says to
 		// run fastmcp-auth login) better than a process that exited at once.
-		if _, err := source(c.Context, false); err != nil {
+		if _, err := tokens.Token(c.Context); err != nil {
 			logger.Warn("no usable token yet; requests will fail until you sign in", "error", err)
 		}
 	}
@@ -91,7 +89,7 @@ func runProxy(c *cli.Context) error {
 	}
 	err = mcpproxy.Run(c.Context, mcpproxy.Config{
 		Server:     server,
-		Token:      source,
+		Token:      tokens,
 		HTTPClient: httpClient,
 		Logger:     logger,
 	}, stdin, c.App.Writer)
@@ -117,77 +115,50 @@ func openLogFile(path string) (*os.File, error) {
 	return f, nil
 }
 
-// proxyForcedRefreshInterval is the least time between two refresh grants forced by a 401:
-// enough for one refresh per rejection burst, few enough grants to keep the authority from
-// throttling the user when the server rejects every token.
-const proxyForcedRefreshInterval = 10 * time.Second
-
-// errStaticTokenRejected is the refresh error of a --token the server rejected.
-var errStaticTokenRejected = errors.New("a token given with --token or FASTMCP_AUTH_TOKEN cannot be refreshed: " +
-	"pass a valid one, or unset it to use the cache of `fastmcp-auth login`")
-
-// proxyTokenSource builds the proxy's token supply: none with --no-auth; --token (or
+// proxyTokens builds the proxy's token supply: none with --no-auth; --token (or
 // FASTMCP_AUTH_TOKEN) as is; otherwise the login cache, refreshed silently before expiry and
-// when the server rejects the token. It never starts the device flow: stdin and stdout carry
-// the protocol, and MCP hosts hide stderr.
-func proxyTokenSource(c *cli.Context, stderr io.Writer, logger *slog.Logger) (mcpproxy.TokenSource, string, error) {
+// when the server rejects the token (auth.TokenSupply limits the forced refreshes). It never
+// starts the device flow: stdin and stdout carry the protocol, and MCP hosts hide stderr.
+func proxyTokens(c *cli.Context, stderr io.Writer, logger *slog.Logger) (*auth.TokenSupply, string, error) {
 	if c.Bool(flagNoAuth) {
 		return nil, "none (--no-auth)", nil
 	}
-	// A static token cannot be refreshed: a forced refresh (the server rejected it) fails
-	// with a message saying so rather than retrying the same token.
 	if t := strings.TrimSpace(c.String(flagToken)); t != "" {
 		warnTokenFlag(c, stderr)
-		return func(_ context.Context, force bool) (string, error) {
-			if force {
-				return "", errStaticTokenRejected
-			}
-			return t, nil
-		}, "--token", nil
+		return auth.StaticToken(t), "--token", nil
+	}
+	if app, err := appTokens(c.Context, c); err != nil {
+		return nil, "", err
+	} else if app != nil {
+		return app, "client credentials (app-only, not cached)", nil
 	}
 	cfg, err := loginConfigFromFlags(c, stderr)
 	if err != nil {
 		return nil, "", err
 	}
-	cfg.Prompt = nil // never a device-code prompt from the proxy
+	// With --browser and a terminal, the first sign-in opens a browser (its URL goes to the
+	// terminal); otherwise there is no prompt at all.
+	term := c.App.ErrWriter
+	browser := c.Bool(flagBrowser) && promptsOnTerminal(term)
+	cfg.Prompt = nil
+	if browser {
+		cfg.Prompt = term
+	}
 	cfg.Logger = logger
 	l, err := auth.NewLogin(cfg)
 	if err != nil {
-		return nil, "", withCode(ExitUsage, err)
+		return nil, "", loginSetupError(err)
 	}
-	fetch := proxyFetch(l.Silent, l.Refresh, time.Now)
-	return mcpproxy.NewCachedTokenSource(fetch), "login cache " + l.CacheFile(), nil
-}
-
-// proxyFetch is the proxy's token fetch on the login cache: silent (the cached access token
-// while it is valid, else a refresh grant), or refresh (a refresh grant even though the cached
-// token has not expired) when the server rejected the token, as after a key set rotation or a
-// revocation. A server that rejects every token (a wrong audience) would make each request a
-// refresh grant, and the authority would throttle the user: so forced refreshes are at least
-// proxyForcedRefreshInterval apart, and in between the cached token is returned, which the
-// proxy answers with the error saying to sign in, with the server's reason.
-func proxyFetch(silent, refresh func(context.Context) (*auth.Token, error), now func() time.Time) mcpproxy.FetchFunc {
-	var (
-		mu         sync.Mutex
-		lastForced time.Time
-	)
-	return func(ctx context.Context, force bool) (string, time.Time, error) {
-		get := silent
-		if force {
-			mu.Lock()
-			if t := now(); lastForced.IsZero() || t.Sub(lastForced) >= proxyForcedRefreshInterval {
-				lastForced = t
-				get = refresh
+	var first *auth.Token
+	if browser {
+		if _, err := l.Silent(c.Context); errors.Is(err, auth.ErrNotSignedIn) {
+			tok, err := l.Browser(c.Context)
+			if err != nil {
+				return nil, "", loginExitError(err)
 			}
-			mu.Unlock()
+			fmt.Fprintf(term, "signed in as %s\n", describeToken(tok))
+			first = tok
 		}
-		tok, err := get(ctx)
-		if err != nil {
-			if errors.Is(err, auth.ErrNotSignedIn) {
-				return "", time.Time{}, fmt.Errorf("%w; run `fastmcp-auth login`", err)
-			}
-			return "", time.Time{}, err
-		}
-		return tok.AccessToken, tok.ExpiresOn, nil
 	}
+	return auth.NewLoginSupply(l, first), "login cache " + l.CacheFile(), nil
 }

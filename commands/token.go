@@ -16,8 +16,19 @@ func newTokenCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "token",
 		Usage: "print a valid access token on stdout (refreshed silently; never prompts)",
-		Flags: flagsOf(sharedFlags(), loginFlags()),
+		Flags: flagsOf(sharedFlags(), loginFlags(), []cli.Flag{serverSignInFlag(), clientSecretFileFlag()}),
 		Action: func(c *cli.Context) error {
+			// With a client secret: the app's own token, by the client credentials grant.
+			if app, err := appTokens(c.Context, c); err != nil {
+				return err
+			} else if app != nil {
+				t, err := app.Token(c.Context)
+				if err != nil {
+					return loginExitError(err)
+				}
+				_, err = fmt.Fprintln(c.App.Writer, t)
+				return err
+			}
 			tok, err := silentToken(c)
 			if err != nil {
 				return err

@@ -68,7 +68,7 @@ func runTools(c *cli.Context) error {
 }
 
 // connectMCP opens the MCP session of tools and call: --server, the bearer token of
-// clientAccessToken (or none with --no-auth), --ca-file trusted. Errors carry their exit code.
+// clientTokens (or none with --no-auth), --ca-file trusted. Errors carry their exit code.
 func connectMCP(c *cli.Context) (*mcpclient.Client, error) {
 	stderr := c.App.ErrWriter
 	logger, err := newLogger(c, stderr)
@@ -83,15 +83,13 @@ func connectMCP(c *cli.Context) (*mcpclient.Client, error) {
 	if err != nil {
 		return nil, usageErrorf("%v", err)
 	}
-	// The token is had before connecting: a sign-in prompt, if any, comes before the first
-	// request rather than after a 401.
-	token, err := clientAccessToken(c.Context, c, stderr)
+	tokens, err := clientTokens(c.Context, c, stderr)
 	if err != nil {
 		return nil, err
 	}
 	client, err := mcpclient.Connect(c.Context, mcpclient.Config{
 		Server:     server,
-		Token:      token,
+		Token:      tokens,
 		HTTPClient: httpClient,
 		Logger:     logger,
 		Version:    Version,

@@ -42,6 +42,7 @@ func newWhoamiCommand() *cli.Command {
 		Name:  "whoami",
 		Usage: "show the signed-in account and the current token's claims (unverified; never the token)",
 		Flags: flagsOf(sharedFlags(), loginFlags(), []cli.Flag{
+			serverSignInFlag(),
 			&cli.BoolFlag{Name: flagJSON, Usage: "print JSON on stdout", EnvVars: envVar(flagJSON)},
 		}),
 		Action: func(c *cli.Context) error {

@@ -23,7 +23,7 @@ type authRequest struct {
 	nonce string
 	// challenge is the S256 code_challenge the code must later be redeemed against.
 	challenge    string
-	responseMode string // "query" or "fragment"
+	responseMode string // "query", "fragment" or "form_post"
 	scopes       *scopeRequest
 	expires      time.Time
 }
@@ -117,9 +117,9 @@ func (a *Authority) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	switch mode {
 	case "", "query":
 		mode = "query"
-	case "fragment":
+	case "fragment", "form_post":
 	default:
-		a.renderPage(w, r, http.StatusBadRequest, pageData{Title: "Sign-in failed", Error: "The response_mode must be query or fragment."})
+		a.renderPage(w, r, http.StatusBadRequest, pageData{Title: "Sign-in failed", Error: "The response_mode must be query, fragment or form_post."})
 		return
 	}
 	req := &authRequest{clientID: clientID, redirectURI: redirectURI, state: q.Get("state"), nonce: q.Get("nonce"),
@@ -256,6 +256,10 @@ func (a *Authority) redirectError(w http.ResponseWriter, r *http.Request, req *a
 // fragment (response_mode). 303 See Other makes the browser GET it even after the consent
 // form's POST, so the form (and its CSRF token) is never re-posted to the client.
 func (a *Authority) redirectWith(w http.ResponseWriter, r *http.Request, req *authRequest, v url.Values) {
+	if req.responseMode == "form_post" {
+		writeFormPost(w, req.redirectURI, v)
+		return
+	}
 	u, _ := url.Parse(req.redirectURI) // validated before
 	if req.responseMode == "fragment" {
 		// A fragment never reaches the server of the redirect URI nor its logs: what SPAs ask.

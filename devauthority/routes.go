@@ -133,7 +133,7 @@ func (a *Authority) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"end_session_endpoint":                  b + "/oauth2/v2.0/logout",
 		"jwks_uri":                              b + "/discovery/v2.0/keys",
 		"response_types_supported":              []string{"code"},
-		"response_modes_supported":              []string{"query", "fragment"},
+		"response_modes_supported":              []string{"query", "fragment", "form_post"},
 		"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"},
 		"scopes_supported":                      scopes,
 		"subject_types_supported":               []string{"pairwise"},

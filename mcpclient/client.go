@@ -43,8 +43,9 @@ const (
 type Config struct {
 	// Server is the MCP endpoint URL, e.g. http://localhost:8000/mcp.
 	Server string
-	// Token is the bearer token; "" sends no Authorization header (--no-auth).
-	Token string
+	// Token supplies the bearer token, refreshed as needed; nil sends no Authorization header
+	// (--no-auth). [auth.StaticToken] wraps a fixed token.
+	Token *auth.TokenSupply
 	// HTTPClient carries the requests; nil means http.DefaultClient. Pass auth.NewHTTPClient
 	// to trust --ca-file. It must have no overall Timeout: progress streams stay open.
 	HTTPClient *http.Client
@@ -135,7 +136,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		// Resuming a broken stream needs an event store on the server, which ours do not
 		// keep; failing at once gives the user a clear error instead of a long retry loop.
 		MaxRetries:   -1,
-		OAuthHandler: bearerAuth{token: cfg.Token},
+		OAuthHandler: bearerAuth{tokens: cfg.Token},
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "fastmcp-auth", Version: version}, &mcp.ClientOptions{
 		ProgressNotificationHandler: c.progressReceived,
@@ -260,9 +261,18 @@ func (c *Client) progressReceived(_ context.Context, req *mcp.ProgressNotificati
 // classify turns a go-sdk error into the typed errors of this package.
 func (c *Client) classify(ctx context.Context, err error) error {
 	var ae *AuthError
+	var te *tokenError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &te):
+		// The sign-in's own error (auth.ErrNotSignedIn, an unreachable authority): it says
+		// what to do, and the server was never asked.
+		return te.err
+	case c.watch.lastAuth.Load() != nil && strings.Contains(err.Error(), http.StatusText(c.watch.lastAuth.Load().Status)):
+		// The retry after a refreshed token was refused too: the SDK calls the OAuthHandler
+		// once only and reports the second answer by its status text.
+		return c.watch.lastAuth.Load()
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case c.watch.notFound.Load():

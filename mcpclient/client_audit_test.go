@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
 )
 
@@ -18,7 +19,7 @@ func TestNotAnMCPEndpointSaysWhatToCheck(t *testing.T) {
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 	}))
 	t.Cleanup(srv.Close)
-	_, err := mcpclient.Connect(context.Background(), mcpclient.Config{Server: srv.URL + "/healthz", Token: "x"})
+	_, err := mcpclient.Connect(context.Background(), mcpclient.Config{Server: srv.URL + "/healthz", Token: auth.StaticToken("x")})
 	if err == nil {
 		t.Fatal("Connect succeeded against a non-MCP endpoint")
 	}

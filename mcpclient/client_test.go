@@ -24,7 +24,7 @@ var testTokens = map[string][]string{"good": {"execute"}, "noscope": {"read"}}
 
 func connect(t *testing.T, url, token string) *mcpclient.Client {
 	t.Helper()
-	c, err := mcpclient.Connect(context.Background(), mcpclient.Config{Server: url, Token: token})
+	c, err := mcpclient.Connect(context.Background(), mcpclient.Config{Server: url, Token: auth.StaticToken(token)})
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
@@ -96,7 +96,7 @@ func TestAuthErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := mcpclient.Connect(context.Background(), mcpclient.Config{Server: srv.URL, Token: tt.token})
+			_, err := mcpclient.Connect(context.Background(), mcpclient.Config{Server: srv.URL, Token: auth.StaticToken(tt.token)})
 			var ae *mcpclient.AuthError
 			if !errors.As(err, &ae) {
 				t.Fatalf("Connect error = %v (%T), want *AuthError", err, err)
@@ -130,7 +130,7 @@ func TestUnreachable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := mcpclient.Connect(context.Background(), mcpclient.Config{Server: tt.url, Token: "x"})
+			_, err := mcpclient.Connect(context.Background(), mcpclient.Config{Server: tt.url, Token: auth.StaticToken("x")})
 			var ue *mcpclient.UnreachableError
 			if !errors.As(err, &ue) {
 				t.Fatalf("Connect error = %v (%T), want *UnreachableError", err, err)
@@ -255,5 +255,55 @@ func TestToolErrorIsResult(t *testing.T) {
 	}
 	if tc, ok := res.Content[0].(*mcp.TextContent); !ok || !strings.Contains(tc.Text, "min must not be greater than max") {
 		t.Errorf("content = %#v", res.Content)
+	}
+}
+
+// TestRejectedTokenIsRefreshedOnce: a 401 to the supply's token makes the client ask the supply
+// for a new one (a forced refresh) and retry; a supply that keeps giving rejected tokens gets
+// one forced refresh, then the 401 is reported.
+func TestRejectedTokenIsRefreshedOnce(t *testing.T) {
+	t.Parallel()
+	srv := mcpclienttest.NewServer(t, mcpclienttest.Options{Tokens: testTokens})
+	for _, tc := range []struct {
+		name       string
+		tokens     []string // the first, then one per forced refresh
+		wantErr    bool
+		wantForced int
+	}{
+		{"refreshed token accepted", []string{"bad", "good"}, false, 1},
+		{"refreshed token rejected too", []string{"bad", "bad2", "good"}, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			i, forced := 0, 0
+			supply := auth.NewTokenSupply(func(_ context.Context, force bool) (*auth.Token, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if force {
+					forced++
+					i++
+				}
+				return &auth.Token{AccessToken: tc.tokens[i]}, nil
+			})
+			c, err := mcpclient.Connect(context.Background(), mcpclient.Config{Server: srv.URL, Token: supply})
+			if tc.wantErr {
+				var ae *mcpclient.AuthError
+				if !errors.As(err, &ae) || ae.Status != 401 {
+					t.Fatalf("Connect error = %v, want a 401 *AuthError", err)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("Connect: %v", err)
+				}
+				defer c.Close()
+				if _, err := c.ListTools(context.Background()); err != nil {
+					t.Fatalf("ListTools with the refreshed token: %v", err)
+				}
+			}
+			if forced != tc.wantForced {
+				t.Errorf("forced refreshes = %d, want %d", forced, tc.wantForced)
+			}
+		})
 	}
 }

@@ -69,7 +69,7 @@ func TestRealServerAuthErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := mcpclient.Connect(context.Background(), mcpclient.Config{Server: url, Token: tt.token})
+			_, err := mcpclient.Connect(context.Background(), mcpclient.Config{Server: url, Token: auth.StaticToken(tt.token)})
 			var ae *mcpclient.AuthError
 			if !errors.As(err, &ae) {
 				t.Fatalf("Connect error = %v, want *AuthError", err)

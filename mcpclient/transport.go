@@ -7,43 +7,80 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 )
 
-// bearerAuth is the go-sdk OAuthHandler of the client: it supplies a fixed bearer token
-// (obtained beforehand by the CLI's sign-in) and turns every 401 or 403 into an *AuthError.
-// Going through the SDK's OAuthHandler rather than a header-setting RoundTripper is what gives
-// a typed error with the status and challenge; otherwise the SDK only reports "Unauthorized".
+// bearerAuth is the go-sdk OAuthHandler of the client: it supplies the bearer token of an
+// [auth.TokenSupply] on every request and, on a 401, asks the supply once for a replacement
+// (the supply forces a refresh at most once per interval) and lets the SDK retry; any other
+// 401 or 403 becomes an *AuthError. Going through the SDK's OAuthHandler rather than a
+// header-setting RoundTripper is what gives a typed error with the status and challenge;
+// otherwise the SDK only reports "Unauthorized".
 type bearerAuth struct {
-	token string
+	tokens *auth.TokenSupply
 }
 
-// TokenSource returns the static token, or nil (no Authorization header) when there is none.
-func (b bearerAuth) TokenSource(context.Context) (oauth2.TokenSource, error) {
-	if b.token == "" {
+// TokenSource returns the supply's current token, or nil (no Authorization header) when
+// there is no supply.
+func (b bearerAuth) TokenSource(ctx context.Context) (oauth2.TokenSource, error) {
+	if b.tokens == nil {
 		return nil, nil
 	}
-	return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: b.token, TokenType: "Bearer"}), nil
+	return supplySource{ctx: ctx, tokens: b.tokens}, nil
 }
 
-// Authorize never retries: a fixed token that was refused will be refused again, and signing
-// in anew is the CLI's job. It reads a little of the body, for servers that explain themselves
-// only there.
-func (b bearerAuth) Authorize(_ context.Context, _ *http.Request, resp *http.Response) error {
+// Authorize retries a 401 once with a newer token when the supply has one; a 403 (a missing
+// scope) is never retried: a refreshed token has the same scopes. It reads a little of the
+// body, for servers that explain themselves only there.
+func (b bearerAuth) Authorize(ctx context.Context, req *http.Request, resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	_ = resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized && b.tokens != nil {
+		rejected := strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")
+		if fresh, err := b.tokens.Refresh(ctx, rejected); err == nil && fresh != rejected {
+			return nil
+		}
+	}
 	return newAuthError(resp.StatusCode, resp.Header.Get("WWW-Authenticate"), string(body))
 }
+
+// supplySource adapts an [auth.TokenSupply] to oauth2.TokenSource, whose Token method has no
+// context: the one the SDK passed to TokenSource is used.
+type supplySource struct {
+	ctx    context.Context
+	tokens *auth.TokenSupply
+}
+
+// Token implements oauth2.TokenSource.
+func (s supplySource) Token() (*oauth2.Token, error) {
+	t, err := s.tokens.Token(s.ctx)
+	if err != nil {
+		return nil, &tokenError{err: err}
+	}
+	return &oauth2.Token{AccessToken: t, TokenType: "Bearer"}, nil
+}
+
+// tokenError marks a failure of the token supply (not signed in, authority unreachable), so
+// that classify reports it as the sign-in's error rather than as the MCP server's.
+type tokenError struct{ err error }
+
+func (e *tokenError) Error() string { return e.err.Error() }
+func (e *tokenError) Unwrap() error { return e.err }
 
 // watcher wraps the HTTP transport to observe protocol facts the go-sdk does not expose:
 //   - progress notifications as they come off the wire, counted per progress token, so that
 //     CallTool can wait until the SDK has dispatched each of them before returning;
 //   - the delivery of notifications/cancelled, so that a cancelled call waits for it;
-//   - a 404 to a request outside any session, which means there is no MCP endpoint there.
+//   - a 404 to a request outside any session, which means there is no MCP endpoint there;
+//   - the last 401 or 403, which the go-sdk reports only as "Unauthorized" when the retry
+//     after a token refresh is refused too.
 //
 // It logs method, path, status and duration at debug level, never a header: the
 // Authorization header must not reach a log.
@@ -54,6 +91,7 @@ type watcher struct {
 	onProgressSeen func(token string)
 	cancels        signal
 	notFound       atomic.Bool
+	lastAuth       atomic.Pointer[AuthError] // nil after a successful answer
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -79,6 +117,18 @@ func (w *watcher) RoundTrip(req *http.Request) (*http.Response, error) {
 		"status", resp.StatusCode, "duration", time.Since(start))
 	if resp.StatusCode == http.StatusNotFound && req.Header.Get("Mcp-Session-Id") == "" {
 		w.notFound.Store(true)
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		// Peek at the start of the body (some servers explain only there) and put it back.
+		head, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+		w.lastAuth.Store(newAuthError(resp.StatusCode, resp.Header.Get("WWW-Authenticate"), string(head)))
+	case resp.StatusCode/100 == 2:
+		w.lastAuth.Store(nil)
 	}
 	if ct := resp.Header.Get("Content-Type"); len(ct) >= 17 && ct[:17] == "text/event-stream" && w.onProgressSeen != nil {
 		resp.Body = &sseTee{ReadCloser: resp.Body, onEvent: w.sawEvent}

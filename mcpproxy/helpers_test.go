@@ -16,6 +16,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 )
 
 // upstream is a fake remote MCP server: the go-sdk Streamable HTTP handler (stateful, as
@@ -234,6 +236,20 @@ type staticSource struct {
 	tokens []string
 	i      int
 	forced int
+}
+
+// supply is the source as an auth.TokenSupply.
+func (s *staticSource) supply() *auth.TokenSupply { return supplyOf(s.source) }
+
+// supplyOf wraps a test token function as an auth.TokenSupply (tokens of unknown expiry).
+func supplyOf(f func(ctx context.Context, force bool) (string, error)) *auth.TokenSupply {
+	return auth.NewTokenSupply(func(ctx context.Context, force bool) (*auth.Token, error) {
+		t, err := f(ctx, force)
+		if err != nil {
+			return nil, err
+		}
+		return &auth.Token{AccessToken: t}, nil
+	})
 }
 
 func (s *staticSource) source(_ context.Context, force bool) (string, error) {

@@ -1,8 +1,6 @@
 package mcpproxy
 
 import (
-	"context"
-	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -108,50 +106,5 @@ func TestLineWriterGapAfterProgressAndCompaction(t *testing.T) {
 	want := []string{string(progress) + "\n", `{"jsonrpc":"2.0","id":1,"result":{}}` + "\n", `{"jsonrpc":"2.0","id":2,"result":{}}` + "\n"}
 	if diff := cmp.Diff(want, rw.lines); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
-	}
-}
-
-func TestCachedTokenSource(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name      string
-		expiresIn time.Duration // of each fetched token; 0 = unknown
-		calls     []bool        // force flags
-		wantFetch int
-		wantLast  string
-	}{
-		{"cached while valid", time.Hour, []bool{false, false, false}, 1, "t1"},
-		{"forced refresh fetches", time.Hour, []bool{false, true, false}, 2, "t2"},
-		{"near expiry refetches", time.Minute, []bool{false, false}, 2, "t2"},
-		{"unknown expiry is kept", 0, []bool{false, false}, 1, "t1"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			n := 0
-			src := NewCachedTokenSource(func(_ context.Context, _ bool) (string, time.Time, error) {
-				n++
-				exp := time.Time{}
-				if tc.expiresIn != 0 {
-					exp = time.Now().Add(tc.expiresIn)
-				}
-				return "t" + string(rune('0'+n)), exp, nil
-			})
-			var last string
-			for _, force := range tc.calls {
-				var err error
-				if last, err = src(context.Background(), force); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if n != tc.wantFetch || last != tc.wantLast {
-				t.Errorf("fetches = %d, last token %q; want %d, %q", n, last, tc.wantFetch, tc.wantLast)
-			}
-		})
-	}
-	errSource := NewCachedTokenSource(func(context.Context, bool) (string, time.Time, error) {
-		return "", time.Time{}, errors.New("not signed in")
-	})
-	if _, err := errSource(context.Background(), false); err == nil {
-		t.Error("a fetch error must be returned")
 	}
 }

@@ -8,7 +8,7 @@
 // the client all work without the proxy knowing them. What the bridge adds is what an HTTP hop
 // needs and a stdio client cannot do for itself:
 //
-//   - the Authorization header, from a [TokenSource], refreshed once and retried on a 401;
+//   - the Authorization header, from an [auth.TokenSupply], refreshed once and retried on a 401;
 //   - a JSON-RPC error answer, instead of a hang, to every request the remote server could not
 //     answer (401, 403, unreachable, connection lost), with a message saying what to do;
 //   - the MCP session: the Mcp-Session-Id and Mcp-Protocol-Version headers, the standalone GET
@@ -45,24 +45,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
-
-// TokenSource supplies the bearer token sent upstream. forceRefresh is true after the remote
-// server rejected the token the source returned last (401): the source must then try to get a
-// new one (an MSAL silent refresh) and return an error saying what the user should do if it
-// cannot. An empty token sends no Authorization header. The proxy calls it before every HTTP
-// request, so it should cache (see [NewCachedTokenSource]).
-// Its error text reaches the client and the log, so it must say what to do and never
-// contain a token.
-type TokenSource func(ctx context.Context, forceRefresh bool) (string, error)
 
 // Config configures [Run]. Only Server is required.
 type Config struct {
 	// Server is the remote MCP endpoint, e.g. https://mcp.example.com/mcp.
 	Server string
-	// Token supplies the bearer token; nil sends none (--no-auth).
-	Token TokenSource
+	// Token supplies the bearer token; nil sends none (--no-auth). Its error text reaches the
+	// client and the log, so it says what to do and never holds a token.
+	Token *auth.TokenSupply
 	// HTTPClient talks to the server; nil uses a client with a few idle connections per host.
 	// It must have no overall Timeout: SSE streams stay open for as long as a tool runs.
 	HTTPClient *http.Client
@@ -177,11 +170,6 @@ type proxy struct {
 	reinitSeq int
 
 	reinitMu sync.Mutex // one re-initialization at a time
-
-	// refreshMu serializes refreshes; replaced lets requests rejected with the same token
-	// share one refresh. It holds tokens, so it is never logged.
-	refreshMu sync.Mutex
-	replaced  map[string]string // rejected token -> the token that replaced it
 }
 
 // session is the upstream MCP session as of one moment; gen counts initializations, so that

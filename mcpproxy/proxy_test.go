@@ -10,12 +10,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 )
 
 func TestRelayListsToolsPromptsResources(t *testing.T) {
 	t.Parallel()
 	u := newUpstream(t, "", "good")
-	p, err := startProxy(t, Config{Server: u.url(), Token: (&staticSource{tokens: []string{"good"}}).source})
+	p, err := startProxy(t, Config{Server: u.url(), Token: (&staticSource{tokens: []string{"good"}}).supply()})
 	if err != nil {
 		t.Fatalf("connect through the proxy: %v", err)
 	}
@@ -55,7 +57,7 @@ func TestRelayListsToolsPromptsResources(t *testing.T) {
 func TestRelayCallWithProgressTokens(t *testing.T) {
 	t.Parallel()
 	u := newUpstream(t, "", "good")
-	p, err := startProxy(t, Config{Server: u.url(), Token: (&staticSource{tokens: []string{"good"}}).source})
+	p, err := startProxy(t, Config{Server: u.url(), Token: (&staticSource{tokens: []string{"good"}}).supply()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +138,7 @@ func TestExpiredTokenIsRefreshedAndRetried(t *testing.T) {
 	t.Parallel()
 	u := newUpstream(t, "", "first")
 	src := &staticSource{tokens: []string{"first", "second"}}
-	p, err := startProxy(t, Config{Server: u.url(), Token: src.source})
+	p, err := startProxy(t, Config{Server: u.url(), Token: src.supply()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,28 +159,28 @@ func TestAuthFailuresAreJSONRPCErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name     string
-		source   TokenSource
+		source   *auth.TokenSupply
 		noScope  bool
 		wantCode int64
 		wantIn   []string
 	}{
 		{
 			name:     "revoked: the refresh gives the same token",
-			source:   (&staticSource{tokens: []string{"revoked"}}).source,
+			source:   (&staticSource{tokens: []string{"revoked"}}).supply(),
 			wantCode: CodeUnauthorized,
 			wantIn:   []string{"fastmcp-auth login", "token expired at 2026-01-02T15:04:05Z"},
 		},
 		{
 			name:     "revoked: the refresh fails",
-			source:   func(_ context.Context, force bool) (string, error) { return tokenOrErr(force) },
+			source:   supplyOf(func(_ context.Context, force bool) (string, error) { return tokenOrErr(force) }),
 			wantCode: CodeUnauthorized,
 			wantIn:   []string{"not signed in: run fastmcp-auth login"},
 		},
 		{
 			name: "no token at all",
-			source: func(context.Context, bool) (string, error) {
+			source: supplyOf(func(context.Context, bool) (string, error) {
 				return "", errors.New("not signed in: run fastmcp-auth login")
-			},
+			}),
 			wantCode: CodeUnauthorized,
 			wantIn:   []string{"fastmcp-auth login"},
 		},
@@ -190,7 +192,7 @@ func TestAuthFailuresAreJSONRPCErrors(t *testing.T) {
 		},
 		{
 			name:     "missing scope",
-			source:   (&staticSource{tokens: []string{"weak"}}).source,
+			source:   (&staticSource{tokens: []string{"weak"}}).supply(),
 			noScope:  true,
 			wantCode: CodeForbidden,
 			wantIn:   []string{`"execute"`},
@@ -231,7 +233,7 @@ func tokenOrErr(force bool) (string, error) {
 func TestTokenRevokedMidSession(t *testing.T) {
 	t.Parallel()
 	u := newUpstream(t, "", "good")
-	p, err := startProxy(t, Config{Server: u.url(), Token: (&staticSource{tokens: []string{"good"}}).source})
+	p, err := startProxy(t, Config{Server: u.url(), Token: (&staticSource{tokens: []string{"good"}}).supply()})
 	if err != nil {
 		t.Fatal(err)
 	}

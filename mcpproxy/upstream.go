@@ -34,7 +34,7 @@ const (
 // restarted, or expired the session) it re-initializes the session and retries once. written,
 // if not nil, is called when the first attempt has been written to the network.
 func (p *proxy) post(ctx context.Context, body []byte, env *envelope, written func()) (*http.Response, error) {
-	token, err := p.token(ctx, false)
+	token, err := p.token(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -144,40 +144,24 @@ func (p *proxy) setHeaders(h http.Header, sess session, token string, env *envel
 	}
 }
 
-// token returns the token to send, "" without a token source.
-func (p *proxy) token(ctx context.Context, force bool) (string, error) {
+// token returns the token to send, "" without a token supply.
+func (p *proxy) token(ctx context.Context) (string, error) {
 	if p.cfg.Token == nil {
 		return "", nil
 	}
-	t, err := p.cfg.Token(ctx, force)
+	t, err := p.cfg.Token.Token(ctx)
 	if err != nil {
-		// The source's message (e.g. "run fastmcp-auth login") goes to the client as is.
+		// The supply's message (e.g. "run fastmcp-auth login") goes to the client as is.
 		return "", &rpcError{Code: CodeUnauthorized, Message: err.Error()}
 	}
 	return t, nil
 }
 
-// refresh asks the token source for a token newer than rejected. Requests rejected together
-// (a tool call and the standalone stream, say) share one refresh: when another request already
-// replaced the rejected token, its replacement is returned without asking again.
+// refresh asks the token supply for a token to use instead of rejected. Requests rejected
+// together (a tool call and the standalone stream, say) share one refresh: the supply returns
+// the replacement another request already got.
 func (p *proxy) refresh(ctx context.Context, rejected string) (string, error) {
-	p.refreshMu.Lock()
-	defer p.refreshMu.Unlock()
-	if p.replaced != nil {
-		if fresh, ok := p.replaced[rejected]; ok {
-			return fresh, nil
-		}
-	} else {
-		p.replaced = map[string]string{}
-	}
-	fresh, err := p.cfg.Token(ctx, true)
-	if err != nil {
-		return "", err
-	}
-	if fresh != rejected {
-		p.replaced[rejected] = fresh
-	}
-	return fresh, nil
+	return p.cfg.Token.Refresh(ctx, rejected)
 }
 
 // authError is the answer to a 401 the proxy could not recover from. The server's
@@ -395,7 +379,7 @@ func (p *proxy) listen(ctx context.Context, sess session) {
 	backoff := 250 * time.Millisecond
 	refreshed := false
 	for ctx.Err() == nil {
-		token, err := p.token(ctx, false)
+		token, err := p.token(ctx)
 		if err != nil {
 			p.log.Warn("standalone stream closed: no token", "error", err)
 			return
@@ -459,7 +443,7 @@ func (p *proxy) endSession() {
 	// Run's context is already cancelled here; the DELETE gets its own short deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	token, err := p.token(ctx, false)
+	token, err := p.token(ctx)
 	if err != nil {
 		return
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -82,17 +81,6 @@ func BenchmarkHandlerCallTool(b *testing.B) {
 	}
 }
 
-// processCPU is the user+system CPU time of this process in nanoseconds. On a shared
-// machine it is a steadier figure than ns/op, which also counts the time spent waiting for a
-// core that others hold.
-func processCPU() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
-
 // benchPost sends one JSON-RPC message to h as a client would and returns the recorded answer.
 func benchPost(h http.Handler, bearer, sid, body string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8000/mcp", strings.NewReader(body))
@@ -111,7 +99,7 @@ func benchPost(h http.Handler, bearer, sid, body string) *httptest.ResponseRecor
 }
 
 // benchInitialize opens an MCP session on h and returns its ID.
-func benchInitialize(b *testing.B, h http.Handler, bearer string) string {
+func benchInitialize(b testing.TB, h http.Handler, bearer string) string {
 	b.Helper()
 	rec := benchPost(h, bearer, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`)
 	sid := rec.Header().Get("Mcp-Session-Id")

@@ -49,13 +49,23 @@ type tools struct {
 	onReverseEnd func(error)
 }
 
-func (t *tools) register(s *mcp.Server) {
-	mcp.AddTool(s, &mcp.Tool{
+// reverseToolDef is reverse_tool as clients list it; the schemas are inferred from
+// ReverseInput and ReverseOutput when it is registered.
+func reverseToolDef() *mcp.Tool {
+	return &mcp.Tool{
 		Name: ReverseToolName,
 		Description: "Reverse a text by user-perceived characters (combining marks, flags and emoji sequences stay whole). " +
 			"Reports five progress steps and stops when cancelled.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: new(false)},
-	}, t.reverse)
+	}
+}
+
+func (t *tools) register(s *mcp.Server) {
+	// reverse_tool, the tool every benchmark calls, goes through the raw AddTool with its
+	// schemas resolved here, once (see typedTool); random_number_tool keeps the SDK's typed
+	// AddTool.
+	reverse := mustTypedTool(reverseToolDef(), t.reverse, fastReverseInput)
+	s.AddTool(reverse.tool, reverse.handle)
 	mcp.AddTool(s, &mcp.Tool{
 		Name:        RandomToolName,
 		Description: "Draw a random integer between min and max, both included.",
@@ -95,7 +105,7 @@ func (t *tools) reverse(ctx context.Context, req *mcp.CallToolRequest, in Revers
 			ProgressToken: token,
 			Progress:      float64(step),
 			Total:         ProgressSteps,
-			Message:       fmt.Sprintf("reversing: step %d of %d", step, ProgressSteps),
+			Message:       progressMessages[step-1],
 		})
 		if perr != nil {
 			// An undeliverable notification must not fail the call.
@@ -104,6 +114,14 @@ func (t *tools) reverse(ctx context.Context, req *mcp.CallToolRequest, in Revers
 	}
 	return nil, ReverseOutput{ReversedQuery: Reverse(in.Query)}, nil
 }
+
+// progressMessages are the messages of the progress steps, formatted once.
+var progressMessages = func() (m [ProgressSteps]string) {
+	for i := range m {
+		m[i] = fmt.Sprintf("reversing: step %d of %d", i+1, ProgressSteps)
+	}
+	return m
+}()
 
 // sleep waits d, or returns ctx's error if it ends first. With d <= 0 it only checks ctx.
 func sleep(ctx context.Context, d time.Duration) error {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"). Installs what the tests need, then runs
 # every test: Go unit tests with -race, the interoperability tests with real third-party MCP
-# clients (Node), the browser tests (Debian's chromium), and the fuzz targets briefly.
+# clients (Node), the browser tests (Debian's chromium), the OS key store test (Debian's
+# gnome-keyring on a private D-Bus), the cross-builds, and the fuzz targets briefly.
 #
 #   scripts/test.sh            everything
 #   SKIP_INSTALL=1 scripts/test.sh   do not try to install chromium / npm packages
@@ -29,6 +30,15 @@ if [ -z "${SKIP_INSTALL:-}" ]; then
       log "nginx is missing: install it (apt-get install nginx) or the scale-out test will skip (fail under CI=true)"
     fi
   fi
+  if ! command -v gnome-keyring-daemon >/dev/null 2>&1 || ! command -v dbus-daemon >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing gnome-keyring and dbus (Debian packages) for the Secret Service test (auth/)"
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnome-keyring dbus >/dev/null
+    else
+      log "gnome-keyring or dbus is missing: install them (apt-get install gnome-keyring dbus) or the Secret Service test will skip (fail under CI=true)"
+    fi
+  fi
   for dir in interop bench; do
     if [ -f "$dir/package-lock.json" ]; then
       log "npm ci in $dir (pinned by its lock file)"
@@ -51,6 +61,14 @@ log "golangci-lint"
 
 log "go vet"
 go vet ./...
+
+# The release targets (README "Install"): the binary must build and vet without cgo on each,
+# so a Windows or macOS user never meets a Linux-only call (issue 12).
+for target in windows/amd64 darwin/arm64 darwin/amd64 linux/arm64; do
+  log "cross-build and vet for $target (CGO_ENABLED=0)"
+  GOOS="${target%/*}" GOARCH="${target#*/}" CGO_ENABLED=0 go build -o /dev/null .
+  GOOS="${target%/*}" GOARCH="${target#*/}" CGO_ENABLED=0 go vet ./...
+done
 
 log "go test -race (unit, end-to-end, interoperability, browser)"
 go test -race -count=1 -timeout 15m ./...

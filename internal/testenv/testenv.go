@@ -57,13 +57,21 @@ func Binary(t testing.TB) string {
 
 // Run runs the package's tests and then removes the binary Binary built, if any; it returns
 // the exit code for os.Exit. Use it as `func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }`.
+//
+// It also hides the D-Bus session from the tests (and the binaries they start): with
+// --cache-store auto, sign-ins would otherwise put a key per temporary cache into the
+// developer's real keyring. The tests of the OS store start a Secret Service of their own.
 func Run(m *testing.M) int {
+	HideSessionBus()
 	code := m.Run()
 	if buildDir != "" {
 		_ = os.RemoveAll(buildDir)
 	}
 	return code
 }
+
+// HideSessionBus unsets DBUS_SESSION_BUS_ADDRESS (see Run).
+func HideSessionBus() { _ = os.Unsetenv("DBUS_SESSION_BUS_ADDRESS") }
 
 // FreeAddr returns a loopback host:port that was free at the time of the call: nothing
 // listens there, so it serves both as an address to start a server on and as a
