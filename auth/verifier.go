@@ -642,11 +642,21 @@ func safeName(nameBytes []byte, field func([]byte) any) string {
 		return "?"
 	}
 	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+		if !isNameChar(r) {
 			return "?"
 		}
 	}
 	return name
+}
+
+// isNameChar reports an ASCII letter, digit, '_', '-' or '.': the characters a claim name is
+// quoted with in a message.
+func isNameChar(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return true
+	}
+	return r == '_' || r == '-' || r == '.'
 }
 
 // verifyUncached does the full verification.

@@ -3,7 +3,6 @@ package webconsole
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,8 +11,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // newFakeAuthority serves a discovery document naming endpoints on itself and records the
@@ -327,24 +324,5 @@ func TestSessionStorageHoldsOnlyPKCE(t *testing.T) {
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("sessionStorage uses (-want +got):\n%s", d)
-	}
-}
-
-// TestDiscoveryRedirectStaysOnOrigin: a discovery document behind a redirect to another origin
-// is refused, so the browser is never sent to endpoints the configured authority did not serve.
-func TestDiscoveryRedirectStaysOnOrigin(t *testing.T) {
-	t.Parallel()
-	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(entraLikeDoc("http://" + r.Host))
-	}))
-	t.Cleanup(elsewhere.Close)
-	authority := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusFound)
-	}))
-	t.Cleanup(authority.Close)
-	_, err := New(context.Background(), Config{ClientID: "c", Authority: authority.URL + "/contoso"})
-	if !errors.Is(err, netx.ErrCrossOriginRedirect) {
-		t.Fatalf("New error = %v, want one wrapping netx.ErrCrossOriginRedirect", err)
 	}
 }
