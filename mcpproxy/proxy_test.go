@@ -256,7 +256,10 @@ func TestServerRestartIsAnErrorThenReconnects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	// Bounded, so that a proxy that never answers fails this test instead of hanging the
+	// package until go test's own timeout (seen once under heavy load).
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
 	if _, err := p.cs.ListTools(ctx, nil); err != nil {
 		t.Fatal(err)
 	}

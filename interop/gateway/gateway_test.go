@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package gatewayinterop runs real outside MCP servers (@modelcontextprotocol/server-everything
 // and server-filesystem, pinned in package-lock.json here) behind `fastmcp-auth serve --
 // COMMAND`, driven by the official TypeScript SDK client with tokens of the development

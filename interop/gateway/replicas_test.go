@@ -1,3 +1,8 @@
+//go:build unix
+
+// (Unix only: these tests drive the gateway with Unix signals, SIGHUP reload among them, and
+// check for orphans with kill(2).)
+
 package gatewayinterop
 
 import (
