@@ -40,7 +40,7 @@ func newCallCommand() *cli.Command {
 			"cancelled on the server).",
 		Flags: flagsOf(sharedFlags(), loginFlags(), clientFlags(), []cli.Flag{
 			jsonOutputFlag(),
-			&cli.StringFlag{Name: flagProgress, Value: progressAuto, Usage: "progress display on stderr: auto (bar on a terminal), bar, plain or none", EnvVars: envVar(flagProgress)},
+			progressFlag(),
 			&cli.StringFlag{Name: flagArgs, Usage: "tool arguments as a JSON object, or - to read it from stdin", EnvVars: envVar(flagArgs)},
 		}),
 		Action: runCall,
@@ -69,9 +69,9 @@ func runCall(c *cli.Context) error {
 	if err := toolargs.CheckObject(c.String(flagArgs)); err != nil {
 		return argsError(err)
 	}
-	mode := c.String(flagProgress)
-	if !slices.Contains([]string{progressAuto, progressBar, progressPlain, progressNone}, mode) {
-		return usageErrorf("--progress must be auto, bar, plain or none, not %q", mode)
+	mode, err := progressMode(c)
+	if err != nil {
+		return err
 	}
 
 	client, err := connectMCP(c)

@@ -94,6 +94,8 @@ func TestCallExitCodes(t *testing.T) {
 			2, "", []string{"unknown flag --bogus"}},
 		{"bad --progress", []string{"call", "reverse_tool", "q=1", "--progress", "fancy", "--token", "good"},
 			2, "", []string{"--progress must be auto, bar, plain or none"}},
+		{"tools: bad --progress", []string{"tools", "--progress", "fancy", "--server", srv.URL, "--token", "good"},
+			2, "", []string{"--progress must be auto, bar, plain or none"}},
 		{"bad --server", []string{"tools", "--server", "localhost:8000", "--token", "good"},
 			2, "", []string{"--server must be an http(s) URL"}},
 		{"no token (401)", []string{"call", "reverse_tool", "query=x", "--server", srv.URL, "--no-auth"},
@@ -323,5 +325,17 @@ func TestCallInterrupted(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("interrupt took %v", d)
+	}
+}
+
+// TestToolsAcceptsProgress: CLI.md lists --progress for tools as well as call, so a script (or a
+// FASTMCP_AUTH_PROGRESS meant for call) that passes it to tools still gets the list.
+func TestToolsAcceptsProgress(t *testing.T) {
+	srv := mcpclienttest.NewServer(t, mcpclienttest.Options{Tokens: clientTestTokens})
+	for _, mode := range []string{"auto", "bar", "plain", "none"} {
+		code, stdout, stderr := runClientCLI(context.Background(), "tools", "--progress", mode, "--server", srv.URL, "--token", "good")
+		if code != 0 || !strings.Contains(stdout, "reverse_tool") || !strings.Contains(stdout, "random_number_tool") {
+			t.Errorf("tools --progress %s: exit %d, stdout %q, stderr %q; want exit 0 and both tools", mode, code, stdout, stderr)
+		}
 	}
 }

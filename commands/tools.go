@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -20,6 +21,22 @@ func jsonOutputFlag() cli.Flag {
 	return &cli.BoolFlag{Name: flagJSON, Usage: "machine-readable JSON on stdout", EnvVars: envVar(flagJSON)}
 }
 
+// progressFlag is --progress, shared by call and tools: CLI.md lists it for both, so that a
+// script or a FASTMCP_AUTH_PROGRESS setting meant for call does not break tools. tools/list
+// reports no progress, so on tools it is checked and has no other effect.
+func progressFlag() cli.Flag {
+	return &cli.StringFlag{Name: flagProgress, Value: progressAuto, Usage: "progress display on stderr: auto (bar on a terminal), bar, plain or none", EnvVars: envVar(flagProgress)}
+}
+
+// progressMode returns --progress, or a usage error for a value that is not one of the four.
+func progressMode(c *cli.Context) (string, error) {
+	mode := c.String(flagProgress)
+	if !slices.Contains([]string{progressAuto, progressBar, progressPlain, progressNone}, mode) {
+		return "", usageErrorf("--progress must be auto, bar, plain or none, not %q", mode)
+	}
+	return mode, nil
+}
+
 // newToolsCommand is `fastmcp-auth tools`: the server's tools, one a line, or as JSON.
 func newToolsCommand() *cli.Command {
 	return &cli.Command{
@@ -28,7 +45,7 @@ func newToolsCommand() *cli.Command {
 		ArgsUsage: " ",
 		Description: "Prints one tool a line: its name and description. With --json, a JSON array of the tools\n" +
 			"with their input schemas. Exit codes: 3 not signed in, 401 or 403; 4 server unreachable.",
-		Flags:  flagsOf(sharedFlags(), loginFlags(), clientFlags(), []cli.Flag{jsonOutputFlag()}),
+		Flags:  flagsOf(sharedFlags(), loginFlags(), clientFlags(), []cli.Flag{jsonOutputFlag(), progressFlag()}),
 		Action: runTools,
 	}
 }
@@ -43,6 +60,9 @@ func runTools(c *cli.Context) error {
 	}
 	if len(rest) > 0 {
 		return usageErrorf("tools takes no arguments, got %q", rest[0])
+	}
+	if _, err := progressMode(c); err != nil {
+		return err
 	}
 	client, err := connectMCP(c)
 	if err != nil {
