@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -176,12 +177,25 @@ type toolOutcome struct {
 	Progress []float64 `json:"progress"`
 }
 
+// clientCommand is node gw-client.mjs URL TOKEN SCENARIO [EXTRA], with the token (args[1]) moved
+// into the environment (GW_TOKEN) so that it never shows in the process list.
+func clientCommand(ctx context.Context, args ...string) *exec.Cmd {
+	args = slices.Clone(args)
+	token := ""
+	if len(args) > 1 {
+		token, args[1] = args[1], "env"
+	}
+	cmd := exec.CommandContext(ctx, "node", append([]string{"gw-client.mjs"}, args...)...)
+	cmd.Env = append(os.Environ(), "GW_TOKEN="+token)
+	return cmd
+}
+
 // runClient runs gw-client.mjs; stdin, when given, keeps a "hold" client connected.
 func runClient(t *testing.T, stdin io.Reader, args ...string) report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", append([]string{"gw-client.mjs"}, args...)...)
+	cmd := clientCommand(ctx, args...)
 	cmd.Stdin = stdin
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -333,7 +347,7 @@ func TestPolicyAndUserIsolation(t *testing.T) {
 // hold connects a client that stays connected until stop; it returns its session ID.
 func hold(t *testing.T, url, token string) (string, func()) {
 	t.Helper()
-	cmd := exec.Command("node", "gw-client.mjs", url, token, "hold")
+	cmd := clientCommand(context.Background(), url, token, "hold")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr

@@ -11,7 +11,9 @@ import {
   CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 
-const [url, token, scenario, extra] = process.argv.slice(2);
+// The token comes in GW_TOKEN (argv would show it in the process list); "-" means none.
+const [url, tokenArg, scenario, extra] = process.argv.slice(2);
+const token = tokenArg === 'env' ? process.env.GW_TOKEN : tokenArg;
 const headers = token && token !== '-' ? { Authorization: `Bearer ${token}` } : {};
 const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
 const client = new Client({ name: 'gateway-interop', version: '0.0.1' },
