@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 	"github.com/fastmcp-auth/fastmcp-auth/policy"
 )
@@ -454,13 +455,13 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	msgs := make([]*message, len(raws))
 	requests, initialize := 0, false
 	for i, raw := range raws {
-		m, err := parseMessage(raw)
+		m, err := jsonrpc.Parse(raw)
 		if err != nil {
 			httpError(w, http.StatusBadRequest, codeInvalidRequest, "not a JSON-RPC message: "+err.Error())
 			return
 		}
 		msgs[i] = m
-		if m.isRequest() {
+		if m.IsRequest() {
 			requests++
 		}
 		if m.Method == methodInitialize {
@@ -472,7 +473,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	id := g.identity(r)
 	var s *session
 	if initialize {
-		if len(msgs) != 1 || !msgs[0].isRequest() {
+		if len(msgs) != 1 || !msgs[0].IsRequest() {
 			httpError(w, http.StatusBadRequest, codeInvalidRequest, "initialize must be sent alone, as a request")
 			return
 		}

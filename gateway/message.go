@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 )
 
 // MCP methods the gateway looks at. Every other method passes without being looked at.
@@ -41,30 +43,7 @@ const (
 )
 
 // message is what the gateway reads of a JSON-RPC message; the bytes themselves are relayed.
-type message struct {
-	ID     json.RawMessage `json:"id,omitempty"`
-	Method string          `json:"method,omitempty"`
-	Params json.RawMessage `json:"params,omitempty"`
-	Result json.RawMessage `json:"result,omitempty"`
-	Error  json.RawMessage `json:"error,omitempty"`
-}
-
-func parseMessage(raw []byte) (*message, error) {
-	var m message
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, err
-	}
-	if m.Method == "" && !m.hasID() {
-		return nil, errors.New("neither a method nor an id")
-	}
-	return &m, nil
-}
-
-func (m *message) hasID() bool     { return len(m.ID) > 0 && string(m.ID) != "null" }
-func (m *message) isRequest() bool { return m.Method != "" && m.hasID() }
-func (m *message) isResponse() bool {
-	return m.Method == "" && m.hasID()
-}
+type message = jsonrpc.Envelope
 
 // idKey normalizes an id (a request id or a progress token) so that "1", 1 and 1.0 meet.
 func idKey(id json.RawMessage) string {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 	"github.com/fastmcp-auth/fastmcp-auth/policy"
 )
 
@@ -89,8 +90,8 @@ func (h *passthrough) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s := &session{g: h.g, logger: h.p.Logger, short: "stateless"}
 		var denied [][]byte
 		for _, raw := range raws {
-			m, err := parseMessage(raw)
-			if err != nil || !m.isRequest() {
+			m, err := jsonrpc.Parse(raw)
+			if err != nil || !m.IsRequest() {
 				continue
 			}
 			c := &call{id: m.ID, method: m.Method, start: time.Now(), identity: id}
@@ -162,8 +163,8 @@ func (h *passthrough) rewrite(b []byte, calls map[string]*call) []byte {
 	}
 	out := make([][]byte, 0, len(msgs))
 	for _, raw := range msgs {
-		m, err := parseMessage(raw)
-		if err != nil || !m.isResponse() {
+		m, err := jsonrpc.Parse(raw)
+		if err != nil || !m.IsResponse() {
 			out = append(out, raw)
 			continue
 		}

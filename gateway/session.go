@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 	"github.com/fastmcp-auth/fastmcp-auth/policy"
 )
 
@@ -69,12 +70,12 @@ func (s *session) idleSince(t time.Time) bool {
 func (s *session) fromClient(raw []byte, m *message, st *stream, id *auth.Identity) {
 	line, err := compact(raw)
 	if err != nil {
-		if m.isRequest() {
+		if m.IsRequest() {
 			st.push(errorResponse(m.ID, codeParseError, "the message is not valid JSON", nil), true)
 		}
 		return
 	}
-	if !m.isRequest() {
+	if !m.IsRequest() {
 		// Notifications (initialized, cancelled, progress, roots/list_changed) and the client's
 		// answers to server requests (sampling, elicitation, roots) go up unchanged.
 		if err := s.up.Send(line); err != nil {
@@ -139,12 +140,12 @@ func (s *session) take(key string) *call {
 
 // fromUpstream routes one message of the upstream server to the client.
 func (s *session) fromUpstream(raw []byte) {
-	m, err := parseMessage(raw)
+	m, err := jsonrpc.Parse(raw)
 	if err != nil {
 		s.logger.Warn("upstream sent a message that is not JSON-RPC; dropped", "session", s.short, "err", err)
 		return
 	}
-	if m.isResponse() {
+	if m.IsResponse() {
 		c := s.take(idKey(m.ID))
 		if c == nil {
 			s.logger.Debug("upstream answered an unknown request; dropped", "session", s.short)

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 )
 
 // Shared runs one upstream for every session (--shared-upstream), for servers that are
@@ -160,12 +162,12 @@ func (s *sharedSession) Close() error {
 // Send rewrites one message of the session and writes it to the shared upstream.
 func (s *sharedSession) Send(msg []byte) error {
 	sh := s.sh
-	m, err := parseMessage(msg)
+	m, err := jsonrpc.Parse(msg)
 	if err != nil {
 		return err
 	}
 	switch {
-	case m.isResponse():
+	case m.IsResponse():
 		// The client's answer to a server request: only the session it was sent to answers.
 		sh.mu.Lock()
 		owner := sh.serverReqs[idKey(m.ID)]
@@ -202,7 +204,7 @@ func (s *sharedSession) Send(msg []byte) error {
 			return s.sendWith(m, mustJSON(p), nil, up)
 		}
 		return nil
-	case m.isRequest():
+	case m.IsRequest():
 		sh.mu.Lock()
 		sh.next++
 		newID := strconv.Quote(s.short + "~" + strconv.FormatUint(sh.next, 10))
@@ -284,12 +286,12 @@ func (s *sharedSession) sendWith(m *message, params json.RawMessage, id json.Raw
 
 // fromUpstream routes a message of the shared upstream.
 func (sh *Shared) fromUpstream(raw []byte) {
-	m, err := parseMessage(raw)
+	m, err := jsonrpc.Parse(raw)
 	if err != nil {
 		return
 	}
 	switch {
-	case m.isResponse():
+	case m.IsResponse():
 		key := idKey(m.ID)
 		sh.mu.Lock()
 		p, ok := sh.pending[key]
@@ -324,7 +326,7 @@ func (sh *Shared) fromUpstream(raw []byte) {
 				p.s.recv(mustJSON(map[string]any{"jsonrpc": "2.0", "method": m.Method, "params": params}))
 			}
 		}
-	case m.isRequest():
+	case m.IsRequest():
 		// The session that caused it: the only one with a call in flight.
 		sh.mu.Lock()
 		var owner *sharedSession

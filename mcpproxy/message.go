@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 )
 
 // MCP methods the proxy looks at; every other one is relayed without being looked at.
@@ -24,36 +25,8 @@ const (
 // nullID is the id of an error answer to a message whose id could not be read.
 var nullID = json.RawMessage("null")
 
-// envelope is what the proxy reads of a JSON-RPC message: enough to route it. The message
-// itself is relayed as received.
-type envelope struct {
-	ID     json.RawMessage `json:"id,omitempty"`
-	Method string          `json:"method,omitempty"`
-	Params json.RawMessage `json:"params,omitempty"`
-	Result json.RawMessage `json:"result,omitempty"`
-}
-
-// parseEnvelope reads the routing fields of one message; a message with neither a method nor
-// an id is not JSON-RPC.
-func parseEnvelope(raw []byte) (*envelope, error) {
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return nil, err
-	}
-	if env.Method == "" && !env.hasID() {
-		return nil, errors.New("neither a method nor an id")
-	}
-	return &env, nil
-}
-
-// hasID: an id other than null (null is the id of an error to an unreadable request).
-func (e *envelope) hasID() bool { return len(e.ID) > 0 && string(e.ID) != "null" }
-
-// isRequest: a call expecting an answer.
-func (e *envelope) isRequest() bool { return e.Method != "" && e.hasID() }
-
-// isResponse: an answer (result or error).
-func (e *envelope) isResponse() bool { return e.Method == "" && e.hasID() }
+// envelope is what the proxy reads of a JSON-RPC message: enough to route it.
+type envelope = jsonrpc.Envelope
 
 // idKey normalizes a JSON-RPC id so that the answer's id matches the request's however each
 // side spelled it: strings by value, numbers by their canonical form.
@@ -167,7 +140,7 @@ func dispatch(data []byte, fn func([]byte, *envelope) bool) bool {
 	}
 	for _, m := range msgs {
 		// What is not JSON-RPC is dropped: stdout must carry valid messages only.
-		env, err := parseEnvelope(m)
+		env, err := jsonrpc.Parse(m)
 		if err != nil {
 			continue
 		}

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
@@ -246,7 +247,7 @@ func (p *proxy) readLoop(ctx context.Context, stdin io.Reader) error {
 			continue
 		}
 		for _, raw := range msgs {
-			env, err := parseEnvelope(raw)
+			env, err := jsonrpc.Parse(raw)
 			if err != nil {
 				p.log.Warn("ignoring a message of stdin that is not JSON-RPC", "error", err)
 				p.writeError(nullID, &rpcError{Code: -32600, Message: "invalid request: " + err.Error()})
@@ -315,7 +316,7 @@ func (p *proxy) forward(raw []byte, env *envelope, written func()) {
 		if ctx.Err() != nil {
 			return // shutting down: nobody is left to read an answer
 		}
-		if env.isRequest() {
+		if env.IsRequest() {
 			p.log.Warn("request failed upstream", "method", env.Method, "error", err)
 			p.writeError(env.ID, err)
 		} else {
@@ -324,7 +325,7 @@ func (p *proxy) forward(raw []byte, env *envelope, written func()) {
 		return
 	}
 	defer resp.Body.Close()
-	if !env.isRequest() {
+	if !env.IsRequest() {
 		// Notifications and the client's answers get 202; relay anything else the server sent.
 		if _, err := p.relay(resp, nil, false); err != nil && ctx.Err() == nil {
 			p.log.Debug("reading the answer to a notification", "method", env.Method, "error", err)
@@ -363,7 +364,7 @@ func (p *proxy) relay(resp *http.Response, id json.RawMessage, isInit bool) (boo
 	want := idKey(id)
 	answered := false
 	err := readMessages(resp, func(msg []byte, env *envelope) bool {
-		isAnswer := want != "" && env.isResponse() && idKey(env.ID) == want
+		isAnswer := want != "" && env.IsResponse() && idKey(env.ID) == want
 		if isAnswer && isInit {
 			p.startSession(resp.Header.Get(headerSessionID), protocolVersionOf(env))
 		}
@@ -438,7 +439,7 @@ func (lw *lineWriter) write(msg []byte, env *envelope) {
 	// the progress gap delays only the response that follows a progress notification.
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
-	if lw.gap > 0 && env.isResponse() && !lw.lastProgress.IsZero() {
+	if lw.gap > 0 && env.IsResponse() && !lw.lastProgress.IsZero() {
 		if d := lw.gap - time.Since(lw.lastProgress); d > 0 {
 			time.Sleep(d)
 		}

@@ -130,7 +130,7 @@ func (p *proxy) setHeaders(h http.Header, sess session, token string, env *envel
 		if version != "" {
 			h.Set(headerProtocolVersion, version)
 		}
-		if version >= minStandardHeaders && env.isRequest() {
+		if version >= minStandardHeaders && env.IsRequest() {
 			h.Set(headerMethod, env.Method)
 			if name := requestName(env.Method, env.Params); name != "" {
 				h.Set(headerName, name)
@@ -323,7 +323,7 @@ func (p *proxy) reinit(ctx context.Context, failedGen uint64) error {
 	}
 	var result *envelope
 	rerr := readMessages(resp, func(msg []byte, e *envelope) bool {
-		if e.isResponse() && idKey(e.ID) == idKey(id) {
+		if e.IsResponse() && idKey(e.ID) == idKey(id) {
 			result = e
 			return true
 		}
