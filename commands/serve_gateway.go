@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -71,7 +72,7 @@ type gatewaySettings struct {
 	AuditArgs   bool
 }
 
-var replicaIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+var replicaIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`) })
 
 type rawArgsKey struct{}
 
@@ -161,7 +162,7 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 	if g.MaxSessions < 1 {
 		return nil, usageErrorf("--%s must be at least 1", flagMaxSessions)
 	}
-	if g.ReplicaID != "" && !replicaIDPattern.MatchString(g.ReplicaID) {
+	if g.ReplicaID != "" && !replicaIDPattern().MatchString(g.ReplicaID) {
 		return nil, usageErrorf("--%s takes letters, digits, - and _ (at most 64), not %q", flagReplicaID, g.ReplicaID)
 	}
 	for _, n := range g.PassEnv {

@@ -162,7 +162,11 @@ var ErrInvalidConfig = errors.New("invalid configuration")
 
 // tenantPattern is what a tenant segment may be: one lower-case path segment (it is matched
 // after lower-casing) that needs no escaping in URLs, issuers or the env lines.
-var tenantPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+//
+// This package's patterns are compiled on first use (sync.OnceValue), not at package init:
+// counted repetitions such as {0,127} compile to thousands of instructions, about 400 KB of
+// heap that every command of the binary, `serve` included, would otherwise hold (issue 16).
+var tenantPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`) })
 
 // New validates cfg, then loads the CA, TLS leaf and RS256 signing key from cfg.StateDir or
 // creates them. It does not listen yet: call Start.
@@ -178,7 +182,7 @@ func New(cfg Config) (*Authority, error) {
 	}
 	cfg.Tenant = strings.ToLower(cfg.Tenant)
 	switch {
-	case !tenantPattern.MatchString(cfg.Tenant):
+	case !tenantPattern().MatchString(cfg.Tenant):
 		return nil, fmt.Errorf("%w: tenant %q: use letters, digits, '.', '_' or '-'", ErrInvalidConfig, cfg.Tenant)
 	case cfg.Tenant == "adfs" || cfg.Tenant == "dstsv2":
 		// MSAL switches to ADFS or dSTS mode for these names.
@@ -220,7 +224,7 @@ func New(cfg Config) (*Authority, error) {
 		}
 	}
 	for _, s := range cfg.APIScopes {
-		if !shortNamePattern.MatchString(s) {
+		if !shortNamePattern().MatchString(s) {
 			return nil, fmt.Errorf("%w: API scope %q: use letters, digits, '.', '_' or '-'", ErrInvalidConfig, s)
 		}
 	}
@@ -420,11 +424,11 @@ const DevClientID = "fastmcp-dev-cli"
 
 // shellSafe is the set of characters a POSIX shell and common .env parsers take literally, so
 // values made only of them need no quoting.
-var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=,-]+$`)
+var shellSafe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_./:@%+=,-]+$`) })
 
 // shellQuote single-quotes s when it holds anything a shell or .env parser would mangle.
 func shellQuote(s string) string {
-	if shellSafe.MatchString(s) {
+	if shellSafe().MatchString(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
@@ -48,8 +49,8 @@ type authCode struct {
 // characters); pkceChallengePattern an S256 code_challenge (the 43 unpadded base64url
 // characters of a SHA-256 digest). Checking the shape refuses short, low-entropy verifiers.
 var (
-	pkceVerifierPattern  = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
-	pkceChallengePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+	pkceVerifierPattern  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`) })
+	pkceChallengePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`) })
 )
 
 // validRedirectURI accepts https URLs and http URLs on loopback hosts (RFC 8252 section 7.3),
@@ -139,7 +140,7 @@ func (a *Authority) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", 9002325, "Proof Key for Code Exchange is required: send code_challenge and code_challenge_method=S256.")
 		return
 	}
-	if q.Get("code_challenge_method") != "S256" || !pkceChallengePattern.MatchString(req.challenge) {
+	if q.Get("code_challenge_method") != "S256" || !pkceChallengePattern().MatchString(req.challenge) {
 		fail("invalid_request", 9002325, "The code_challenge_method must be S256 with a 43-character base64url code_challenge.")
 		return
 	}
@@ -310,7 +311,7 @@ func (a *Authority) grantAuthorizationCode(r *http.Request, form url.Values, cli
 	case c.redirectURI != redirectURI:
 		oerr = errInvalidGrant(500112, "The redirect_uri does not match the one of the authorization request.")
 	// RFC 7636 section 4.6: the verifier's S256 hash must equal the stored challenge.
-	case !pkceVerifierPattern.MatchString(verifier) || !pkceMatches(verifier, c.challenge):
+	case !pkceVerifierPattern().MatchString(verifier) || !pkceMatches(verifier, c.challenge):
 		oerr = errInvalidGrant(aadstsPKCEMismatch, "The code_verifier does not match the code_challenge supplied in the authorization request.")
 	case c.redeemed:
 		// RFC 6749 section 4.1.2: a code used twice is refused, and the tokens issued from it

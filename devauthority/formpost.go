@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"sync"
 )
 
 // formPostScript submits the form_post page's only form at once; it is allowed by its hash,
@@ -25,12 +26,17 @@ var formPostScriptHash = func() string {
 // interactive flow asks for it (apps/internal/base/base.go: "Use form_post response mode for
 // interactive auth to avoid exposing the auth code in the URL") and its loopback listener
 // accepts only POST (apps/internal/local/server.go), as Entra answers it.
-var formPostTemplate = template.Must(template.New("formpost").Parse(`<!doctype html>
+//
+// Parsed on first use rather than at package init, which every command (serve included) would
+// pay for in heap and touched code pages (issue 16: peak RSS).
+var formPostTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("formpost").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Signing in</title></head>
 <body><form method="post" action="{{.Action}}">{{range .Fields}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">{{end}}
 <noscript><p>Script is off: press Continue to finish signing in.</p><button type="submit">Continue</button></noscript></form>
 <script>` + formPostScript + `</script></body></html>
 `))
+})
 
 // writeFormPost answers with the form_post page for redirectURI and the values v.
 func writeFormPost(w http.ResponseWriter, redirectURI string, v url.Values) {
@@ -43,7 +49,7 @@ func writeFormPost(w http.ResponseWriter, redirectURI string, v url.Values) {
 	}
 	sort.Slice(fields, func(i, j int) bool { return fields[i].Name < fields[j].Name })
 	formAction := "'none'"
-	if o := origin(redirectURI); originPattern.MatchString(o) {
+	if o := origin(redirectURI); originPattern().MatchString(o) {
 		formAction = o
 	}
 	h := w.Header()
@@ -55,7 +61,7 @@ func writeFormPost(w http.ResponseWriter, redirectURI string, v url.Values) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(http.StatusOK)
-	_ = formPostTemplate.Execute(w, struct {
+	_ = formPostTemplate().Execute(w, struct {
 		Action string
 		Fields []field
 	}{redirectURI, fields})

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Grant types of the token endpoint. MSAL Go polls with the short "device_code"; RFC 8628
@@ -70,11 +71,11 @@ func (a *Authority) grant(r *http.Request, form url.Values) (map[string]any, *oa
 }
 
 // clientIDPattern admits GUIDs and readable names alike, but no spaces, markup or controls.
-var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+var clientIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`) })
 
 // validClientID accepts any plausible client ID: there are no registrations here, but the ID
 // is shown on the approval page and put in tokens, so it must be plain text.
-func validClientID(id string) bool { return clientIDPattern.MatchString(id) }
+func validClientID(id string) bool { return clientIDPattern().MatchString(id) }
 
 // tokenResponse mints the tokens of a delegated grant: the access token, the id_token when
 // openid was asked for, a refresh token (in family) when offline_access was.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -80,7 +81,7 @@ func errInvalidClient(aadsts int, msg string) *oauthError {
 
 // correlationIDPattern limits the echoed client-request-id to a GUID-like token, so that the
 // error body never reflects arbitrary input.
-var correlationIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+var correlationIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`) })
 
 // writeOAuthError writes e as Entra's JSON error body. The correlation_id echoes the
 // client-request-id header MSAL sends (a fresh one is made up when it is absent or odd).
@@ -88,7 +89,7 @@ func writeOAuthError(w http.ResponseWriter, r *http.Request, now time.Time, e *o
 	// trace_id is random: it correlates nothing here, but clients parse it.
 	trace := newGUID()
 	corr := r.Header.Get("client-request-id")
-	if !correlationIDPattern.MatchString(corr) {
+	if !correlationIDPattern().MatchString(corr) {
 		corr = newGUID()
 	}
 	ts := now.UTC().Format("2006-01-02 15:04:05Z")

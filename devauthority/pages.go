@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // pageCSS is the only style of the pages, allowed by its hash in the Content-Security-Policy
@@ -33,7 +34,11 @@ var styleHash = func() string {
 // IDs, redirect URIs and typed codes come from the request. Both forms carry the CSRF
 // token; the consent form carries the user code or the transaction id, never the scopes or
 // redirect URI themselves.
-var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
+//
+// Parsed on first use rather than at package init, which every command (serve included) would
+// pay for in heap and touched code pages (issue 16: peak RSS).
+var pageTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}} - fastmcp-auth dev authority</title><style>` + pageCSS + `</style></head>
 <body><main>
@@ -63,6 +68,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <footer>fastmcp-auth development authority: for local development only, never for production.</footer>
 </main></body></html>
 `))
+})
 
 // pageData fills pageTemplate.
 type pageData struct {
@@ -112,7 +118,7 @@ const csrfCookie = "__Host-dev-authority-csrf"
 
 // originPattern is what may be added to the CSP form-action directive: a bare scheme://host,
 // with no space or ';' that could smuggle another directive into the header.
-var originPattern = regexp.MustCompile(`^https?://[A-Za-z0-9.\-\[\]:]+$`)
+var originPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^https?://[A-Za-z0-9.\-\[\]:]+$`) })
 
 // renderPage writes an HTML page with strict security headers: no script may run, only our
 // own style applies, the page cannot be framed (clickjacking of the Approve button), and a
@@ -120,7 +126,7 @@ var originPattern = regexp.MustCompile(`^https?://[A-Za-z0-9.\-\[\]:]+$`)
 func (a *Authority) renderPage(w http.ResponseWriter, r *http.Request, status int, pd pageData) {
 	pd.CSRF = a.csrfToken(a.ensureCSRFCookie(w, r))
 	formAction := "'self'"
-	if pd.formTarget != "" && originPattern.MatchString(pd.formTarget) {
+	if pd.formTarget != "" && originPattern().MatchString(pd.formTarget) {
 		formAction += " " + pd.formTarget
 	}
 	h := w.Header()
@@ -137,7 +143,7 @@ func (a *Authority) renderPage(w http.ResponseWriter, r *http.Request, status in
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	if err := pageTemplate.Execute(w, pd); err != nil {
+	if err := pageTemplate().Execute(w, pd); err != nil {
 		a.log.Error("could not render page", "err", err)
 	}
 }

@@ -4,13 +4,14 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // oidcScopes are the OpenID Connect scopes the authority grants besides the API's own.
 var oidcScopes = []string{"openid", "profile", "offline_access"}
 
 // shortNamePattern is what an API scope or app role name may look like.
-var shortNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var shortNamePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
 
 // graphAppID is Microsoft Graph's application ID: Entra resolves a scope without a resource
 // prefix ("execute") against Graph, which is why a bare scope fails there.
@@ -105,7 +106,7 @@ func (a *Authority) parseScopes(param, resource string) (*scopeRequest, *oauthEr
 			}
 			continue
 		}
-		if !shortNamePattern.MatchString(name) || !api.exposes(name) {
+		if !shortNamePattern().MatchString(name) || !api.exposes(name) {
 			return nil, errInvalidScope(aadstsScopeNotExposed, "The application asked for scope "+quoteScope(name)+" that doesn't exist on the resource '"+api.uri+"'. Contact the app vendor.")
 		}
 		sr.addAPI(name)

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"cel.dev/cel-go/cel"
@@ -101,8 +102,11 @@ func Load(path string) (*Policy, error) {
 	return p, nil
 }
 
-// env is the CEL environment every expression is compiled in.
-var env = func() *cel.Env {
+// env is the CEL environment every expression is compiled in. It is built on first use, not at
+// package init: every command of the binary links this package, and building it costs about
+// 1,000 allocations and touches much of cel-go's code, which `serve` without --policy and the
+// client commands never need (issue 16: peak RSS).
+var env = sync.OnceValue(func() *cel.Env {
 	e, err := cel.NewEnv(
 		cel.Variable("claims", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("args", cel.MapType(cel.StringType, cel.DynType)),
@@ -115,7 +119,7 @@ var env = func() *cel.Env {
 		panic(err) // fixed declarations: cannot fail
 	}
 	return e
-}()
+})
 
 // Parse compiles a policy document.
 func Parse(doc []byte) (*Policy, error) {
@@ -146,19 +150,19 @@ func Parse(doc []byte) (*Policy, error) {
 			return nil, fmt.Errorf("%s: allow is required (a CEL expression such as \"true\" or \"'execute' in claims.scp\")", name)
 		}
 		r.Allow = *fr.Allow
-		ast, iss := env.Compile(r.Allow)
+		ast, iss := env().Compile(r.Allow)
 		if iss != nil && iss.Err() != nil {
 			return nil, fmt.Errorf("%s: allow does not compile: %s", name, oneLine(iss.Err().Error()))
 		}
 		if t := ast.OutputType(); t != cel.BoolType && t != cel.DynType {
 			return nil, fmt.Errorf("%s: allow must be a boolean expression, not %s", name, t)
 		}
-		prg, err := env.Program(ast, cel.CostLimit(costLimit))
+		prg, err := env().Program(ast, cel.CostLimit(costLimit))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", name, err)
 		}
 		r.prg = prg
-		if r.listPrg, err = env.Program(ast, cel.CostLimit(costLimit), cel.EvalOptions(cel.OptPartialEval)); err != nil {
+		if r.listPrg, err = env().Program(ast, cel.CostLimit(costLimit), cel.EvalOptions(cel.OptPartialEval)); err != nil {
 			return nil, fmt.Errorf("%s: %v", name, err)
 		}
 		p.Rules = append(p.Rules, r)
