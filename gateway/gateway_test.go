@@ -38,7 +38,7 @@ var users = map[string]*auth.Identity{
 }
 
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	g    *Gateway
 	srv  *httptest.Server
 	logs *syncBuffer
@@ -62,7 +62,7 @@ func (s *syncBuffer) String() string {
 }
 
 // newHarness runs a gateway in front of the fake server (this test binary).
-func newHarness(t *testing.T, mod func(*Config)) *harness {
+func newHarness(t testing.TB, mod func(*Config)) *harness {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -141,7 +141,7 @@ type rpcMsg struct {
 }
 
 // events reads the SSE messages of resp, calling fn on each (fn may be nil).
-func events(t *testing.T, resp *http.Response, fn func(rpcMsg)) []rpcMsg {
+func events(t testing.TB, resp *http.Response, fn func(rpcMsg)) []rpcMsg {
 	t.Helper()
 	defer resp.Body.Close()
 	var out []rpcMsg

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/auth/authtest"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // BenchmarkHandlerCallTool measures the server side of one tools/call of reverse_tool (five
@@ -66,7 +67,7 @@ func BenchmarkHandlerCallTool(b *testing.B) {
 			}
 			sid := benchInitialize(b, h, bearer)
 			b.ReportAllocs()
-			cpu0 := processCPU()
+			cpu0 := testenv.ProcessCPU()
 			n := 0
 			for i := 0; b.Loop(); i++ {
 				n++
@@ -76,7 +77,7 @@ func BenchmarkHandlerCallTool(b *testing.B) {
 					b.Fatalf("tools/call: status %d, body %.300s", rec.Code, rec.Body.String())
 				}
 			}
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(n), "cpu-ns/op")
+			b.ReportMetric(float64(testenv.ProcessCPU()-cpu0)/float64(n), "cpu-ns/op")
 		})
 	}
 }
