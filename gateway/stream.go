@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // stream is one server-sent event stream to the client: the answer stream of a POST (it ends
@@ -55,12 +56,31 @@ func (st *stream) signal() {
 	}
 }
 
+// headerDelay is how long an answer stream (a POST's) may hold back its response headers
+// while it waits for its first message. Most calls are answered well within it; their headers,
+// events and the end of the body then leave in one write when the handler returns, instead of
+// three flushed writes (headers, events, end), which woke the client three times per call. A
+// slower call gets its headers at this point, so that the client and any proxy between know
+// the stream is open.
+const headerDelay = 50 * time.Millisecond
+
 // run writes the queued messages as SSE events until the stream is complete or ctx ends (the
 // client disconnected, or the server is stopping). Headers must already be set.
 func (st *stream) run(ctx context.Context, w http.ResponseWriter) {
 	rc := http.NewResponseController(w)
 	w.WriteHeader(http.StatusOK)
-	_ = rc.Flush()
+	st.mu.Lock()
+	standalone := st.remaining < 0
+	st.mu.Unlock()
+	// A standalone stream may stay silent for the whole session: its headers go at once.
+	var headerC <-chan time.Time
+	if standalone {
+		_ = rc.Flush()
+	} else {
+		t := time.NewTimer(headerDelay)
+		defer t.Stop()
+		headerC = t.C
+	}
 	defer func() {
 		st.mu.Lock()
 		st.closed = true
@@ -80,11 +100,6 @@ func (st *stream) run(ctx context.Context, w http.ResponseWriter) {
 				return
 			}
 		}
-		if len(batch) > 0 {
-			if err := rc.Flush(); err != nil {
-				return
-			}
-		}
 		if done {
 			st.mu.Lock()
 			// Messages pushed between the check and here are written before ending.
@@ -94,12 +109,25 @@ func (st *stream) run(ctx context.Context, w http.ResponseWriter) {
 			}
 			st.mu.Unlock()
 			if !more {
+				// Returning ends the response: net/http writes what is buffered (the headers too,
+				// if still held back) and the end of the body, and flushes once.
 				return
 			}
 			continue
 		}
+		if len(batch) > 0 {
+			if err := rc.Flush(); err != nil {
+				return
+			}
+			headerC = nil
+		}
 		select {
 		case <-st.wake:
+		case <-headerC:
+			headerC = nil
+			if err := rc.Flush(); err != nil {
+				return
+			}
 		case <-ctx.Done():
 			return
 		}
