@@ -206,7 +206,10 @@ func (p *process) readStdout(r *os.File, maxLine int, recv func([]byte)) {
 	defer close(p.readDone)
 	defer r.Close()
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), maxLine)
+	// A small first buffer, which the scanner doubles for a longer line (up to maxLine) and
+	// keeps: most sessions never see a line near 64 KiB, and each session has its own reader
+	// (issue 14: memory per session).
+	sc.Buffer(make([]byte, 4<<10), maxLine)
 	for sc.Scan() {
 		line := sc.Bytes()
 		if len(line) == 0 {
@@ -227,7 +230,7 @@ func (p *process) readStdout(r *os.File, maxLine int, recv func([]byte)) {
 func (p *process) readStderr(r *os.File) {
 	defer r.Close()
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 16<<10), 1<<20)
+	sc.Buffer(make([]byte, 1<<10), 1<<20) // grows as needed, as for stdout
 	for sc.Scan() {
 		p.logger.Info("upstream stderr", "line", sc.Text())
 	}
