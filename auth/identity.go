@@ -103,3 +103,12 @@ func (id *Identity) Missing(required []string) []string {
 	}
 	return missing
 }
+
+// clone returns a copy the caller may modify without touching the cache.
+func (id *Identity) clone() *Identity {
+	c := *id
+	c.Audience = slices.Clone(id.Audience)
+	c.Scopes = slices.Clone(id.Scopes)
+	c.Roles = slices.Clone(id.Roles)
+	return &c
+}
