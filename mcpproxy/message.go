@@ -90,17 +90,6 @@ func requestName(method string, params json.RawMessage) string {
 	return ""
 }
 
-// rpcError is a JSON-RPC error object the proxy writes itself. Data carries httpStatus and,
-// from the challenge, error and scope (see the Code constants), so a program can act on the
-// failure without parsing Message.
-type rpcError struct {
-	Code    int            `json:"code"`
-	Message string         `json:"message"`
-	Data    map[string]any `json:"data,omitempty"`
-}
-
-func (e *rpcError) Error() string { return e.Message }
-
 // readMessages calls fn with each JSON-RPC message of an upstream response: the body of an
 // application/json answer (one message or a batch), or the data of each event of a
 // text/event-stream. It stops when fn returns true, at the end of the body, or on an error.
