@@ -9,8 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 )
 
@@ -178,7 +178,8 @@ func readSSE(r io.Reader, fn func(data []byte) bool) error {
 }
 
 // challenge is what the proxy reads of a WWW-Authenticate: Bearer challenge ([RFC 6750]
-// section 3).
+// section 3). The header comes from the server and holds no token, so its values may be
+// quoted to the client.
 //
 // [RFC 6750]: https://www.rfc-editor.org/rfc/rfc6750
 type challenge struct {
@@ -187,56 +188,9 @@ type challenge struct {
 	Scope       string // space-separated scopes the resource requires
 }
 
-// parseChallenge reads the error, error_description and scope parameters of a Bearer
-// challenge. It is lenient: a malformed header gives what could be read.
-// The header comes from the server and holds no token, so its values may be quoted to the
-// client.
-func parseChallenge(h string) challenge {
-	var c challenge
-	rest := strings.TrimSpace(h)
-	if len(rest) >= 6 && strings.EqualFold(rest[:6], "bearer") {
-		rest = rest[6:]
-	}
-	for {
-		rest = strings.TrimLeft(rest, " \t,")
-		if rest == "" {
-			return c
-		}
-		eq := strings.IndexByte(rest, '=')
-		if eq < 0 {
-			return c
-		}
-		name := strings.ToLower(strings.TrimSpace(rest[:eq]))
-		rest = strings.TrimLeft(rest[eq+1:], " \t")
-		var value string
-		if strings.HasPrefix(rest, `"`) {
-			var b strings.Builder
-			i := 1
-			for ; i < len(rest) && rest[i] != '"'; i++ {
-				if rest[i] == '\\' && i+1 < len(rest) {
-					i++
-				}
-				b.WriteByte(rest[i])
-			}
-			value = b.String()
-			if i < len(rest) {
-				i++
-			}
-			rest = rest[i:]
-		} else {
-			end := strings.IndexAny(rest, ", \t")
-			if end < 0 {
-				end = len(rest)
-			}
-			value, rest = rest[:end], rest[end:]
-		}
-		switch name {
-		case "error":
-			c.Error = value
-		case "error_description":
-			c.Description = value
-		case "scope":
-			c.Scope = value
-		}
-	}
+// bearerChallenge reads the error, error_description and scope of the Bearer challenge of a
+// WWW-Authenticate header (auth.BearerChallenge); a header without one gives none.
+func bearerChallenge(h string) challenge {
+	p := auth.BearerChallenge(h)
+	return challenge{Error: p["error"], Description: p["error_description"], Scope: p["scope"]}
 }

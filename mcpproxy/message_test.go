@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestParseChallenge(t *testing.T) {
+func TestBearerChallenge(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name, header string
@@ -27,7 +27,7 @@ func TestParseChallenge(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if diff := cmp.Diff(tc.want, parseChallenge(tc.header)); diff != "" {
+			if diff := cmp.Diff(tc.want, bearerChallenge(tc.header)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})

@@ -57,7 +57,7 @@ func (p *proxy) post(ctx context.Context, body []byte, env *envelope, written fu
 		}
 		switch resp.StatusCode {
 		case http.StatusUnauthorized:
-			ch := parseChallenge(resp.Header.Get("WWW-Authenticate"))
+			ch := bearerChallenge(resp.Header.Get("WWW-Authenticate"))
 			discard(resp)
 			if p.cfg.Token == nil {
 				return nil, authError(ch, "the MCP server requires a token but the proxy runs with --no-auth: drop --no-auth and run `fastmcp-auth login`")
@@ -78,7 +78,7 @@ func (p *proxy) post(ctx context.Context, body []byte, env *envelope, written fu
 			token = fresh
 			continue
 		case http.StatusForbidden:
-			ch := parseChallenge(resp.Header.Get("WWW-Authenticate"))
+			ch := bearerChallenge(resp.Header.Get("WWW-Authenticate"))
 			snippet := bodySnippet(resp)
 			return nil, forbiddenError(ch, snippet)
 		case http.StatusNotFound:
