@@ -66,24 +66,17 @@ func (p *proxy) readLoop(ctx context.Context, stdin io.Reader) error {
 }
 
 // splitBatch returns the messages of one stdin line: the line itself, or the elements of a
-// JSON-RPC batch (protocol 2025-03-26), which are relayed one by one. The scanner's buffer is
-// reused for the next line, so the messages are copies.
+// JSON-RPC batch, which are relayed one by one. The scanner's buffer is reused for the next
+// line, so the messages are copies.
 func splitBatch(line []byte) ([][]byte, error) {
-	if line[0] != '[' {
-		return [][]byte{bytes.Clone(line)}, nil
-	}
-	var elems []json.RawMessage
-	if err := json.Unmarshal(line, &elems); err != nil {
+	msgs, err := jsonrpc.SplitBatch(line)
+	if err != nil {
 		return nil, err
 	}
-	if len(elems) == 0 {
-		return nil, errors.New("empty batch")
+	for i, m := range msgs {
+		msgs[i] = bytes.Clone(m)
 	}
-	out := make([][]byte, len(elems))
-	for i, e := range elems {
-		out[i] = bytes.Clone(e)
-	}
-	return out, nil
+	return msgs, nil
 }
 
 // forward sends one client message upstream and relays what comes back. written is called
@@ -151,10 +144,10 @@ func (p *proxy) forward(raw []byte, env *envelope, written func()) {
 // soon as it was. For the client's initialize, it records the new session before writing the
 // answer, so that the client's next message already goes to that session.
 func (p *proxy) relay(resp *http.Response, id json.RawMessage, isInit bool) (bool, error) {
-	want := idKey(id)
+	want := jsonrpc.IDKey(id)
 	answered := false
 	err := readMessages(resp, func(msg []byte, env *envelope) bool {
-		isAnswer := want != "" && env.IsResponse() && idKey(env.ID) == want
+		isAnswer := want != "" && env.IsResponse() && jsonrpc.IDKey(env.ID) == want
 		if isAnswer && isInit {
 			p.startSession(resp.Header.Get(headerSessionID), protocolVersionOf(env))
 		}
@@ -177,13 +170,13 @@ func (p *proxy) markCancelled(params json.RawMessage) {
 		return
 	}
 	p.mu.Lock()
-	p.cancelled[idKey(c.RequestID)] = true
+	p.cancelled[jsonrpc.IDKey(c.RequestID)] = true
 	p.mu.Unlock()
 }
 
 // forgetCancelled removes id from the cancelled set and reports whether it was there.
 func (p *proxy) forgetCancelled(id json.RawMessage) bool {
-	k := idKey(id)
+	k := jsonrpc.IDKey(id)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	was := p.cancelled[k]

@@ -34,25 +34,6 @@ func TestBearerChallenge(t *testing.T) {
 	}
 }
 
-func TestIDKey(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ a, b string }{
-		{`1`, `1`}, {`1`, `1.0`}, {`"a"`, `"a"`}, {`"\u0061"`, `"a"`}, {` 7 `, `7`},
-	} {
-		if idKey([]byte(tc.a)) != idKey([]byte(tc.b)) {
-			t.Errorf("idKey(%s) != idKey(%s)", tc.a, tc.b)
-		}
-	}
-	for _, tc := range []struct{ a, b string }{{`1`, `"1"`}, {`1`, `2`}, {`"a"`, `"b"`}} {
-		if idKey([]byte(tc.a)) == idKey([]byte(tc.b)) {
-			t.Errorf("idKey(%s) == idKey(%s)", tc.a, tc.b)
-		}
-	}
-	if idKey(nil) != "" || idKey([]byte("null")) != "" {
-		t.Error("a missing or null id must have no key")
-	}
-}
-
 func TestReadSSE(t *testing.T) {
 	t.Parallel()
 	stream := ": keep-alive\n\n" +

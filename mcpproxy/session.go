@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 )
 
 // session returns a copy of the current upstream session.
@@ -63,7 +65,7 @@ func (p *proxy) reinit(ctx context.Context, failedGen uint64) error {
 	}
 	var result *envelope
 	rerr := readMessages(resp, func(msg []byte, e *envelope) bool {
-		if e.IsResponse() && idKey(e.ID) == idKey(id) {
+		if e.IsResponse() && jsonrpc.IDKey(e.ID) == jsonrpc.IDKey(id) {
 			result = e
 			return true
 		}
