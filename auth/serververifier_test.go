@@ -20,8 +20,7 @@ func TestNewServerVerifier(t *testing.T) {
 	// discovery serves, for the tenant segment of the request, the issuer that segment names:
 	// "dev" an ordinary one, "common" Entra's multi-tenant template, "nokeys" no jwks_uri.
 	mux := http.NewServeMux()
-	disc := httptest.NewServer(mux)
-	t.Cleanup(disc.Close)
+	disc := newHTTPServer(t, mux.ServeHTTP)
 	base := disc.URL
 	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		tenant := r.PathValue("tenant")
