@@ -275,11 +275,16 @@ func mustJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-// startGoodProxy starts an upstream accepting the token "good" and a proxy sending it.
-func startGoodProxy(t *testing.T) (*upstream, *proxied) {
+// startRelay starts an upstream and a proxy to it: with tokens, the upstream accepts those
+// and the proxy sends the first; without, neither asks for one.
+func startRelay(t *testing.T, tokens ...string) (*upstream, *proxied) {
 	t.Helper()
-	u := newUpstream(t, "", "good")
-	p, err := startProxy(t, Config{Server: u.url(), Token: (&staticSource{tokens: []string{"good"}}).supply()})
+	u := newUpstream(t, "", tokens...)
+	cfg := Config{Server: u.url()}
+	if len(tokens) > 0 {
+		cfg.Token = (&staticSource{tokens: tokens[:1]}).supply()
+	}
+	p, err := startProxy(t, cfg)
 	if err != nil {
 		t.Fatalf("connect through the proxy: %v", err)
 	}

@@ -16,7 +16,7 @@ import (
 
 func TestRelayListsToolsPromptsResources(t *testing.T) {
 	t.Parallel()
-	_, p := startGoodProxy(t)
+	_, p := startRelay(t, "good")
 	ctx := context.Background()
 
 	if got := p.cs.InitializeResult().ServerInfo.Name; got != "fake-upstream" {
@@ -41,7 +41,7 @@ func TestRelayListsToolsPromptsResources(t *testing.T) {
 
 func TestRelayCallWithProgressTokens(t *testing.T) {
 	t.Parallel()
-	_, p := startGoodProxy(t)
+	_, p := startRelay(t, "good")
 	// Numeric tokens arrive in Go as float64, which SetProgressToken would reject: the proxy
 	// must not touch them.
 	for _, tc := range []struct {
@@ -213,7 +213,7 @@ func tokenOrErr(force bool) (string, error) {
 
 func TestTokenRevokedMidSession(t *testing.T) {
 	t.Parallel()
-	u, p := startGoodProxy(t)
+	u, p := startRelay(t, "good")
 	u.setValid() // every token is now rejected
 	_, err := p.cs.ListTools(context.Background(), nil)
 	if got := rpcCode(err); got != CodeUnauthorized || !strings.Contains(err.Error(), "fastmcp-auth login") {
@@ -266,11 +266,7 @@ func TestServerRestartIsAnErrorThenReconnects(t *testing.T) {
 
 func TestListChangedNotificationIsRelayed(t *testing.T) {
 	t.Parallel()
-	u := newUpstream(t, "")
-	p, err := startProxy(t, Config{Server: u.url()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u, p := startRelay(t)
 	// The standalone GET stream opens after notifications/initialized; wait for it.
 	deadline := time.Now().Add(3 * time.Second)
 	for !slices.Contains(u.httpMethods(), "GET") && time.Now().Before(deadline) {
@@ -290,11 +286,7 @@ func TestListChangedNotificationIsRelayed(t *testing.T) {
 
 func TestStdinCloseEndsTheSession(t *testing.T) {
 	t.Parallel()
-	u := newUpstream(t, "")
-	p, err := startProxy(t, Config{Server: u.url()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u, p := startRelay(t)
 	start := time.Now()
 	p.stdin.Close()
 	select {
