@@ -53,7 +53,7 @@ func TestDamagedCacheIsMovedAside(t *testing.T) {
 				t.Errorf("warning does not name %s: %s", aside[0], logs.String())
 			}
 			// The cache works again: sign in, and the new file is valid.
-			deviceSignIn(ctx, t, l)
+			deviceSignIn(t, ctx, l)
 			if _, err := l.Silent(ctx); err != nil {
 				t.Fatalf("Silent after re-login: %v", err)
 			}
@@ -82,7 +82,7 @@ func TestCacheWriteFailureKeepsPreviousCache(t *testing.T) {
 			cacheFile := filepath.Join(dir, "token_cache.json")
 			ctx := testCtx(t)
 			l, _ := newTestLogin(t, f, cacheFile)
-			deviceSignIn(ctx, t, l)
+			deviceSignIn(t, ctx, l)
 			before, err := os.ReadFile(cacheFile)
 			if err != nil {
 				t.Fatal(err)

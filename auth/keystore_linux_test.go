@@ -113,7 +113,7 @@ func TestSecretServiceKeyStore(t *testing.T) {
 	f := newFakeAuthority(t)
 	l, _ := newTestLogin(t, f, cacheFile, func(c *LoginConfig) { c.CacheStore = CacheStoreKeyring })
 	ctx := testCtx(t)
-	tok := deviceSignIn(ctx, t, l)
+	tok := deviceSignIn(t, ctx, l)
 	data, err := os.ReadFile(cacheFile)
 	if err != nil || !isEncrypted(data) || strings.Contains(string(data), tok.AccessToken) {
 		t.Fatalf("the cache is not encrypted (%v)", err)

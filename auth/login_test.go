@@ -43,7 +43,7 @@ func newTestLogin(t *testing.T, f *fakeAuthority, cacheFile string, mod ...func(
 
 // deviceSignIn signs in through l's device code flow (the fake authority approves it) and
 // returns the token; a failure ends the test.
-func deviceSignIn(ctx context.Context, t *testing.T, l *Login) *Token {
+func deviceSignIn(t *testing.T, ctx context.Context, l *Login) *Token {
 	t.Helper()
 	tok, err := l.DeviceCode(ctx)
 	if err != nil {
@@ -69,7 +69,7 @@ func TestDeviceCodeThenSilentFromCache(t *testing.T) {
 	if _, err := l.Silent(ctx); !errors.Is(err, ErrNotSignedIn) {
 		t.Fatalf("Silent before login: err = %v, want ErrNotSignedIn", err)
 	}
-	tok := deviceSignIn(ctx, t, l)
+	tok := deviceSignIn(t, ctx, l)
 	if !strings.Contains(prompt.String(), "BCDF-GHJK") || strings.Contains(prompt.String(), "dc-secret") {
 		t.Errorf("prompt %q: want the user code and never the device code", prompt.String())
 	}
@@ -122,7 +122,7 @@ func TestSilentRefreshUsesRefreshGrant(t *testing.T) {
 	cacheFile := filepath.Join(t.TempDir(), "token_cache.json")
 	l, _ := newTestLogin(t, f, cacheFile)
 	ctx := testCtx(t)
-	first := deviceSignIn(ctx, t, l)
+	first := deviceSignIn(t, ctx, l)
 	for i := range 2 {
 		tok, err := l.Silent(ctx)
 		if err != nil {
@@ -143,7 +143,7 @@ func TestRevokedRefreshTokenIsNotSignedIn(t *testing.T) {
 	f.set(func(f *fakeAuthority) { f.lifetime = 200 * time.Second })
 	l, _ := newTestLogin(t, f, filepath.Join(t.TempDir(), "token_cache.json"))
 	ctx := testCtx(t)
-	deviceSignIn(ctx, t, l)
+	deviceSignIn(t, ctx, l)
 	f.set(func(f *fakeAuthority) { f.revoked = true })
 	_, err := l.Silent(ctx)
 	if !errors.Is(err, ErrNotSignedIn) || !strings.Contains(err.Error(), "revoked") {
@@ -221,10 +221,10 @@ func TestAccountSelection(t *testing.T) {
 	ctx := testCtx(t)
 	l, _ := newTestLogin(t, f, cacheFile)
 	for range 2 {
-		deviceSignIn(ctx, t, l)
+		deviceSignIn(t, ctx, l)
 	}
 	lo, _ := newTestLogin(t, other, cacheFile)
-	deviceSignIn(ctx, t, lo)
+	deviceSignIn(t, ctx, lo)
 
 	_, err := l.Silent(ctx)
 	if !errors.Is(err, ErrAccountAmbiguous) || !strings.Contains(err.Error(), "alice@example.test") ||
@@ -291,7 +291,7 @@ func TestConcurrentRefresh(t *testing.T) {
 	cacheFile := filepath.Join(t.TempDir(), "token_cache.json")
 	ctx := testCtx(t)
 	l, _ := newTestLogin(t, f, cacheFile)
-	deviceSignIn(ctx, t, l)
+	deviceSignIn(t, ctx, l)
 	const workers, rounds = 6, 4
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*rounds)
@@ -381,7 +381,7 @@ func TestConcurrentRefreshProcesses(t *testing.T) {
 	}
 	ctx := testCtx(t)
 	l, _ := newTestLogin(t, f, cacheFile)
-	deviceSignIn(ctx, t, l)
+	deviceSignIn(t, ctx, l)
 	const children = 3
 	cmds := make([]*exec.Cmd, children)
 	outs := make([]*bytes.Buffer, children)

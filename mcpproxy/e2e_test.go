@@ -96,7 +96,7 @@ func TestGoClientThroughProxyProcess(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connect through the proxy: %v\nstderr:\n%s", err, stderr)
 	}
-	checkToolNames(ctx, t, cs)
+	checkToolNames(t, ctx, cs)
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "reverse_tool", Arguments: map[string]any{"query": "héllo"}, Meta: mcp.Meta{"progressToken": 7}})
 	if err != nil {
 		t.Fatalf("tools/call: %v", err)

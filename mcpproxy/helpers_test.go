@@ -293,7 +293,7 @@ func startRelay(t *testing.T, tokens ...string) (*upstream, *proxied) {
 
 // checkToolNames lists the tools through cs and compares their sorted names with the fake
 // upstream's.
-func checkToolNames(ctx context.Context, t *testing.T, cs *mcp.ClientSession) {
+func checkToolNames(t *testing.T, ctx context.Context, cs *mcp.ClientSession) {
 	t.Helper()
 	tools, err := cs.ListTools(ctx, nil)
 	if err != nil {

@@ -22,7 +22,7 @@ func TestRelayListsToolsPromptsResources(t *testing.T) {
 	if got := p.cs.InitializeResult().ServerInfo.Name; got != "fake-upstream" {
 		t.Errorf("server name through the proxy = %q, want the upstream's", got)
 	}
-	checkToolNames(ctx, t, p.cs)
+	checkToolNames(t, ctx, p.cs)
 	prompt, err := p.cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: "greet"})
 	if err != nil {
 		t.Fatalf("prompts/get: %v", err)
