@@ -89,15 +89,7 @@ func TestDiscovery(t *testing.T) {
 	t.Parallel()
 	a := testenv.DevAuthority(t, devauthority.Config{Tenant: "Contoso-Dev"})
 	// MSAL requests the tenant in the case the user typed it.
-	resp, err := a.HTTPClient().Get(strings.Replace(a.URL(), "contoso-dev", "Contoso-DEV", 1) + "/v2.0/.well-known/openid-configuration")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var doc map[string]any
-	if err := jsonDecode(resp, &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := getJSON(t, a, strings.Replace(a.URL(), "contoso-dev", "Contoso-DEV", 1)+"/v2.0/.well-known/openid-configuration")
 	got := map[string]any{}
 	for _, k := range []string{"issuer", "token_endpoint", "device_authorization_endpoint", "jwks_uri", "code_challenge_methods_supported"} {
 		got[k] = doc[k]
@@ -155,15 +147,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 			}
 			req.Header.Set("Content-Type", ct)
 			req.Header.Set("client-request-id", "11111111-2222-3333-4444-555555555555")
-			resp, err := a.HTTPClient().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var body map[string]any
-			if err := jsonDecode(resp, &body); err != nil {
-				t.Fatalf("status %d, not JSON: %v", resp.StatusCode, err)
-			}
+			resp, body := doJSON(t, a, req)
 			if resp.StatusCode != tc.status || body["error"] != tc.wantErr {
 				t.Fatalf("got %d %v, want %d %s", resp.StatusCode, body["error"], tc.status, tc.wantErr)
 			}
@@ -505,15 +489,7 @@ func TestIssuerFollowsHost(t *testing.T) {
 	u, _ := url.Parse(a.URL())
 	req, _ := http.NewRequest(http.MethodGet, a.URL()+"/v2.0/.well-known/openid-configuration", nil)
 	req.Host = "localhost:" + u.Port()
-	resp, err := a.HTTPClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var doc map[string]any
-	if err := jsonDecode(resp, &doc); err != nil {
-		t.Fatal(err)
-	}
+	_, doc := doJSON(t, a, req)
 	if want := "https://localhost:" + u.Port() + "/" + a.TenantID() + "/v2.0"; doc["issuer"] != want {
 		t.Errorf("issuer = %v, want %s", doc["issuer"], want)
 	}
