@@ -23,6 +23,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth/authtest"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
@@ -397,7 +398,7 @@ func TestServeWithExplicitKeySet(t *testing.T) {
 		})
 		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{
 			Endpoint: srv.base + "/mcp", MaxRetries: -1,
-			HTTPClient: &http.Client{Transport: bearer{tok}},
+			HTTPClient: &http.Client{Transport: &httpx.BearerTransport{Token: tok}},
 		}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 		if err != nil {
 			t.Fatal(err)
@@ -438,15 +439,6 @@ func TestServeWithExplicitKeySet(t *testing.T) {
 			t.Errorf("the log holds the %s token", tt.name)
 		}
 	}
-}
-
-// bearer is a RoundTripper adding a bearer token.
-type bearer struct{ token string }
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return http.DefaultTransport.RoundTrip(r)
 }
 
 // fakeAuthority serves an HTTPS discovery document for tenant whose issuer is

@@ -110,8 +110,7 @@ func TestEndToEndProgress(t *testing.T) {
 func TestNoProgressWithoutToken(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	progress := newProgressLog()
 	cs := connect(t, ctx, ts.mcpURL, tokAlice, progress)
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: ReverseToolName, Arguments: map[string]any{"query": "ab"}})
@@ -131,8 +130,7 @@ func TestCancellationStopsTheHandler(t *testing.T) {
 		ProgressInterval: 300 * time.Millisecond,
 		onReverseEnd:     func(err error) { ended <- err },
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	progress := newProgressLog()
 	cs := connect(t, ctx, ts.mcpURL, tokAlice, progress)
 	callCtx, stop := context.WithCancel(ctx)
@@ -166,8 +164,7 @@ func TestCancellationStopsTheHandler(t *testing.T) {
 func TestSessionBoundToUser(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	cs := connect(t, ctx, ts.mcpURL, tokAlice, nil)
 	ping := `{"jsonrpc":"2.0","id":99,"method":"ping"}`
 	tests := []struct {
@@ -192,8 +189,7 @@ func TestSessionBoundToUser(t *testing.T) {
 func TestIdentityReachesTools(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	cs := connect(t, ctx, ts.mcpURL, tokBob, nil)
 	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: ReverseToolName, Arguments: map[string]any{"query": "x"}}); err != nil {
 		t.Fatal(err)
@@ -303,8 +299,7 @@ func TestReverseGraphemes(t *testing.T) {
 
 func TestToolsGolden(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	ct, st := mcp.NewInMemoryTransports()
 	ss, err := NewServer(Config{}).Connect(ctx, st, nil)
 	if err != nil {
@@ -361,8 +356,7 @@ func TestGracefulShutdownLetsCallsFinish(t *testing.T) {
 	addr := <-addrc
 	url := "http://" + addr.String() + "/mcp"
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	progress := newProgressLog()
 	cs := connect(t, ctx, url, tokAlice, progress)
 	var stopped time.Time
@@ -433,8 +427,7 @@ func TestAcceptedTokenIsNotReExpired(t *testing.T) {
 		return &auth.Identity{Subject: "alice-sub", Scopes: []string{"execute"}, Expiry: time.Now().Add(-30 * time.Second)}, nil
 	}
 	ts := newTestServer(t, Config{Verifier: withinSkew})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	cs := connect(t, ctx, ts.mcpURL, tokAlice, nil)
 	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: ReverseToolName, Arguments: map[string]any{"query": "x"}}); err != nil {
 		t.Fatalf("call with a token the verifier accepted: %v", err)

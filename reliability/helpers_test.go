@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
@@ -244,18 +243,6 @@ func report(t *testing.T, name string, v any) {
 	t.Helper()
 	b, _ := json.Marshal(v)
 	t.Logf("RESULT %s %s", name, b)
-}
-
-// bearerTransport adds the bearer token to every request.
-type bearerTransport struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
 }
 
 // testCtx is a context bounded by d and the test.
