@@ -92,10 +92,7 @@ func parseServe(t *testing.T, args ...string) (*serveSettings, error) {
 		got, perr = serveSettingsFromFlags(c)
 		return nil
 	}
-	app := &cli.App{Name: "fastmcp-auth", Commands: []*cli.Command{cmd}, Writer: io.Discard, ErrWriter: io.Discard}
-	if err := app.Run(append([]string{"fastmcp-auth", "serve"}, args...)); err != nil {
-		t.Fatalf("flags: %v", err)
-	}
+	runAction(t, cmd, args...)
 	return got, perr
 }
 
@@ -192,14 +189,18 @@ func TestServeSettingsDefaults(t *testing.T) {
 
 // TestServeSettingsFromEnvironment cannot run in parallel: it sets environment variables.
 func TestServeSettingsFromEnvironment(t *testing.T) {
-	t.Setenv("FASTMCP_AUTH_ADDR", "127.0.0.1:9000")
-	t.Setenv("FASTMCP_AUTH_JWKS_URI", "https://keys.example/keys")
-	t.Setenv("FASTMCP_AUTH_ISSUER", "https://a/v2.0,https://b/")
-	t.Setenv("FASTMCP_AUTH_AUDIENCE", "aud1")
-	t.Setenv("FASTMCP_AUTH_REQUIRED_SCOPE", "execute,admin")
-	t.Setenv("FASTMCP_AUTH_ALLOWED_ORIGIN", "https://a.example,http://localhost:3000")
-	t.Setenv("FASTMCP_AUTH_STATELESS", "true")
-	t.Setenv("FASTMCP_AUTH_PROGRESS_INTERVAL", "250ms")
+	for k, v := range map[string]string{
+		"FASTMCP_AUTH_ADDR":              "127.0.0.1:9000",
+		"FASTMCP_AUTH_JWKS_URI":          "https://keys.example/keys",
+		"FASTMCP_AUTH_ISSUER":            "https://a/v2.0,https://b/",
+		"FASTMCP_AUTH_AUDIENCE":          "aud1",
+		"FASTMCP_AUTH_REQUIRED_SCOPE":    "execute,admin",
+		"FASTMCP_AUTH_ALLOWED_ORIGIN":    "https://a.example,http://localhost:3000",
+		"FASTMCP_AUTH_STATELESS":         "true",
+		"FASTMCP_AUTH_PROGRESS_INTERVAL": "250ms",
+	} {
+		t.Setenv(k, v)
+	}
 	// A flag beats the environment.
 	got, err := parseServe(t, "--audience", "flag-aud")
 	if err != nil {
