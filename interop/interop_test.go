@@ -39,6 +39,16 @@ type fixture struct {
 	serverURL string
 }
 
+// token issues an hour-long access token for the client ts-interop with scopes.
+func (f *fixture) token(t *testing.T, scopes ...string) string {
+	t.Helper()
+	tok, err := f.authority.IssueAccessToken("ts-interop", scopes, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 // startFixture starts the development authority in-process and `fastmcp-auth serve` as a process.
 func startFixture(t *testing.T) *fixture { return startFixtureWith(t, false) }
 
@@ -114,14 +124,7 @@ func runTS(t *testing.T, token string, args ...string) tsReport {
 func TestTypeScriptClientAgainstServe(t *testing.T) {
 	requireNode(t)
 	f := startFixture(t)
-	good, err := f.authority.IssueAccessToken("ts-interop", []string{"execute"}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	noScope, err := f.authority.IssueAccessToken("ts-interop", []string{"read"}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	good, noScope := f.token(t, "execute"), f.token(t, "read")
 
 	t.Run("list and call with progress", func(t *testing.T) {
 		checkCallReport(t, runTS(t, good, "http", f.serverURL, "call"))
@@ -182,10 +185,7 @@ func checkCallReport(t *testing.T, rep tsReport) {
 func TestTypeScriptStdioClientThroughProxy(t *testing.T) {
 	requireNode(t)
 	f := startFixture(t)
-	good, err := f.authority.IssueAccessToken("ts-interop", []string{"execute"}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	good := f.token(t, "execute")
 	proxy := []string{"--", testenv.Binary(t), "proxy", "--server", f.serverURL}
 
 	t.Run("list and call with progress", func(t *testing.T) {
