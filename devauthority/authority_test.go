@@ -450,17 +450,30 @@ func TestAuthorizeConsentPage(t *testing.T) {
 	}
 }
 
-func TestCORSPreflight(t *testing.T) {
-	t.Parallel()
-	a := testenv.DevAuthority(t, devauthority.Config{})
-	req, _ := http.NewRequest(http.MethodOptions, a.URL()+"/oauth2/v2.0/token", nil)
-	req.Header.Set("Origin", "http://localhost:8000")
+// tokenCORS sends a cross-origin request (method OPTIONS for a preflight, or POST) from
+// origin to the token endpoint, announcing a POST of a form, and returns the answer with its
+// body closed.
+func tokenCORS(t *testing.T, a *devauthority.Authority, method, origin string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, a.URL()+"/oauth2/v2.0/token", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Origin", origin)
 	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := a.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	return resp
+}
+
+func TestCORSPreflight(t *testing.T) {
+	t.Parallel()
+	a := testenv.DevAuthority(t, devauthority.Config{})
+	resp := tokenCORS(t, a, http.MethodOptions, "http://localhost:8000")
 	got := []string{fmt.Sprint(resp.StatusCode), resp.Header.Get("Access-Control-Allow-Origin"), resp.Header.Get("Access-Control-Allow-Methods")}
 	if diff := cmp.Diff([]string{"204", "http://localhost:8000", "POST, OPTIONS"}, got); diff != "" {
 		t.Errorf("preflight (-want +got):\n%s", diff)
