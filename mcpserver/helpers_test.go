@@ -68,14 +68,8 @@ type testServer struct {
 	logs   *testenv.SyncBuffer
 }
 
-// testCtx is a context for one test's client calls: it ends after 10s, so a hung call fails
-// the test instead of the run, and is cancelled when the test ends.
-func testCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+// testCtx is the context of one test's client calls (testenv.Context, 10s).
+func testCtx(t *testing.T) context.Context { return testenv.Context(t, 10*time.Second) }
 
 // newTestServer serves Handler(cfg) with PublicURL set to its own /mcp URL. Unset
 // Verifier/RequiredScopes get fakeVerify and ["execute"].

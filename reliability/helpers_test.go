@@ -246,9 +246,4 @@ func report(t *testing.T, name string, v any) {
 }
 
 // testCtx is a context bounded by d and the test.
-func testCtx(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t *testing.T, d time.Duration) context.Context { return testenv.Context(t, d) }

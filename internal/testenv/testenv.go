@@ -136,6 +136,15 @@ func WaitHealthy(t testing.TB, url string, timeout time.Duration) {
 	}
 }
 
+// Context returns a context for a test's calls that ends after timeout, so that a hung call
+// fails the test rather than stalling the whole run, and is cancelled when the test ends.
+func Context(t testing.TB, timeout time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // SyncBuffer is a bytes.Buffer safe for one goroutine writing (a process's stderr, a logger)
 // while the test reads.
 type SyncBuffer struct {
