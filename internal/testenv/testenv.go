@@ -1,8 +1,8 @@
 // Package testenv holds the test helpers shared by the packages' tests: the fastmcp-auth binary
 // built once per test process, free loopback addresses, an in-process development authority,
 // a wait for a health endpoint, a goroutine-safe buffer, the rule for a missing tool (fail
-// under CI, skip elsewhere), an nginx in front of test servers and golden-file comparison.
-// Only _test.go files import it.
+// under CI, skip elsewhere), an nginx in front of test servers, golden-file comparison, a
+// settable clock and a bounded test context. Only _test.go files import it.
 //
 // It imports devauthority, so the devauthority package's internal tests (package devauthority)
 // cannot use it; its external tests (package devauthority_test) can.
