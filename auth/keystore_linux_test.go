@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // secretService starts a private D-Bus session bus and Debian's gnome-keyring (its Secret
@@ -21,12 +23,7 @@ import (
 func secretService(t *testing.T) {
 	t.Helper()
 	for _, p := range []string{"dbus-daemon", "gnome-keyring-daemon"} {
-		if _, err := exec.LookPath(p); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed: apt-get install dbus gnome-keyring (the Secret Service test needs it under CI)", p)
-			}
-			t.Skipf("%s is not installed (apt-get install dbus gnome-keyring)", p)
-		}
+		testenv.LookPath(t, p+" is not installed: apt-get install dbus gnome-keyring (the Secret Service test needs it under CI)", p)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()

@@ -52,12 +52,8 @@ func deviceSignIn(t *testing.T, ctx context.Context, l *Login) *Token {
 	return tok
 }
 
-func testCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+// testCtx bounds a sign-in test (testenv.Context).
+func testCtx(t *testing.T) context.Context { return testenv.Context(t, 30*time.Second) }
 
 func TestDeviceCodeThenSilentFromCache(t *testing.T) {
 	t.Parallel()

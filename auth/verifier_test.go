@@ -30,26 +30,6 @@ const (
 	testIssuerV1 = "https://sts.windows.net/" + testTenant + "/"
 )
 
-// testClock is a settable clock for the Now seam.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Unix(1_800_000_000, 0)} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // claimsAt returns Entra v2 claims valid for an hour from now.
 func claimsAt(now time.Time, scopes ...string) map[string]any {
 	c := authtest.EntraV2Claims(testTenant, testIssuerV2, testAPI, scopes...)
@@ -76,7 +56,7 @@ func with(c map[string]any, kv ...any) map[string]any {
 type fixture struct {
 	k1, k2 *authtest.Key
 	srv    *authtest.JWKSServer
-	clock  *testClock
+	clock  *testenv.Clock
 }
 
 // keys are costly to generate; tests share two.
@@ -92,7 +72,7 @@ func newFixture(t testing.TB) *fixture {
 		sharedK1 = authtest.NewKey(t, "k1")
 		sharedK2 = authtest.NewKey(t, "k2")
 	})
-	return &fixture{k1: sharedK1, k2: sharedK2, srv: authtest.NewJWKSServer(t, sharedK1), clock: newTestClock()}
+	return &fixture{k1: sharedK1, k2: sharedK2, srv: authtest.NewJWKSServer(t, sharedK1), clock: testenv.NewClock(time.Unix(1_800_000_000, 0))}
 }
 
 func (f *fixture) config() VerifierConfig {
@@ -447,7 +427,7 @@ func TestKeyRotation(t *testing.T) {
 	// The authority withdraws k1. The next refresh (here caused by another unknown kid, after
 	// the rate limit) must drop the cached verification of the k1 token.
 	f.srv.SetKeys(f.k2)
-	f.clock.Add(DefaultMinRefreshInterval + time.Second)
+	f.clock.Advance(DefaultMinRefreshInterval + time.Second)
 	if _, err := v.Verify(ctx, authtest.MintWith(t, f.k2, map[string]any{"kid": "k3"}, c, "RS256")); reasonOf(t, err) != ReasonUnknownKey {
 		t.Fatalf("unknown kid k3: %v", err)
 	}
@@ -545,12 +525,12 @@ func TestUnknownKidBurst(t *testing.T) {
 
 	// Within MinRefreshInterval no unknown kid fetches again; after it, one does.
 	f.srv.SetDelay(0)
-	f.clock.Add(DefaultMinRefreshInterval - time.Second)
+	f.clock.Advance(DefaultMinRefreshInterval - time.Second)
 	_, _ = v.Verify(context.Background(), tokens[0])
 	if got := v.KeySetFetches() - before; got != 1 {
 		t.Errorf("extra fetches within the interval = %d, want 1", got)
 	}
-	f.clock.Add(2 * time.Second)
+	f.clock.Advance(2 * time.Second)
 	_, _ = v.Verify(context.Background(), tokens[1])
 	if got := v.KeySetFetches() - before; got != 2 {
 		t.Errorf("extra fetches after the interval = %d, want 2", got)
@@ -580,7 +560,7 @@ func TestCachedTokenExpiresLikeUncached(t *testing.T) {
 		{time.Hour, ReasonExpired},
 	}
 	for _, s := range steps {
-		f.clock.Add(s.advance)
+		f.clock.Advance(s.advance)
 		_, errC := cached.Verify(context.Background(), token)
 		_, errU := uncached.Verify(context.Background(), token)
 		if got := reasonOf(t, errC); got != s.want {

@@ -31,13 +31,15 @@ import (
 // `serve` runs (mcpserver.Handler with the real token verifier, clock skew 0 so that an expired
 // token is refused at once), and a real `fastmcp-auth proxy` process reading that cache,
 // driven by a go-sdk client over CommandTransport. The authority and the server share one
-// shiftedClock, so a test makes the tokens issued so far expire without waiting.
+// testenv.Clock, so a test makes the tokens issued so far expire without waiting: the proxy,
+// a child process on the real clock, holds tokens by their expires_in (relative), and the
+// server judges them by the shared clock.
 
 // loginEnv is one authority, one server and one token cache.
 type loginEnv struct {
 	t         *testing.T
 	authority *devauthority.Authority
-	clock     *shiftedClock // the authority's and the server's
+	clock     *testenv.Clock // the authority's and the server's
 	grants    *grantCounter
 	cacheFile string
 	server    string // MCP endpoint
@@ -48,14 +50,6 @@ type loginEnv struct {
 	reject   atomic.Pointer[string]
 	rejected atomic.Int64
 }
-
-// shiftedClock is the real clock moved forward by a settable offset. The proxy runs as a child
-// process on the real clock; the tokens it holds come with expires_in (relative), so moving the
-// authority's and the server's time expires them for the server without a sleep.
-type shiftedClock struct{ offset atomic.Int64 }
-
-func (c *shiftedClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *shiftedClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // grantCounter counts the authority's token answers through its logs ("tokens issued", one
 // per successful grant), so tests know how many refresh grants it served.
@@ -133,7 +127,7 @@ func (b *bearerLog) tokens() map[string]bool {
 // trusting it.
 func newLoginEnv(t *testing.T, lifetime time.Duration) *loginEnv {
 	t.Helper()
-	e := &loginEnv{t: t, clock: &shiftedClock{}, grants: &grantCounter{}, seen: &bearerLog{}, cacheFile: filepath.Join(t.TempDir(), "cache", "token_cache.json")}
+	e := &loginEnv{t: t, clock: testenv.NewClock(time.Now()), grants: &grantCounter{}, seen: &bearerLog{}, cacheFile: filepath.Join(t.TempDir(), "cache", "token_cache.json")}
 	a := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true, TokenLifetime: lifetime, Logger: slog.New(e.grants), Now: e.clock.Now})
 	e.authority = a
 
