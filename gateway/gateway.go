@@ -66,6 +66,12 @@ type SessionInfo struct {
 	ID, Short string
 	// Logger receives the upstream's logs (a child's stderr), tagged with the session.
 	Logger *slog.Logger
+	// Identity is the verified user who started the session (nil without auth).
+	Identity *auth.Identity
+	// UserToken, set when the gateway exchanges tokens (Config.OBO), returns the session
+	// user's On-Behalf-Of token for the upstream; force asks for a fresh exchange (after an
+	// upstream 401). It fails with ErrNoAssertion when the user's newest token has expired.
+	UserToken func(ctx context.Context, force bool) (*auth.Token, error)
 }
 
 // Dialer starts the upstream of a new session. recv receives each message of the server (it
@@ -110,6 +116,10 @@ type Config struct {
 	OnSessions func(n int)
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// OBO, when set, exchanges the caller's token for the upstream's (On-Behalf-Of): the
+	// gateway keeps each user's newest verified token and hands SessionInfo.UserToken to
+	// the Dialer. The caller's own token is never sent upstream.
+	OBO TokenExchange
 }
 
 // Defaults of [Config].
@@ -127,6 +137,8 @@ const (
 type Gateway struct {
 	cfg    Config
 	logger *slog.Logger
+
+	assertions assertions // each user's newest token, with OBO
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -155,6 +167,7 @@ func New(cfg Config) (*Gateway, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	g := &Gateway{cfg: cfg, logger: logger, sessions: map[string]*session{}, stop: make(chan struct{})}
+	g.assertions.now = time.Now
 	if cfg.IdleTimeout > 0 {
 		g.reaped.Add(1)
 		go g.reap()
@@ -248,7 +261,7 @@ var errFull = errors.New("too many sessions")
 var errClosed = errors.New("the gateway is shutting down")
 
 // newSession starts a session and its upstream for owner.
-func (g *Gateway) newSession(ctx context.Context, owner string) (*session, error) {
+func (g *Gateway) newSession(ctx context.Context, owner string, creator *auth.Identity) (*session, error) {
 	g.mu.Lock()
 	switch {
 	case g.closed:
@@ -280,7 +293,7 @@ func (g *Gateway) newSession(ctx context.Context, owner string) (*session, error
 		lastActive: time.Now(),
 		endedCh:    make(chan struct{}),
 	}
-	info := SessionInfo{ID: id, Short: short, Logger: g.logger.With("session", short)}
+	info := SessionInfo{ID: id, Short: short, Logger: g.logger.With("session", short), Identity: creator, UserToken: g.userToken(owner)}
 	var upMu sync.Mutex // orders exited after the assignment of s.up
 	upMu.Lock()
 	up, err := g.cfg.Dial(context.WithoutCancel(ctx), info, s.fromUpstream, func(err error) {
@@ -377,6 +390,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if refuseRebinding(w, r, g.logger) {
 		return
 	}
+	g.noteAssertion(r)
 	switch r.Method {
 	case http.MethodPost:
 		g.post(w, r)
@@ -481,7 +495,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, codeInvalidRequest, "initialize starts a session: send it without Mcp-Session-Id")
 			return
 		}
-		s, err = g.newSession(r.Context(), ownerOf(id))
+		s, err = g.newSession(r.Context(), ownerOf(id), id)
 		switch {
 		case errors.Is(err, errFull):
 			g.logger.Warn("session refused: --max-sessions reached", "max_sessions", g.cfg.MaxSessions)
