@@ -206,11 +206,21 @@ func checkJWKSURI(raw string) error {
 	return fmt.Errorf("token verifier: key set URL %s must use https (plain http is allowed only for loopback hosts)", raw)
 }
 
-// Close stops the background refresh. Verify keeps working with the keys it has.
+// Close stops the background refresh and waits for a key-set fetch in flight. Verify keeps
+// working with the keys it has.
 func (v *Verifier) Close() {
 	v.closeOnce.Do(func() {
 		v.bgCancel()
 		<-v.bgDone
+		// A fetch the loop (or a caller) started just before may still be on its way: wait
+		// for it, so that nothing reaches the authority after Close returns. It ends at once,
+		// as its context (bgCtx) is cancelled; later fetches fail before sending anything.
+		v.mu.Lock()
+		f := v.inflight
+		v.mu.Unlock()
+		if f != nil {
+			<-f.done
+		}
 	})
 }
 
