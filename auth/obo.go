@@ -10,9 +10,9 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 )
 
@@ -104,7 +104,7 @@ func (e *InteractionRequiredError) Error() string {
 // obo_cache.go). It is safe for concurrent use.
 type OnBehalfOf struct {
 	cfg      OBOConfig
-	client   confidential.Client
+	clients  oboClients
 	multi    bool // the authority's tenant is organizations or common
 	classify *Login
 	cache    oboCache
@@ -155,22 +155,26 @@ func NewOnBehalfOf(cfg OBOConfig) (*OnBehalfOf, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	// One MSAL client for the process (tenant discovery once), with a cache accessor that
-	// empties MSAL's in-memory cache before every read and write: MSAL keys OBO tokens by a
-	// hash of the incoming token and never evicts them (apps/internal/base/base.go
-	// AuthResultFromToken writes to the partitioned manager, tokens.go CacheKey uses
-	// AssertionHash), so with a new assertion per user per hour it would grow without bound.
-	// Our own cache (obo_cache.go) is the only one.
-	client, err := confidential.New(cfg.Authority, cfg.ClientID, cred,
-		confidential.WithHTTPClient(hc),
-		confidential.WithInstanceDiscovery(strings.EqualFold(u.Hostname(), microsoftHosts[0])),
-		confidential.WithCache(forgetfulCache{}))
+	// MSAL keeps OBO tokens in an in-memory cache keyed by a hash of the incoming token and
+	// never evicts them (apps/internal/base/base.go AuthResultFromToken writes to its
+	// partitioned manager; accesstokens/tokens.go CacheKey uses AssertionHash). A cache
+	// accessor cannot empty it (the partitioned manager's Unmarshal rejects every input), so
+	// the client is replaced after oboClientUses exchanges, which bounds what it holds, and
+	// a forced exchange uses a client of its own, whose empty cache makes MSAL ask Entra
+	// rather than return the token the upstream just refused. Our own cache (obo_cache.go)
+	// is the one that serves tokens.
+	newClient := func() (confidential.Client, error) {
+		return confidential.New(cfg.Authority, cfg.ClientID, cred,
+			confidential.WithHTTPClient(hc),
+			confidential.WithInstanceDiscovery(strings.EqualFold(u.Hostname(), microsoftHosts[0])))
+	}
+	client, err := newClient()
 	if err != nil {
 		return nil, fmt.Errorf("could not set up On-Behalf-Of for %s: %w", cfg.Authority, err)
 	}
 	o := &OnBehalfOf{
 		cfg:      cfg,
-		client:   client,
+		clients:  oboClients{client: client, newClient: newClient},
 		multi:    IsMultiTenant(AuthorityTenant(cfg.Authority)),
 		classify: &Login{cfg: LoginConfig{Authority: cfg.Authority}},
 	}
@@ -195,18 +199,37 @@ func certCredential(path string) (confidential.Credential, error) {
 	return cred, nil
 }
 
-// forgetfulCache is an MSAL cache accessor that keeps nothing: Replace loads an empty cache,
-// Export writes nothing. MSAL calls Replace before each cache read and before each write, so
-// its in-memory cache holds at most the token being returned.
-type forgetfulCache struct{}
+// oboClientUses is how many exchanges one MSAL client serves before it is replaced (with
+// its cache): at most that many tokens are held by MSAL at a time.
+const oboClientUses = 256
 
-// Replace empties MSAL's in-memory cache.
-func (forgetfulCache) Replace(_ context.Context, u cache.Unmarshaler, _ cache.ReplaceHints) error {
-	return u.Unmarshal([]byte("{}"))
+// oboClients hands out the MSAL client of an exchange (see NewOnBehalfOf).
+type oboClients struct {
+	newClient func() (confidential.Client, error)
+
+	mu     sync.Mutex
+	client confidential.Client
+	uses   int
 }
 
-// Export keeps nothing.
-func (forgetfulCache) Export(context.Context, cache.Marshaler, cache.ExportHints) error { return nil }
+// get returns the shared client, replaced after oboClientUses exchanges, or a new one when
+// fresh: a forced exchange must not be answered from MSAL's cache.
+func (c *oboClients) get(fresh bool) (confidential.Client, error) {
+	if fresh {
+		return c.newClient()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.uses >= oboClientUses {
+		cl, err := c.newClient()
+		if err != nil {
+			return confidential.Client{}, err
+		}
+		c.client, c.uses = cl, 0
+	}
+	c.uses++
+	return c.client, nil
+}
 
 // Token returns a token for the configured scopes on behalf of id, whose verified token
 // (issued for this API) is assertion. A cached token is returned while valid; force asks
@@ -224,17 +247,21 @@ func (o *OnBehalfOf) Token(ctx context.Context, id *Identity, assertion string, 
 	}
 	key := oboKey(id, o.cfg.Scopes)
 	return o.cache.get(ctx, key, force, func(ctx context.Context) (*Token, error) {
-		return o.exchange(ctx, id, assertion)
+		return o.exchange(ctx, id, assertion, force)
 	})
 }
 
 // exchange runs one On-Behalf-Of grant.
-func (o *OnBehalfOf) exchange(ctx context.Context, id *Identity, assertion string) (*Token, error) {
+func (o *OnBehalfOf) exchange(ctx context.Context, id *Identity, assertion string, fresh bool) (*Token, error) {
+	client, err := o.clients.get(fresh)
+	if err != nil {
+		return nil, fmt.Errorf("could not set up On-Behalf-Of for %s: %w", o.cfg.Authority, err)
+	}
 	var opts []confidential.AcquireOnBehalfOfOption
 	if o.multi && id.TenantID != "" {
 		opts = append(opts, confidential.WithTenantID(id.TenantID))
 	}
-	res, err := o.client.AcquireTokenOnBehalfOf(ctx, assertion, o.cfg.Scopes, opts...)
+	res, err := client.AcquireTokenOnBehalfOf(ctx, assertion, o.cfg.Scopes, opts...)
 	if err != nil {
 		err = o.classifyError(ctx, err)
 		o.cfg.Logger.Info("on-behalf-of exchange failed", "oid", id.ObjectID, "tid", id.TenantID, "error", err.Error())
@@ -326,7 +353,9 @@ func OBOResource(scopes []string) (string, error) {
 		if resource != "" && !strings.EqualFold(strings.TrimRight(r, "/"), strings.TrimRight(resource, "/")) {
 			return "", fmt.Errorf("the scopes name two resources, %s and %s: Entra issues a token for one resource per request (AADSTS28000); keep the scopes of one", resource, r)
 		}
-		resource = r
+		if resource == "" {
+			resource = r
+		}
 	}
 	if n == 0 {
 		return "", errors.New("no downstream scope: give one such as https://graph.microsoft.com/User.Read or api://<downstream-api>/<permission>")

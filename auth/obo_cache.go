@@ -34,6 +34,9 @@ type oboCache struct {
 	entries   map[string]*oboEntry
 	inflight  map[string]*oboCall
 	nextSweep time.Time
+	// joined, when set (tests), is called with mu held each time a caller joins an exchange
+	// in flight.
+	joined func()
 }
 
 // oboEntry is a cached token or failure, served until until.
@@ -87,6 +90,8 @@ func (c *oboCache) get(ctx context.Context, key string, force bool, exchange fun
 		// The exchange runs detached from ctx: other callers may wait on it, and one of them
 		// giving up must not fail the rest. It has its own deadline.
 		go c.run(context.WithoutCancel(ctx), key, call, exchange)
+	} else if c.joined != nil {
+		c.joined()
 	}
 	c.mu.Unlock()
 	select {
