@@ -17,6 +17,7 @@ import (
 // MCP methods the proxy looks at; every other one is relayed without being looked at.
 const (
 	methodInitialize  = "initialize"
+	methodToolsCall   = "tools/call"
 	methodInitialized = "notifications/initialized"
 	methodCancelled   = "notifications/cancelled"
 	methodProgress    = "notifications/progress"
@@ -97,6 +98,10 @@ type rpcError struct {
 	Code    int            `json:"code"`
 	Message string         `json:"message"`
 	Data    map[string]any `json:"data,omitempty"`
+	// userAction marks a failure only the user can fix (an On-Behalf-Of exchange that needs
+	// consent or a new sign-in): a tools/call gets it as a tool result with isError, which
+	// hosts show to the user and the model, rather than as a protocol error they may hide.
+	userAction bool
 }
 
 func (e *rpcError) Error() string { return e.Message }
