@@ -63,8 +63,15 @@ func oboFromFlags(c *cli.Context, s *serveSettings, g *gatewaySettings) error {
 	if clientID == "" {
 		return usageErrorf("--%s needs --%s (or %s): the API's own app registration, which the callers' tokens are for", flagOBOScope, flagAPIClientID, envVar(flagAPIClientID)[0])
 	}
-	if s.Authority == "" {
-		return usageErrorf("--%s needs the authority to exchange tokens at: set --%s or --%s", flagOBOScope, flagTenantID, flagAuthority)
+	// The authority that issued the callers' tokens; with --jwks-uri and --issuer serve may
+	// not have needed it, but the exchange does.
+	authority := s.Authority
+	if authority == "" {
+		a, err := authorityURL(c)
+		if err != nil {
+			return usageErrorf("--%s needs the authority to exchange tokens at: set --%s or --%s", flagOBOScope, flagTenantID, flagAuthority)
+		}
+		authority = a
 	}
 	secret, err := apiClientSecret(secretFile, certFile)
 	if err != nil {
@@ -74,7 +81,7 @@ func oboFromFlags(c *cli.Context, s *serveSettings, g *gatewaySettings) error {
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
-	o, err := auth.NewOnBehalfOf(auth.OBOConfig{Authority: s.Authority, ClientID: clientID, Secret: secret, CertFile: certFile,
+	o, err := auth.NewOnBehalfOf(auth.OBOConfig{Authority: authority, ClientID: clientID, Secret: secret, CertFile: certFile,
 		Scopes: scopes, HTTPClient: hc})
 	if err != nil {
 		return usageErrorf("--%s: %v", flagOBOScope, err)

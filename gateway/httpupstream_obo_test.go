@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,8 +23,11 @@ type revokingUpstream struct {
 }
 
 func (u *revokingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Authorization") == "Bearer "+u.revoked && r.Header.Get("Mcp-Method") != "initialize" && r.Method == http.MethodPost &&
-		r.Header.Get("Mcp-Session-Id") != "" {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var m struct{ Method string }
+	_ = json.Unmarshal(body, &m)
+	if r.Header.Get("Authorization") == "Bearer "+u.revoked && (m.Method == "tools/call" || m.Method == "tools/list") {
 		u.mu.Lock()
 		u.auth = append(u.auth, r.Header.Get("Authorization"))
 		u.mu.Unlock()
@@ -104,9 +109,9 @@ func TestOBOInteractionRequiredIsAToolError(t *testing.T) {
 	if m.Error != nil || json.Unmarshal(m.Result, &res) != nil || !res.IsError || len(res.Content) != 1 || res.Content[0].Text != need.Error() {
 		t.Fatalf("tools/call answer: error %+v result %s; want isError with %q", m.Error, m.Result, need.Error())
 	}
-	// Within the forced-refresh interval the supply does not force again: the upstream's
-	// second 401 for another request is a JSON-RPC error.
-	if m := final(t, c.call("tools/list", map[string]any{})); m.Error == nil {
-		t.Fatalf("tools/list: %s, want a JSON-RPC error", m.Result)
+	// Another request refused meanwhile gets the same reason, as a JSON-RPC error (within
+	// the forced-refresh interval the supply answers with the failure, not the refused token).
+	if m := final(t, c.call("tools/list", map[string]any{})); m.Error == nil || m.Error.Message != need.Error() {
+		t.Fatalf("tools/list: %s %+v, want a JSON-RPC error saying %q", m.Result, m.Error, need.Error())
 	}
 }
