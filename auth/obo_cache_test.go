@@ -8,22 +8,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
-
-// fakeNow is a settable clock.
-type fakeNow struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeNow) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *fakeNow) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // countingExchange returns an exchange that counts its calls and returns a token expiring
 // after life (or err), blocking until release is closed when release is not nil.
 type countingExchange struct {
-	clk     *fakeNow
+	clk     *testenv.Clock
 	life    time.Duration
 	err     error
 	release chan struct{}
@@ -38,7 +30,7 @@ func (e *countingExchange) fn(context.Context) (*Token, error) {
 	if e.err != nil {
 		return nil, e.err
 	}
-	return &Token{AccessToken: fmt.Sprintf("tok-%d", n), ExpiresOn: e.clk.now().Add(e.life)}, nil
+	return &Token{AccessToken: fmt.Sprintf("tok-%d", n), ExpiresOn: e.clk.Now().Add(e.life)}, nil
 }
 
 // mustGet gets key's token from c and returns it.
@@ -71,9 +63,9 @@ func ConcurrentTokens(t *testing.T, n int, get func() (*Token, error)) []string 
 	return got
 }
 
-func newTestCache(clk *fakeNow, maxEntries int) *oboCache {
+func newTestCache(clk *testenv.Clock, maxEntries int) *oboCache {
 	c := &oboCache{}
-	c.init(clk.now, 5*time.Second, maxEntries)
+	c.init(clk.Now, 5*time.Second, maxEntries)
 	return c
 }
 
@@ -84,7 +76,7 @@ func TestOBOCacheSingleFlight(t *testing.T) {
 	for _, force := range []bool{false, true} {
 		t.Run(fmt.Sprintf("force=%v", force), func(t *testing.T) {
 			t.Parallel()
-			clk := &fakeNow{t: time.Unix(1_800_000_000, 0)}
+			clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
 			c := newTestCache(clk, 10)
 			ex := &countingExchange{clk: clk, life: time.Hour, release: make(chan struct{})}
 			var joined atomic.Int32
@@ -110,7 +102,7 @@ func TestOBOCacheSingleFlight(t *testing.T) {
 // counts), then exchanged again; force exchanges again at once.
 func TestOBOCacheExpiryAndForce(t *testing.T) {
 	t.Parallel()
-	clk := &fakeNow{t: time.Unix(1_800_000_000, 0)}
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	c := newTestCache(clk, 10)
 	ex := &countingExchange{clk: clk, life: time.Hour}
 	steps := []struct {
@@ -127,7 +119,7 @@ func TestOBOCacheExpiryAndForce(t *testing.T) {
 		{2 * time.Hour, false, "tok-4"},    // long expired
 	}
 	for i, s := range steps {
-		clk.advance(s.advance)
+		clk.Advance(s.advance)
 		if got := mustGet(t, c, "k", s.force, ex); got != s.want {
 			t.Fatalf("step %d: got %s, want %s", i, got, s.want)
 		}
@@ -138,7 +130,7 @@ func TestOBOCacheExpiryAndForce(t *testing.T) {
 // included, then the exchange is tried again.
 func TestOBOCacheFailure(t *testing.T) {
 	t.Parallel()
-	clk := &fakeNow{t: time.Unix(1_800_000_000, 0)}
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	c := newTestCache(clk, 10)
 	boom := errors.New("consent required")
 	ex := &countingExchange{clk: clk, life: time.Hour, err: boom}
@@ -150,7 +142,7 @@ func TestOBOCacheFailure(t *testing.T) {
 	if n := ex.calls.Load(); n != 1 {
 		t.Fatalf("exchanges within the failure TTL = %d, want 1", n)
 	}
-	clk.advance(6 * time.Second)
+	clk.Advance(6 * time.Second)
 	ex.err = nil
 	if got := mustGet(t, c, "k", false, ex); got != "tok-2" {
 		t.Fatalf("after the failure TTL: %s, want tok-2", got)
@@ -160,7 +152,7 @@ func TestOBOCacheFailure(t *testing.T) {
 // TestOBOCacheBounded: the cache never holds more than its bound, and expired entries leave.
 func TestOBOCacheBounded(t *testing.T) {
 	t.Parallel()
-	clk := &fakeNow{t: time.Unix(1_800_000_000, 0)}
+	clk := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	c := newTestCache(clk, 3)
 	ex := &countingExchange{clk: clk, life: time.Hour}
 	for i := range 5 {
@@ -169,7 +161,7 @@ func TestOBOCacheBounded(t *testing.T) {
 	if n := c.len(); n != 3 {
 		t.Fatalf("entries = %d, want the bound 3", n)
 	}
-	clk.advance(2 * time.Hour)
+	clk.Advance(2 * time.Hour)
 	mustGet(t, c, "user-9", false, ex)
 	if n := c.len(); n != 1 {
 		t.Fatalf("entries after expiry = %d, want 1 (the expired ones swept)", n)
