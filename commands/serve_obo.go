@@ -15,7 +15,7 @@ import (
 // hold both; the secret itself is read from a file or the environment, never argv.
 const (
 	flagOBOScope            = "obo-scope"
-	flagAPIClientSecretFile = "api-client-secret-file"
+	flagAPIClientSecretFile = "api-client-secret-file" //nolint:gosec // G101: a flag name, not a credential
 	flagAPIClientCertFile   = "api-client-cert-file"
 	envAPIClientSecret      = envPrefix + "API_CLIENT_SECRET"
 )

@@ -18,7 +18,7 @@ const (
 	grantRefresh       = "refresh_token"
 	grantClientCreds   = "client_credentials"
 	grantAuthCode      = "authorization_code"
-	grantJWTBearer     = "urn:ietf:params:oauth:grant-type:jwt-bearer" // On-Behalf-Of
+	grantJWTBearer     = "urn:ietf:params:oauth:grant-type:jwt-bearer" //nolint:gosec // G101: the On-Behalf-Of grant type, not a credential
 )
 
 // handleToken is the token endpoint. Answers allow a loopback calling origin (CORS; see
