@@ -75,20 +75,22 @@ func (e loginOAuthErr) String() string {
 // loginOAuthError extracts the OAuth error answer from an MSAL error. MSAL has drained the
 // response body by then (see ../shared/notes/msal-go.md), but its message carries the body.
 func loginOAuthError(err error) (loginOAuthErr, bool) {
-	var ce msalerrors.CallErr
-	if !errors.As(err, &ce) {
-		return loginOAuthErr{}, false
-	}
-	msg := err.Error()
-	i := strings.Index(msg, "{")
-	if i < 0 {
-		return loginOAuthErr{}, false
-	}
 	var oe loginOAuthErr
-	if json.NewDecoder(strings.NewReader(msg[i:])).Decode(&oe) != nil || oe.Error == "" {
+	if !callErrorBody(err, &oe) || oe.Error == "" {
 		return loginOAuthErr{}, false
 	}
 	return oe, true
+}
+
+// callErrorBody decodes into v the JSON body that an MSAL call error's message carries.
+func callErrorBody(err error, v any) bool {
+	var ce msalerrors.CallErr
+	if !errors.As(err, &ce) {
+		return false
+	}
+	msg := err.Error()
+	i := strings.Index(msg, "{")
+	return i >= 0 && json.NewDecoder(strings.NewReader(msg[i:])).Decode(v) == nil
 }
 
 // loginSafeMessage shortens an MSAL error to its first line: later lines may carry a response

@@ -42,6 +42,7 @@ type TokenSupply struct {
 	mu         sync.Mutex // held across fetch, so that concurrent callers wait for one fetch
 	tok        *Token
 	lastForced time.Time
+	forcedErr  error // the failure of the last forced refresh, until a fetch succeeds
 }
 
 // NewTokenSupply returns a supply that gets its tokens from fetch. A token with a zero
@@ -105,8 +106,9 @@ func (s *TokenSupply) Token(ctx context.Context) (string, error) {
 // Refresh returns a token to use instead of rejected, which a server refused (401). When
 // another caller already replaced rejected, the replacement is returned without a request;
 // otherwise a refresh is forced, unless one was forced less than [ForcedRefreshInterval] ago:
-// then the supply answers without a grant (usually with the same token, and the caller gives
-// up). A fixed token's refresh fails with [ErrStaticTokenRejected].
+// then the supply answers without a grant (with that refresh's error if it failed, else
+// usually the same token, and the caller gives up). A fixed token's refresh fails with
+// [ErrStaticTokenRejected].
 func (s *TokenSupply) Refresh(ctx context.Context, rejected string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,7 +117,14 @@ func (s *TokenSupply) Refresh(ctx context.Context, rejected string) (string, err
 	}
 	if t := s.now(); s.lastForced.IsZero() || t.Sub(s.lastForced) >= s.interval {
 		s.lastForced = t
-		return s.fetchLocked(ctx, true)
+		tok, err := s.fetchLocked(ctx, true)
+		s.forcedErr = err
+		return tok, err
+	}
+	// A forced refresh failed moments ago (consent missing, signed out): its reason, not
+	// the token the server just refused, answers the rejections that follow it.
+	if s.forcedErr != nil {
+		return "", s.forcedErr
 	}
 	if s.fresh() {
 		return s.tok.AccessToken, nil
@@ -138,6 +147,6 @@ func (s *TokenSupply) fetchLocked(ctx context.Context, force bool) (string, erro
 	if tok == nil || tok.AccessToken == "" {
 		return "", fmt.Errorf("%w: the sign-in gave an empty access token; run `fastmcp-auth login --force`", ErrNotSignedIn)
 	}
-	s.tok = tok
+	s.tok, s.forcedErr = tok, nil
 	return tok.AccessToken, nil
 }

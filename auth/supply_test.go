@@ -166,3 +166,35 @@ func TestLoginSupplyErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenSupplyRepeatsAFailedForcedRefresh: within the interval after a forced refresh
+// failed, a rejection gets that failure (say, consent required), not the refused token;
+// once a fetch succeeds, the failure is forgotten.
+func TestTokenSupplyRepeatsAFailedForcedRefresh(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
+	boom := errors.New("consent required")
+	fail := false
+	s := NewTokenSupply(func(_ context.Context, force bool) (*Token, error) {
+		if force && fail {
+			return nil, boom
+		}
+		return &Token{AccessToken: "t", ExpiresOn: now.Add(time.Hour)}, nil
+	})
+	s.now = func() time.Time { return now }
+	if _, err := s.Token(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	fail = true
+	for i := range 2 {
+		if _, err := s.Refresh(t.Context(), "t"); !errors.Is(err, boom) {
+			t.Fatalf("rejection %d: err = %v, want the forced refresh's failure", i, err)
+		}
+		now = now.Add(time.Second)
+	}
+	fail = false
+	now = now.Add(ForcedRefreshInterval)
+	if tok, err := s.Refresh(t.Context(), "t"); err != nil || tok != "t" {
+		t.Fatalf("after the interval: %q, %v", tok, err)
+	}
+}

@@ -78,7 +78,7 @@ func newServeCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: flagAllowedTenant, Usage: "with --tenant-id organizations or common: tenant `ID` (GUID) whose tokens are accepted (repeatable; required there)", EnvVars: envVar(flagAllowedTenant)},
 			&cli.BoolFlag{Name: flagCustomKeys, Usage: "the API has custom signing keys: add ?appid=<api-client-id> to discovery and the key set", EnvVars: envVar(flagCustomKeys)},
 			&cli.StringSliceFlag{Name: flagAllowedOrigin, Usage: "browser `ORIGIN` allowed to call, scheme://host[:port] (repeatable)", EnvVars: envVar(flagAllowedOrigin)},
-		}, webFlags(), gatewayFlags()),
+		}, webFlags(), gatewayFlags(), oboFlags()),
 		Action: runServe,
 	}
 }

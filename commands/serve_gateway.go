@@ -70,6 +70,8 @@ type gatewaySettings struct {
 	Policy      *policy.Holder
 	AuditLog    string
 	AuditArgs   bool
+	OBO         gateway.TokenExchange // --obo-scope: the caller's token exchanged for the upstream's
+	OBOScopes   []string
 }
 
 var replicaIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`) })
@@ -117,7 +119,7 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 				return nil, usageErrorf("--%s needs an upstream: serve [flags] -- COMMAND [ARGS...], or --%s URL", f, flagUpstream)
 			}
 		}
-		return nil, nil
+		return nil, oboFromFlags(c, s, nil)
 	}
 	if len(args) > 0 && upstream != "" {
 		return nil, usageErrorf("give either --%s URL or -- COMMAND, not both", flagUpstream)
@@ -176,6 +178,9 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 			return nil, usageErrorf("%v", err)
 		}
 		g.Policy = h
+	}
+	if err := oboFromFlags(c, s, g); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
@@ -265,6 +270,7 @@ func newGateway(g *gatewaySettings, logger *slog.Logger, metrics *gateway.Metric
 		ReplicaID:   g.ReplicaID,
 		Identity:    mcpserver.IdentityFromContext,
 		Logger:      logger,
+		OBO:         g.OBO,
 	}
 	if g.Policy != nil {
 		cfg.Policy = g.Policy.Current
@@ -337,6 +343,9 @@ func reloadPolicyOnHUP(ctx context.Context, h *policy.Holder, logger *slog.Logge
 
 // describeUpstream names the upstream in the start-up log.
 func describeUpstream(g *gatewaySettings) string {
+	if g.Upstream != "" && len(g.OBOScopes) > 0 {
+		return "http: " + g.Upstream + " (on behalf of each user: " + strings.Join(g.OBOScopes, " ") + ")"
+	}
 	if g.Upstream != "" {
 		return "http: " + g.Upstream
 	}

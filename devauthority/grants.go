@@ -19,6 +19,7 @@ const (
 	grantRefresh       = "refresh_token"
 	grantClientCreds   = "client_credentials"
 	grantAuthCode      = "authorization_code"
+	grantJWTBearer     = "urn:ietf:params:oauth:grant-type:jwt-bearer" //nolint:gosec // G101: the On-Behalf-Of grant type, not a credential
 )
 
 // handleToken is the token endpoint. Answers allow a loopback calling origin (CORS; see
@@ -40,15 +41,19 @@ func (a *Authority) handleToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // grant dispatches a token request by grant_type (RFC 6749 section 4). client_credentials
-// is handled first because its client_id may come from HTTP Basic rather than the form;
-// every other grant is a public client's and needs client_id in the form.
+// and the On-Behalf-Of jwt-bearer grant are handled first because their client_id may come
+// from HTTP Basic rather than the form; every other grant is a public client's and needs
+// client_id in the form.
 func (a *Authority) grant(r *http.Request, form url.Values) (map[string]any, *oauthError) {
 	gt := form.Get("grant_type")
 	if gt == "" {
 		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'grant_type'.")
 	}
-	if gt == grantClientCreds {
+	switch gt {
+	case grantClientCreds:
 		return a.grantClientCredentials(r, form)
+	case grantJWTBearer:
+		return a.grantOnBehalfOf(r, form)
 	}
 	clientID := form.Get("client_id")
 	if clientID == "" {
@@ -165,43 +170,9 @@ func (a *Authority) grantRefresh(r *http.Request, form url.Values, clientID stri
 // grantClientCredentials issues an app-only token to a client presenting the configured
 // secret, with every API scope as a role.
 func (a *Authority) grantClientCredentials(r *http.Request, form url.Values) (map[string]any, *oauthError) {
-	clientID, secret := form.Get("client_id"), form.Get("client_secret")
-	// RFC 6749 section 2.3: a client uses one authentication method per request, so a
-	// secret in both the form and the Basic header is refused rather than one picked.
-	if u, p, ok := r.BasicAuth(); ok {
-		if secret != "" {
-			return nil, errInvalidRequest(aadstsMalformed, "Use one client authentication method: client_secret or HTTP Basic, not both.")
-		}
-		// RFC 6749 section 2.3.1: Basic credentials are form-urlencoded first.
-		uu, err1 := url.QueryUnescape(u)
-		pp, err2 := url.QueryUnescape(p)
-		if err1 != nil || err2 != nil {
-			return nil, errInvalidClient(aadstsInvalidSecret, "The HTTP Basic credentials are malformed.")
-		}
-		if clientID != "" && clientID != uu {
-			return nil, errInvalidRequest(aadstsMalformed, "The client_id differs from the HTTP Basic user name.")
-		}
-		clientID, secret = uu, pp
-	}
-	if clientID == "" {
-		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'client_id'.")
-	}
-	if !validClientID(clientID) {
-		return nil, errInvalidRequest(aadstsMalformed, "The client_id is not valid.")
-	}
-	// Any client ID presenting the one configured secret gets an app token: there are no
-	// registrations to hold one secret per client. No configured secret, no grant.
-	if a.cfg.ClientSecret == "" {
-		return nil, errInvalidClient(aadstsMissingSecret, "The client credentials grant is disabled: start dev-authority with --client-secret-file or FASTMCP_AUTH_DEV_CLIENT_SECRET.")
-	}
-	if secret == "" {
-		return nil, errInvalidClient(aadstsMissingSecret, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
-	}
-	// Compare digests in constant time, so neither the content nor the length of the
-	// configured secret leaks through timing.
-	want, got := sha256.Sum256([]byte(a.cfg.ClientSecret)), sha256.Sum256([]byte(secret))
-	if subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
-		return nil, errInvalidClient(aadstsInvalidSecret, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value.")
+	clientID, oerr := a.authenticateClient(r, form)
+	if oerr != nil {
+		return nil, oerr
 	}
 	// MSAL adds openid, profile and offline_access to every request; like Entra, ignore
 	// them here. The one API scope must be .default: app permissions are all or nothing.
@@ -226,4 +197,54 @@ func (a *Authority) grantClientCredentials(r *http.Request, form url.Values) (ma
 	secs := int(a.cfg.TokenLifetime.Seconds())
 	a.log.Info("app token issued", "client_id", clientID, "roles", strings.Join(sr.aud.scopes, " "))
 	return map[string]any{"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": at}, nil
+}
+
+// authenticateClient checks the client authentication of a confidential client's grant
+// (client credentials, On-Behalf-Of): the configured secret, in the form or in HTTP Basic,
+// and returns the client ID.
+func (a *Authority) authenticateClient(r *http.Request, form url.Values) (string, *oauthError) {
+	clientID, secret := form.Get("client_id"), form.Get("client_secret")
+	if form.Get("client_assertion") != "" {
+		// A certificate credential (RFC 7523 client assertion): Entra checks it against the
+		// registration's certificates, and this authority has no certificate registrations.
+		return "", errInvalidClient(aadstsInvalidClientAssertion, "The development authority takes no client assertions (certificates): use the client secret (--client-secret-file).")
+	}
+	// RFC 6749 section 2.3: a client uses one authentication method per request, so a
+	// secret in both the form and the Basic header is refused rather than one picked.
+	if u, p, ok := r.BasicAuth(); ok {
+		if secret != "" {
+			return "", errInvalidRequest(aadstsMalformed, "Use one client authentication method: client_secret or HTTP Basic, not both.")
+		}
+		// RFC 6749 section 2.3.1: Basic credentials are form-urlencoded first.
+		uu, err1 := url.QueryUnescape(u)
+		pp, err2 := url.QueryUnescape(p)
+		if err1 != nil || err2 != nil {
+			return "", errInvalidClient(aadstsInvalidSecret, "The HTTP Basic credentials are malformed.")
+		}
+		if clientID != "" && clientID != uu {
+			return "", errInvalidRequest(aadstsMalformed, "The client_id differs from the HTTP Basic user name.")
+		}
+		clientID, secret = uu, pp
+	}
+	if clientID == "" {
+		return "", errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'client_id'.")
+	}
+	if !validClientID(clientID) {
+		return "", errInvalidRequest(aadstsMalformed, "The client_id is not valid.")
+	}
+	// Any client ID presenting the one configured secret gets an app token: there are no
+	// registrations to hold one secret per client. No configured secret, no grant.
+	if a.cfg.ClientSecret == "" {
+		return "", errInvalidClient(aadstsMissingSecret, "The client credentials and On-Behalf-Of grants are disabled: start dev-authority with --client-secret-file or FASTMCP_AUTH_DEV_CLIENT_SECRET.")
+	}
+	if secret == "" {
+		return "", errInvalidClient(aadstsMissingSecret, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+	}
+	// Compare digests in constant time, so neither the content nor the length of the
+	// configured secret leaks through timing.
+	want, got := sha256.Sum256([]byte(a.cfg.ClientSecret)), sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
+		return "", errInvalidClient(aadstsInvalidSecret, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value.")
+	}
+	return clientID, nil
 }

@@ -201,6 +201,12 @@ func (b *browser) decide(userCode, action string) (int, string) {
 // like Entra's, has no alg), issuer, audience, time.
 func verify(t *testing.T, a *devauthority.Authority, token string, clk *fakeClock) jwt.Token {
 	t.Helper()
+	return verifyFor(t, a, token, clk, "fastmcp-dev-api")
+}
+
+// verifyFor is verify for a token whose audience is aud.
+func verifyFor(t *testing.T, a *devauthority.Authority, token string, clk *fakeClock, aud string) jwt.Token {
+	t.Helper()
 	ctx := context.Background()
 	set, err := jwk.Fetch(ctx, strings.TrimSuffix(a.URL(), "/")+"/discovery/v2.0/keys", jwk.WithHTTPClient(a.HTTPClient()))
 	if err != nil {
@@ -210,7 +216,7 @@ func verify(t *testing.T, a *devauthority.Authority, token string, clk *fakeCloc
 		jwt.WithKeySet(set, jws.WithInferAlgorithmFromKey(true)),
 		jwt.WithValidate(true),
 		jwt.WithIssuer(a.Issuer()),
-		jwt.WithAudience("fastmcp-dev-api"),
+		jwt.WithAudience(aud),
 	}
 	if clk != nil {
 		opts = append(opts, jwt.WithClock(jwt.ClockFunc(clk.Now)))

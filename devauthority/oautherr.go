@@ -27,32 +27,34 @@ func (e *oauthError) Error() string { return fmt.Sprintf("%s: AADSTS%d: %s", e.c
 // AADSTS numbers used by the authority. They follow Entra ID's published codes where one
 // exists; Entra documents that clients must not depend on them, only on "error".
 const (
-	aadstsInvalidRequest      = 900144  // missing required parameter
-	aadstsMalformed           = 9002313 // request malformed
-	aadstsUnsupportedGrant    = 70003   // unsupported grant type
-	aadstsInvalidScope        = 70011   // scope not valid
-	aadstsClientCredScope     = 1002012 // client credentials need /.default
-	aadstsPending             = 70016   // device flow: authorization pending
-	aadstsBadVerificationCode = 70018   // device flow: unknown device code
-	aadstsExpiredToken        = 70019   // device flow: code expired
-	aadstsDeclined            = 70020   // device flow: the user declined (see the notes on MSAL)
-	aadstsInvalidGrant        = 70000   // grant invalid or malformed (unknown or reused refresh token)
-	aadstsExpiredGrant        = 700082  // refresh token expired through inactivity
-	aadstsRevokedGrant        = 50173   // refresh token revoked
-	aadstsCodeExpired         = 70008   // authorization code expired
-	aadstsCodeRedeemed        = 54005   // authorization code already redeemed
-	aadstsPKCEMismatch        = 501481  // code_verifier does not match code_challenge
-	aadstsRedirectMismatch    = 50011   // redirect URI differs
-	aadstsClientMismatch      = 700005  // grant issued to another client
-	aadstsConsentRequired     = 65001   // scope not consented in this grant
-	aadstsInvalidSecret       = 7000215 // invalid client secret
-	aadstsMissingSecret       = 7000218 // client secret required
-	aadstsTooLarge            = 90005   // request too large (our choice)
-	aadstsScopeNotOnGraph     = 650053  // a bare scope, resolved against Microsoft Graph, does not exist there
-	aadstsResourceNotFound    = 500011  // the resource principal (API) is not in the tenant
-	aadstsScopeNotExposed     = 65005   // the API does not expose the scope
-	aadstsResourceMismatch    = 9010010 // the resource parameter is not the identifier URI of the scopes' API
-	aadstsMultipleResources   = 28000   // scopes of more than one resource in one request
+	aadstsInvalidRequest         = 900144  // missing required parameter
+	aadstsMalformed              = 9002313 // request malformed
+	aadstsUnsupportedGrant       = 70003   // unsupported grant type
+	aadstsInvalidScope           = 70011   // scope not valid
+	aadstsClientCredScope        = 1002012 // client credentials need /.default
+	aadstsPending                = 70016   // device flow: authorization pending
+	aadstsBadVerificationCode    = 70018   // device flow: unknown device code
+	aadstsExpiredToken           = 70019   // device flow: code expired
+	aadstsDeclined               = 70020   // device flow: the user declined (see the notes on MSAL)
+	aadstsInvalidGrant           = 70000   // grant invalid or malformed (unknown or reused refresh token)
+	aadstsExpiredGrant           = 700082  // refresh token expired through inactivity
+	aadstsRevokedGrant           = 50173   // refresh token revoked
+	aadstsCodeExpired            = 70008   // authorization code expired
+	aadstsCodeRedeemed           = 54005   // authorization code already redeemed
+	aadstsPKCEMismatch           = 501481  // code_verifier does not match code_challenge
+	aadstsRedirectMismatch       = 50011   // redirect URI differs
+	aadstsClientMismatch         = 700005  // grant issued to another client
+	aadstsConsentRequired        = 65001   // scope not consented in this grant
+	aadstsInvalidSecret          = 7000215 // invalid client secret
+	aadstsMissingSecret          = 7000218 // client secret required
+	aadstsTooLarge               = 90005   // request too large (our choice)
+	aadstsScopeNotOnGraph        = 650053  // a bare scope, resolved against Microsoft Graph, does not exist there
+	aadstsResourceNotFound       = 500011  // the resource principal (API) is not in the tenant
+	aadstsScopeNotExposed        = 65005   // the API does not expose the scope
+	aadstsResourceMismatch       = 9010010 // the resource parameter is not the identifier URI of the scopes' API
+	aadstsMultipleResources      = 28000   // scopes of more than one resource in one request
+	aadstsInvalidAssertion       = 50013   // On-Behalf-Of: assertion invalid (signature, expiry, audience)
+	aadstsInvalidClientAssertion = 700027  // client assertion failed validation
 )
 
 // errPending is the RFC 8628 section 3.5 answer to a poll before the person decided. MSAL
@@ -102,6 +104,11 @@ func writeOAuthError(w http.ResponseWriter, r *http.Request, now time.Time, e *o
 		"trace_id":       trace,
 		"correlation_id": corr,
 		"error_uri":      fmt.Sprintf("https://login.microsoftonline.com/error?code=%d", e.aadsts),
+	}
+	if e.aadsts == aadstsConsentRequired {
+		// Entra marks a missing consent so (invalid_grant + suberror), which clients such as
+		// MSAL turn into an interaction-required error.
+		body["suberror"] = "consent_required"
 	}
 	if e.status == http.StatusUnauthorized {
 		// RFC 6749 section 5.2: a 401 to a client authentication failure names the scheme.

@@ -13,12 +13,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpproxy"
 )
 
 // Remote is a Streamable HTTP upstream: one upstream MCP session per client session, opened
-// with the gateway's own credentials (Headers), never the caller's: the caller's token was
+// with the gateway's own credentials (Headers) or, with On-Behalf-Of (SessionInfo.UserToken),
+// a token issued for the upstream as the caller; never the caller's own: the caller's token was
 // issued for the gateway (its audience), and passing it on would let the upstream replay it
 // against the gateway or anything else that accepts it (MCP authorization specification,
 // "Token Passthrough" is forbidden).
@@ -68,6 +70,19 @@ func (u Remote) client() (*http.Client, error) {
 
 // Dial opens the relay of one session; it is a [Dialer].
 func (u Remote) Dial(_ context.Context, info SessionInfo, recv func([]byte), exited func(error)) (Upstream, error) {
+	var token *auth.TokenSupply
+	if info.UserToken != nil {
+		// On-Behalf-Of: the upstream gets a token the authority issued for it, as the caller,
+		// and never the caller's own token (whose audience is this gateway). The relay
+		// refreshes it before expiry and forces one fresh exchange when the upstream answers
+		// 401; an exchange the user must act on reaches the client as a tool error.
+		token = auth.NewTokenSupply(func(ctx context.Context, force bool) (*auth.Token, error) {
+			return info.UserToken(ctx, force)
+		})
+		// Static headers are set after the relay's; none may replace the OBO token.
+		u.Headers = u.Headers.Clone()
+		u.Headers.Del("Authorization")
+	}
 	hc, err := u.client()
 	if err != nil {
 		return nil, err
@@ -80,6 +95,7 @@ func (u Remote) Dial(_ context.Context, info SessionInfo, recv func([]byte), exi
 		err := mcpproxy.Run(ctx, mcpproxy.Config{
 			Server:        u.URL,
 			HTTPClient:    hc,
+			Token:         token,
 			Logger:        info.Logger,
 			ProgressGap:   -1, // the client side is SSE, where the TypeScript SDK keeps order
 			ShutdownGrace: 2 * time.Second,

@@ -19,6 +19,10 @@ type rpcError struct {
 	Code    int            `json:"code"`
 	Message string         `json:"message"`
 	Data    map[string]any `json:"data,omitempty"`
+	// userAction marks a failure only the user can fix (an On-Behalf-Of exchange that needs
+	// consent or a new sign-in): a tools/call gets it as a tool result with isError, which
+	// hosts show to the user and the model, rather than as a protocol error they may hide.
+	userAction bool
 }
 
 // Error returns the message, which says what to do next.

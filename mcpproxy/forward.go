@@ -101,7 +101,7 @@ func (p *proxy) forward(raw []byte, env *envelope, written func()) {
 		}
 		if env.IsRequest() {
 			p.log.Warn("request failed upstream", "method", env.Method, "error", err)
-			p.writeError(env.ID, err)
+			p.writeFailure(env, err)
 		} else {
 			p.log.Warn("message not delivered upstream", "method", env.Method, "error", err)
 		}

@@ -16,6 +16,7 @@ import (
 // MCP methods the proxy looks at; every other one is relayed without being looked at.
 const (
 	methodInitialize  = "initialize"
+	methodToolsCall   = "tools/call"
 	methodInitialized = "notifications/initialized"
 	methodCancelled   = "notifications/cancelled"
 	methodProgress    = "notifications/progress"

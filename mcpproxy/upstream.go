@@ -68,7 +68,7 @@ func (p *proxy) post(ctx context.Context, body []byte, env *envelope, written fu
 			refreshed = true
 			fresh, err := p.refresh(ctx, token)
 			if err != nil {
-				return nil, authError(ch, "it could not be refreshed: "+err.Error())
+				return nil, refreshError(ch, err)
 			}
 			// The source had nothing newer: retrying would only be rejected again.
 			if fresh == token {
@@ -143,7 +143,7 @@ func (p *proxy) token(ctx context.Context) (string, error) {
 	t, err := p.cfg.Token.Token(ctx)
 	if err != nil {
 		// The supply's message (e.g. "run fastmcp-auth login") goes to the client as is.
-		return "", &rpcError{Code: CodeUnauthorized, Message: err.Error()}
+		return "", tokenError(err)
 	}
 	return t, nil
 }

@@ -1,0 +1,71 @@
+package auth_test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// entraFake is an Entra-like authority answering the token endpoint with body (status), and
+// recording the last form it received.
+func entraFake(t *testing.T, status int, body string) (*httptest.Server, func() map[string][]string) {
+	t.Helper()
+	var mu sync.Mutex
+	var last map[string][]string
+	mux := http.NewServeMux()
+	var srv *httptest.Server
+	mux.HandleFunc("GET /tenant1/v2.0/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]string{
+			"issuer": srv.URL + "/tenant1/v2.0", "authorization_endpoint": srv.URL + "/tenant1/oauth2/v2.0/authorize",
+			"token_endpoint": srv.URL + "/tenant1/oauth2/v2.0/token",
+		})
+	})
+	mux.HandleFunc("POST /tenant1/oauth2/v2.0/token", func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		mu.Lock()
+		last = r.PostForm
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	})
+	srv = httptest.NewTLSServer(mux)
+	t.Cleanup(srv.Close)
+	return srv, func() map[string][]string { mu.Lock(); defer mu.Unlock(); return last }
+}
+
+// writeCertPEM writes a self-signed certificate and its key to one PEM file.
+func writeCertPEM(t *testing.T) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048) // MSAL takes RSA keys only
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "api"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})...)
+	p := filepath.Join(t.TempDir(), "api.pem")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
