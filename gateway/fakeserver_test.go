@@ -31,6 +31,7 @@ func runFakeServer() {
 	}
 	waiting := map[string]chan json.RawMessage{} // server request id -> client answer
 	cancelled := map[string]chan struct{}{}      // request id -> cancelled
+	var initParams json.RawMessage               // what initialize brought, for the init tool
 	fmt.Fprintln(os.Stderr, "fake server ready")
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -62,6 +63,11 @@ func runFakeServer() {
 		}
 		switch m.Method {
 		case "initialize":
+			var raw struct {
+				Params json.RawMessage `json:"params"`
+			}
+			_ = json.Unmarshal(sc.Bytes(), &raw)
+			initParams = raw.Params
 			result(m.ID, map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{"tools": map[string]any{}}, "serverInfo": map[string]any{"name": "fake", "version": "1"}})
 		case "notifications/cancelled":
 			mu.Lock()
@@ -92,6 +98,12 @@ func runFakeServer() {
 				result(id, text(fmt.Sprint(m.Params.Arguments["message"])))
 			case "env":
 				result(id, text(os.Getenv(fmt.Sprint(m.Params.Arguments["name"]))))
+			case "init":
+				result(id, text(string(initParams)))
+			case "notify":
+				// A notification no call owns (as a list change is), then the answer.
+				send(map[string]any{"jsonrpc": "2.0", "method": "notifications/resources/list_changed"})
+				result(id, text("notified"))
 			case "pid":
 				result(id, text(fmt.Sprint(os.Getpid())))
 			case "crash":

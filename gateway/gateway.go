@@ -72,6 +72,10 @@ type SessionInfo struct {
 	// user's On-Behalf-Of token for the upstream; force asks for a fresh exchange (after an
 	// upstream 401). It fails with ErrNoAssertion when the user's newest token has expired.
 	UserToken func(ctx context.Context, force bool) (*auth.Token, error)
+	// Env, "NAME=value" entries, is added to a child's environment (replacing variables of
+	// the same names): the per-user upstream's On-Behalf-Of token (--obo-token-env). It is
+	// kept out of every log line.
+	Env []string
 }
 
 // Dialer starts the upstream of a new session. recv receives each message of the server (it
@@ -496,6 +500,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s, err = g.newSession(r.Context(), ownerOf(id), id)
+		var tokenErr *TokenError
 		switch {
 		case errors.Is(err, errFull):
 			g.logger.Warn("session refused: --max-sessions reached", "max_sessions", g.cfg.MaxSessions)
@@ -505,6 +510,13 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, errClosed):
 			w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 			httpError(w, http.StatusServiceUnavailable, CodeUpstreamUnavailable, "the gateway is shutting down")
+			return
+		case errors.As(err, &tokenErr):
+			// The user must act (consent, MFA, sign in again): tell them, as the answer to
+			// their initialize, rather than a 502 that only points at the gateway's log.
+			g.logger.Warn("upstream not started: no On-Behalf-Of token for the user", "subject", ownerOf(id), "err", err)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(errorResponse(msgs[0].ID, CodeTokenUnavailable, tokenErr.Error(), nil))
 			return
 		case err != nil:
 			g.logger.Error("could not start the upstream", "err", err)

@@ -26,9 +26,16 @@ import (
 type Shared struct {
 	dial   Dialer
 	logger *slog.Logger
+	info   SessionInfo // what the upstream's Dialer is told (no user: it serves them all)
+
+	restartMu sync.Mutex // one Restart at a time
 
 	mu         sync.Mutex
 	up         Upstream
+	gen        uint64 // generation of up: messages and exits of a replaced process are ignored
+	nextGen    uint64
+	closed     bool            // Close was called: no process is started any more
+	initParams json.RawMessage // the first client's initialize params, replayed by Restart
 	starting   chan struct{} // closed when a start attempt ends
 	initResult json.RawMessage
 	initWait   chan struct{} // closed once initResult is known (or the upstream ended)
@@ -52,7 +59,12 @@ func NewShared(dial Dialer, logger *slog.Logger) *Shared {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Shared{dial: dial, logger: logger, sessions: map[*sharedSession]bool{}, pending: map[string]sharedPending{},
+	return newShared(dial, logger, SessionInfo{ID: "shared", Short: "shared", Logger: logger.With("session", "shared")})
+}
+
+// newShared is NewShared with the SessionInfo its Dialer gets (PerUser names the user).
+func newShared(dial Dialer, logger *slog.Logger, info SessionInfo) *Shared {
+	return &Shared{dial: dial, logger: logger, info: info, sessions: map[*sharedSession]bool{}, pending: map[string]sharedPending{},
 		byOrigin: map[string]string{}, tokens: map[string]sharedPending{}, serverReqs: map[string]*sharedSession{}}
 }
 
@@ -80,6 +92,10 @@ func (sh *Shared) Dial(ctx context.Context, info SessionInfo, recv func([]byte),
 func (sh *Shared) ensure(ctx context.Context) error {
 	for {
 		sh.mu.Lock()
+		if sh.closed {
+			sh.mu.Unlock()
+			return errClosed
+		}
 		if sh.up != nil {
 			sh.mu.Unlock()
 			return nil
@@ -92,8 +108,12 @@ func (sh *Shared) ensure(ctx context.Context) error {
 		done := make(chan struct{})
 		sh.starting = done
 		sh.initWait = make(chan struct{})
+		// No process is live while up is nil, so the new one is current from its first line.
+		sh.nextGen++
+		sh.gen = sh.nextGen
+		gen := sh.gen
 		sh.mu.Unlock()
-		up, err := sh.dial(ctx, SessionInfo{ID: "shared", Short: "shared", Logger: sh.logger.With("session", "shared")}, sh.fromUpstream, sh.exited)
+		up, err := sh.dial(ctx, sh.info, sh.recvOf(gen, nil), sh.exitedOf(gen, nil))
 		sh.mu.Lock()
 		sh.up, sh.starting = up, nil
 		sh.mu.Unlock()
@@ -124,10 +144,11 @@ func (sh *Shared) exited(err error) {
 	}
 }
 
-// Close stops the shared upstream.
+// Close stops the shared upstream; no process is started after it.
 func (sh *Shared) Close() error {
 	sh.mu.Lock()
 	up := sh.up
+	sh.closed = true
 	sh.mu.Unlock()
 	if up == nil {
 		return nil
@@ -263,6 +284,7 @@ func (s *sharedSession) initialize(m *message) error {
 	sh.next++
 	newID := strconv.Quote(s.short + "~" + strconv.FormatUint(sh.next, 10))
 	sh.initID = idKey(json.RawMessage(newID))
+	sh.initParams = m.Params
 	sh.pending[sh.initID] = sharedPending{s: s, orig: m.ID}
 	up := sh.up
 	sh.mu.Unlock()

@@ -54,6 +54,26 @@ func ScrubbedEnv(environ []string, pass []string) []string {
 	return out
 }
 
+// withEnv returns base with the entries of extra added, each replacing any entry of the same
+// name in base (two entries of one name would leave the child's pick to its C library). It is
+// never nil: a nil Env would give the child the gateway's whole environment.
+func withEnv(base, extra []string) []string {
+	out := make([]string, 0, len(base)+len(extra))
+	replaced := map[string]bool{}
+	for _, kv := range extra {
+		if name, _, ok := cut(kv); ok {
+			replaced[envKey(name)] = true
+		}
+	}
+	for _, kv := range base {
+		if name, _, ok := cut(kv); ok && replaced[envKey(name)] {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, extra...)
+}
+
 func cut(kv string) (string, string, bool) {
 	for i := 1; i < len(kv); i++ { // from 1: Windows has variables named "=C:"
 		if kv[i] == '=' {
@@ -67,10 +87,7 @@ func cut(kv string) (string, string, bool) {
 func (c Command) Dial(_ context.Context, info SessionInfo, recv func([]byte), exited func(error)) (Upstream, error) {
 	// The command is the operator's own (serve -- COMMAND), resolved at start.
 	cmd := exec.Command(c.Path, c.Args...) //nolint:gosec // G204: running it is the point
-	cmd.Env = c.Env
-	if cmd.Env == nil {
-		cmd.Env = []string{} // nil would mean the gateway's whole environment
-	}
+	cmd.Env = withEnv(c.Env, info.Env)
 	cmd.Dir = c.Dir
 	setProcAttrs(cmd)
 	stdin, err := cmd.StdinPipe()
