@@ -250,7 +250,7 @@ func TestRenewDelay(t *testing.T) {
 	for _, tc := range []struct {
 		life, want time.Duration
 	}{
-		{time.Hour, 48 * time.Minute},       // 80% is sooner than 55m
+		{time.Hour, 48 * time.Minute},        // 80% is sooner than 55m
 		{90 * time.Minute, 72 * time.Minute}, // 80% of 90m
 		{10 * time.Minute, 5 * time.Minute},  // 5 minutes before expiry is sooner than 8m
 		{4 * time.Minute, 192 * time.Second}, // under the margin: 80%

@@ -36,7 +36,7 @@ type Shared struct {
 	nextGen    uint64
 	closed     bool            // Close was called: no process is started any more
 	initParams json.RawMessage // the first client's initialize params, replayed by Restart
-	starting   chan struct{} // closed when a start attempt ends
+	starting   chan struct{}   // closed when a start attempt ends
 	initResult json.RawMessage
 	initWait   chan struct{} // closed once initResult is known (or the upstream ended)
 	initID     string        // rewritten id of the initialize in flight
