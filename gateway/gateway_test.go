@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 	"github.com/fastmcp-auth/fastmcp-auth/policy"
 )
 
@@ -44,22 +45,8 @@ type harness struct {
 	logs *syncBuffer
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log the test reads while the gateway writes it.
+type syncBuffer = testenv.SyncBuffer
 
 // newHarness runs a gateway in front of the fake server (this test binary).
 func newHarness(t *testing.T, mod func(*Config)) *harness {
