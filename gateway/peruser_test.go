@@ -82,10 +82,7 @@ func envOf(t *testing.T, c *client, name string) string {
 func TestPerUserOneProcessPerUser(t *testing.T) {
 	t.Parallel()
 	h, pu := perUserHarness(t, nil)
-	a1, a2, b := h.client("alice"), h.client("alice"), h.client("bob")
-	a1.initialize()
-	a2.initialize()
-	b.initialize()
+	a1, a2, b := h.started("alice"), h.started("alice"), h.started("bob")
 	pa1, pa2, pb := childPID(t, a1), childPID(t, a2), childPID(t, b)
 	if pa1 != pa2 || pa1 == pb {
 		t.Fatalf("pids alice %d and %d, bob %d: want alice's shared and bob's apart", pa1, pa2, pb)
@@ -126,9 +123,7 @@ func TestPerUserTokenInEnvironment(t *testing.T) {
 	t.Setenv("GATEWAY_OWN_SECRET", "not-for-children")
 	x := newFakeExchange()
 	h, _ := perUserHarness(t, x)
-	a, b := h.client("alice"), h.client("bob")
-	a.initialize()
-	b.initialize()
+	a, b := h.started("alice"), h.started("bob")
 	if got := envOf(t, a, tokenVar); got != "obo-alice-1" {
 		t.Errorf("alice's process: %s=%q", tokenVar, got)
 	}
@@ -152,8 +147,7 @@ func TestPerUserRenewalRestartsAndKeepsTheSession(t *testing.T) {
 	t.Parallel()
 	x := newFakeExchange()
 	h, pu := perUserHarness(t, x)
-	a := h.client("alice")
-	a.initialize()
+	a := h.started("alice")
 	before := childPID(t, a)
 	timers := x.clock.Armed()
 	if len(timers) != 1 || timers[0].D != 48*time.Minute {
@@ -224,8 +218,7 @@ func TestPerUserExchangeFailure(t *testing.T) {
 	}
 
 	x.setFail(nil)
-	a := h.client("alice")
-	a.initialize()
+	a := h.started("alice")
 	x.setFail(need)
 	x.clock.Armed()[0].Fire() // the renewal fails: the process keeps its token for now
 	if got := envOf(t, a, tokenVar); got != "obo-alice-1" {

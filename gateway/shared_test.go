@@ -22,9 +22,7 @@ func sharedHarness(t *testing.T) *harness {
 func TestSharedUpstreamOneProcessRewrittenIDs(t *testing.T) {
 	t.Parallel()
 	h := sharedHarness(t)
-	a, b := h.client("alice"), h.client("bob")
-	a.initialize()
-	b.initialize()
+	a, b := h.started("alice"), h.started("bob")
 	if pa, pb := childPID(t, a), childPID(t, b); pa != pb {
 		t.Fatalf("two processes (%d, %d) with --shared-upstream", pa, pb)
 	}
@@ -68,9 +66,8 @@ func TestSharedUpstreamOneProcessRewrittenIDs(t *testing.T) {
 func TestSharedUpstreamRoutesServerRequestsToTheCaller(t *testing.T) {
 	t.Parallel()
 	h := sharedHarness(t)
-	a, b := h.client("alice"), h.client("bob")
-	a.initialize()
-	b.initialize()
+	h.started("alice") // a session with no call in flight: not the one to ask
+	b := h.started("bob")
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "c1", "method": "tools/call", "params": toolCall("sample", nil)})
 	var answered bool
 	resp := b.request(http.MethodPost, body)
@@ -91,9 +88,7 @@ func TestSharedUpstreamRoutesServerRequestsToTheCaller(t *testing.T) {
 func TestSharedUpstreamCrashEndsEverySession(t *testing.T) {
 	t.Parallel()
 	h := sharedHarness(t)
-	a, b := h.client("alice"), h.client("bob")
-	a.initialize()
-	b.initialize()
+	a, b := h.started("alice"), h.started("bob")
 	if m := final(t, a.call("tools/call", toolCall("crash", nil))); m.Error == nil || m.Error.Code != CodeUpstreamEnded {
 		t.Fatalf("crash answer %+v", m)
 	}
@@ -105,8 +100,7 @@ func TestSharedUpstreamCrashEndsEverySession(t *testing.T) {
 		}
 	}
 	// A new session starts a new shared process.
-	c := h.client("alice")
-	c.initialize()
+	c := h.started("alice")
 	if got := textOf(t, final(t, c.call("tools/call", toolCall("echo", map[string]any{"message": "again"})))); got != "again" {
 		t.Errorf("after restart: %q", got)
 	}
