@@ -28,6 +28,9 @@ func (g *Gateway) answered(s *session, c *call, m *message, raw []byte) {
 		}
 	case methodToolsCall:
 		outcome := "ok"
+		// An upstream's own "unknown tool" answer is replaced by the gateway's, so that it
+		// reads exactly as a denial does: a caller must not tell a denied tool from a
+		// missing one by the wording of the answer.
 		if unknownToolAnswer(m, c.name) {
 			out = notFound(c.id, policy.Tool, c.name)
 			outcome = "error"
@@ -37,6 +40,8 @@ func (g *Gateway) answered(s *session, c *call, m *message, raw []byte) {
 		g.event(Event{Event: "call", Kind: policy.Tool, Identity: c.identity, Name: c.name, Rule: c.rule, Allowed: true,
 			Duration: time.Since(c.start), Outcome: outcome, Args: c.args})
 	}
+	// A closed stream means the client disconnected; the answer has nowhere else to go (it
+	// belongs to that POST alone), so it is dropped.
 	if !c.stream.push(out, true) {
 		g.logger.Debug("the client left before the answer", "session", short, "method", c.method)
 	}
@@ -62,6 +67,8 @@ func (g *Gateway) ended(_ *session, c *call) {
 	}
 }
 
+// event stamps e and hands it to Config.OnEvent (audit log, metrics). Without a policy no rule
+// decided, so the rule is left empty rather than reported as "none".
 func (g *Gateway) event(e Event) {
 	if g.cfg.OnEvent == nil {
 		return
@@ -73,6 +80,8 @@ func (g *Gateway) event(e Event) {
 	g.cfg.OnEvent(e)
 }
 
+// isErrorResult reports a tool result with isError set: a failure the tool reported itself,
+// counted as an error outcome though the JSON-RPC call succeeded.
 func isErrorResult(result json.RawMessage) bool {
 	var r struct {
 		IsError bool `json:"isError"`
@@ -80,7 +89,11 @@ func isErrorResult(result json.RawMessage) bool {
 	return json.Unmarshal(result, &r) == nil && r.IsError
 }
 
-// filterList removes from a list answer the items the caller's policy denies.
+// filterList removes from a list answer the items the caller's policy denies. The items and
+// the other fields of the result (nextCursor, _meta) are kept as raw JSON, so what the gateway
+// does not model passes unchanged. The claims are those of the caller of the list request,
+// noted when it was sent. Pages are filtered one by one, so a page may come back short or
+// empty with a nextCursor: clients must follow the cursor, as MCP says anyway.
 func filterList(pol *policy.Policy, c *call, m *message) ([]byte, error) {
 	var field, key string
 	kind := policy.Tool
@@ -104,6 +117,8 @@ func filterList(pol *policy.Policy, c *call, m *message) ([]byte, error) {
 			return nil, err
 		}
 	}
+	// List: true tells the policy no call is made; rules on arguments cannot apply, so an
+	// item is listed when some call of it could be allowed.
 	kept := make([]json.RawMessage, 0, len(items))
 	for _, it := range items {
 		var named map[string]json.RawMessage

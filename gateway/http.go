@@ -83,6 +83,9 @@ func (g *Gateway) session(w http.ResponseWriter, r *http.Request) *session {
 	return s
 }
 
+// post relays the messages of one POST (a message or a batch) to the session's upstream;
+// an initialize starts the session first. The whole body is read and checked before anything
+// is relayed, so a malformed batch relays none of its messages.
 func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
@@ -120,6 +123,8 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	id := g.identity(r)
 	var s *session
 	if initialize {
+		// Alone: a batch with initialize would mix messages for a session that does not
+		// exist yet with its start, and MCP forbids it.
 		if len(msgs) != 1 || !msgs[0].IsRequest() {
 			httpError(w, http.StatusBadRequest, codeInvalidRequest, "initialize must be sent alone, as a request")
 			return
@@ -182,6 +187,8 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	st.run(r.Context(), w)
 }
 
+// get opens the session's standalone event stream: server requests and notifications that no
+// call in flight can carry (list changes between calls, a log message) arrive there.
 func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 		httpError(w, http.StatusNotAcceptable, codeInvalidRequest, "GET opens an event stream: send Accept: text/event-stream")
@@ -199,6 +206,8 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache, no-store")
 	h.Set("X-Accel-Buffering", "no")
+	// The stream ends with the session (its end is the client's cue to start another) or
+	// with the client's connection, whichever comes first.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	go func() {
@@ -211,6 +220,9 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	st.run(ctx, w)
 }
 
+// delete ends the session at the client's request (MCP session management): its upstream
+// is closed before the 204, so a client that starts a new session next does not briefly run
+// two children.
 func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
 	s := g.session(w, r)
 	if s == nil {

@@ -26,7 +26,11 @@ func (g *Gateway) Close() {
 	}
 	clear(g.sessions)
 	g.mu.Unlock()
+	// The reaper may be ending sessions of its own: wait for those first, so that no child
+	// outlives Close.
 	g.reaped.Wait()
+	// In parallel: each end may wait out a child's grace periods (seconds), and a shutdown
+	// should take that long once, not once per session.
 	var wg sync.WaitGroup
 	for _, s := range all {
 		wg.Add(1)
@@ -42,6 +46,8 @@ func (g *Gateway) Close() {
 // reap ends idle sessions.
 func (g *Gateway) reap() {
 	defer g.reaped.Done()
+	// A quarter of the timeout keeps the overshoot small; at most 30s so a long timeout is
+	// still checked often, at least 10ms so a tiny one (tests) does not spin.
 	every := min(g.cfg.IdleTimeout/4, 30*time.Second)
 	every = max(every, 10*time.Millisecond)
 	t := time.NewTicker(every)
@@ -62,6 +68,8 @@ func (g *Gateway) reap() {
 			}
 		}
 		g.mu.Unlock()
+		// Ending a session may take its child's grace periods: not under g.mu, and not one
+		// after the other.
 		for _, s := range idle {
 			g.logger.Info("session idle: ending it", "session", s.short, "idle_timeout", g.cfg.IdleTimeout)
 			g.reaped.Add(1)
@@ -76,13 +84,16 @@ func (g *Gateway) reap() {
 	}
 }
 
+// notifySessions reports the number of live sessions (the metrics' upstream gauge).
 func (g *Gateway) notifySessions() {
 	if g.cfg.OnSessions != nil {
 		g.cfg.OnSessions(g.Sessions())
 	}
 }
 
-// newSession starts a session and its upstream for owner.
+// newSession starts a session and its upstream for owner. Sessions being started count
+// against MaxSessions too, so a burst of initialize requests cannot start more children than
+// the bound while the first ones are still starting.
 func (g *Gateway) newSession(ctx context.Context, owner string, creator *auth.Identity) (*session, error) {
 	g.mu.Lock()
 	switch {
@@ -101,6 +112,8 @@ func (g *Gateway) newSession(ctx context.Context, owner string, creator *auth.Id
 		g.mu.Unlock()
 	}()
 
+	// 128 random bits: a session ID cannot be guessed (and is useless without its user's
+	// token anyway, see session). The short form, in logs, is too short to use.
 	var rnd [16]byte
 	_, _ = rand.Read(rnd[:])
 	id := hex.EncodeToString(rnd[:])
@@ -118,6 +131,8 @@ func (g *Gateway) newSession(ctx context.Context, owner string, creator *auth.Id
 	info := SessionInfo{ID: id, Short: short, Logger: g.logger.With("session", short), Identity: creator, UserToken: g.userToken(owner)}
 	var upMu sync.Mutex // orders exited after the assignment of s.up
 	upMu.Lock()
+	// WithoutCancel: the upstream outlives the initialize request that started it (ctx ends
+	// with that request), but keeps its values.
 	up, err := g.cfg.Dial(context.WithoutCancel(ctx), info, s.fromUpstream, func(err error) {
 		upMu.Lock()
 		defer upMu.Unlock()
@@ -137,6 +152,8 @@ func (g *Gateway) newSession(ctx context.Context, owner string, creator *auth.Id
 	s.up = up
 	upMu.Unlock()
 
+	// Close may have run while the upstream started: it did not see this session, so it is
+	// ended here rather than left running after Close returned.
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -150,7 +167,8 @@ func (g *Gateway) newSession(ctx context.Context, owner string, creator *auth.Id
 	return s, nil
 }
 
-// remove forgets s (it is ended by the caller).
+// remove forgets s (it is ended by the caller). Several paths may end one session (DELETE,
+// the idle reaper, the upstream's exit); only the one that removes it reports the count.
 func (g *Gateway) remove(s *session) {
 	g.mu.Lock()
 	_, ok := g.sessions[s.id]
@@ -163,6 +181,7 @@ func (g *Gateway) remove(s *session) {
 	}
 }
 
+// lookup returns the live session with this ID, or nil.
 func (g *Gateway) lookup(id string) *session {
 	g.mu.Lock()
 	defer g.mu.Unlock()

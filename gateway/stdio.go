@@ -74,6 +74,8 @@ func withEnv(base, extra []string) []string {
 	return append(out, extra...)
 }
 
+// cut splits "NAME=value" at its first "=" after the first character; ok is false for an
+// entry without one.
 func cut(kv string) (string, string, bool) {
 	for i := 1; i < len(kv); i++ { // from 1: Windows has variables named "=C:"
 		if kv[i] == '=' {
@@ -113,6 +115,8 @@ func (c Command) Dial(_ context.Context, info SessionInfo, recv func([]byte), ex
 		}
 		return nil, fmt.Errorf("could not start %s: %w", c.Path, err)
 	}
+	// The child holds its own copies of the write ends; ours must go, or the readers would
+	// never see end-of-file when the child exits.
 	_ = outW.Close()
 	_ = errW.Close()
 	grace := c.Grace
@@ -124,6 +128,8 @@ func (c Command) Dial(_ context.Context, info SessionInfo, recv func([]byte), ex
 		maxLine = 16 << 20
 	}
 	p := &process{cmd: cmd, stdin: stdin, grace: grace, logger: info.Logger, waited: make(chan struct{}), readDone: make(chan struct{})}
+	// The path only: the arguments may name files or hosts the operator keeps private, and
+	// the environment (tokens: --obo-token-env, --pass-env) is never logged.
 	info.Logger.Info("upstream started", "pid", cmd.Process.Pid, "command", c.Path)
 	go p.readStdout(outR, maxLine, recv)
 	go p.readStderr(errR)
@@ -137,6 +143,8 @@ func (c Command) Dial(_ context.Context, info SessionInfo, recv func([]byte), ex
 		case <-p.readDone:
 		case <-time.After(time.Second):
 		}
+		// An exit the gateway asked for (Close) is not news; only one of the child's own
+		// ends the session.
 		p.mu.Lock()
 		closing := p.closing
 		p.mu.Unlock()
