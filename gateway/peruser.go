@@ -133,6 +133,7 @@ func (p *PerUser) Dial(ctx context.Context, info SessionInfo, recv func([]byte),
 		u = &userUpstream{p: p, owner: owner, userToken: info.UserToken}
 		u.logger = p.cfg.Logger.With("upstream", "user", "subject", owner)
 		u.sh = newShared(u.dialProcess, p.cfg.Logger, SessionInfo{ID: "user", Short: "user", Logger: u.logger, Identity: info.Identity})
+		u.sh.oneUser = true
 		p.users[owner] = u
 	}
 	u.refs++

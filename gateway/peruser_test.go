@@ -116,6 +116,44 @@ func TestPerUserOneProcessPerUser(t *testing.T) {
 	}
 }
 
+// TestPerUserServerRequestWithSeveralCallsInFlight: with two of a user's sessions busy, a
+// server request (sampling) that --shared-upstream would refuse goes to one of that user's
+// sessions (the newest busy one), since it cannot reach another user.
+func TestPerUserServerRequestWithSeveralCallsInFlight(t *testing.T) {
+	t.Parallel()
+	h, pu := perUserHarness(t, nil)
+	a1, a2 := h.started("alice"), h.started("alice")
+	slow := make(chan []rpcMsg, 1)
+	go func() { slow <- a1.call("tools/call", toolCall("slow", nil)) }()
+	waitPending(t, pu, "t/alice", 1)
+	if answered, msgs := callSample(t, a2, "alice's answer"); !answered || !strings.Contains(textOf(t, final(t, msgs)), "alice's answer") {
+		t.Errorf("sampling with two busy sessions of one user: %+v", msgs)
+	}
+	// End the slow call (cancelled with its session) rather than wait for it.
+	resp := a1.request(http.MethodDelete, nil)
+	resp.Body.Close()
+	<-slow
+}
+
+// waitPending waits until owner's process has n calls in flight.
+func waitPending(t *testing.T, pu *PerUser, owner string, n int) {
+	t.Helper()
+	pu.mu.Lock()
+	sh := pu.users[owner].sh
+	pu.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		sh.mu.Lock()
+		got := len(sh.pending)
+		sh.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d calls in flight upstream, want %d", owner, got, n)
+		}
+	}
+}
+
 // TestPerUserTokenInEnvironment: each user's process has that user's On-Behalf-Of token in
 // the variable, and nothing of the gateway's environment that was not passed; no token in
 // the log.
@@ -156,18 +194,7 @@ func TestPerUserRenewalRestartsAndKeepsTheSession(t *testing.T) {
 	// A slow call is in flight on the old process when it is replaced.
 	slow := make(chan []rpcMsg)
 	go func() { slow <- a.call("tools/call", toolCall("slow", nil)) }()
-	sh := pu.users["t/alice"].sh
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		sh.mu.Lock()
-		n := len(sh.pending)
-		sh.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the slow call never reached the upstream")
-		}
-	}
+	waitPending(t, pu, "t/alice", 1)
 	timers[0].Fire()
 	if m := final(t, <-slow); m.Error == nil || m.Error.Code != CodeUpstreamRestarted || !strings.Contains(m.Error.Message, "restarted") {
 		t.Errorf("the call in flight got %+v, want a restart error", m)

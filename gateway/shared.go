@@ -34,6 +34,7 @@ type Shared struct {
 	gen        uint64 // generation of up: messages and exits of a replaced process are ignored
 	nextGen    uint64
 	closed     bool            // Close was called: no process is started any more
+	oneUser    bool            // every session is one user's (PerUser): see newest
 	initParams json.RawMessage // the first client's initialize params, replayed by Restart
 	starting   chan struct{}   // closed when a start attempt ends
 	// initResult is the upstream's answer to the first initialize: every later session gets
@@ -79,6 +80,7 @@ type sharedSession struct {
 	short  string       // the session's short ID: the prefix of its rewritten ids
 	recv   func([]byte) // the gateway session's fromUpstream
 	exited func(error)  // ends the gateway session when the shared process dies
+	seq    uint64       // attach order, for newest
 }
 
 // Dial attaches a session, starting the upstream if it is not running; it is a [Dialer].
@@ -89,6 +91,8 @@ func (sh *Shared) Dial(ctx context.Context, info SessionInfo, recv func([]byte),
 		return nil, err
 	}
 	sh.mu.Lock()
+	sh.next++
+	s.seq = sh.next
 	sh.sessions[s] = true
 	sh.mu.Unlock()
 	return s, nil
@@ -389,6 +393,10 @@ func (sh *Shared) fromUpstream(raw []byte) {
 			for s := range busy {
 				owner = s
 			}
+		} else if sh.oneUser {
+			owner = sh.newest(busy)
+		}
+		if owner != nil {
 			sh.serverReqs[idKey(m.ID)] = owner
 		}
 		up := sh.up

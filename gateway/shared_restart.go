@@ -55,6 +55,27 @@ func (sh *Shared) exitedOf(gen uint64, pre *restartGate) func(error) {
 	}
 }
 
+// newest picks the session of a server request no single call can have caused, when every
+// session is one user's (PerUser): the newest busy session, else the newest session. Sending
+// it to one of the user's clients cannot show it to another user, and servers ask such things
+// unprompted (server-everything asks for roots/list as soon as it is initialized).
+// sh.mu is held.
+func (sh *Shared) newest(busy map[*sharedSession]bool) *sharedSession {
+	pick := func(from map[*sharedSession]bool) *sharedSession {
+		var best *sharedSession
+		for s := range from {
+			if best == nil || s.seq > best.seq {
+				best = s
+			}
+		}
+		return best
+	}
+	if s := pick(busy); s != nil {
+		return s
+	}
+	return pick(sh.sessions)
+}
+
 // restartGate receives what a replacement process says before it becomes current: the
 // answer to the gateway's initialize, or its early exit. Anything else it says then (a log
 // notification during start-up) concerns no session and is dropped.

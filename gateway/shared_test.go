@@ -68,21 +68,28 @@ func TestSharedUpstreamRoutesServerRequestsToTheCaller(t *testing.T) {
 	h := sharedHarness(t)
 	h.started("alice") // a session with no call in flight: not the one to ask
 	b := h.started("bob")
+	if answered, msgs := callSample(t, b, "bob's answer"); !answered || !strings.Contains(textOf(t, final(t, msgs)), "bob's answer") {
+		t.Fatalf("sampling did not reach the calling session: %+v", msgs)
+	}
+}
+
+// callSample calls the fake server's sample tool as c and answers the sampling request, if it
+// reaches c, with text. It reports whether it did, and returns the call's messages.
+func callSample(t *testing.T, c *client, text string) (bool, []rpcMsg) {
+	t.Helper()
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "c1", "method": "tools/call", "params": toolCall("sample", nil)})
 	var answered bool
-	resp := b.request(http.MethodPost, body)
+	resp := c.request(http.MethodPost, body)
 	defer resp.Body.Close()
 	msgs := events(t, resp, func(m rpcMsg) {
 		if m.Method == "sampling/createMessage" {
-			ans, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": m.ID, "result": map[string]any{"model": "m", "role": "assistant", "content": map[string]any{"type": "text", "text": "bob's answer"}}})
-			r := b.request(http.MethodPost, ans)
+			ans, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": m.ID, "result": map[string]any{"model": "m", "role": "assistant", "content": map[string]any{"type": "text", "text": text}}})
+			r := c.request(http.MethodPost, ans)
 			r.Body.Close()
 			answered = true
 		}
 	})
-	if !answered || !strings.Contains(textOf(t, final(t, msgs)), "bob's answer") {
-		t.Fatalf("sampling did not reach the calling session: %+v", msgs)
-	}
+	return answered, msgs
 }
 
 func TestSharedUpstreamCrashEndsEverySession(t *testing.T) {

@@ -144,12 +144,13 @@ func env(t *testing.T, cs *mcp.ClientSession) map[string]string {
 	return m
 }
 
-// waitChildren waits until exactly n upstream processes run.
-func waitChildren(t *testing.T, marker string, n int, when string) {
+// waitChildren waits until exactly n upstream processes run (self: the gateway's pid, whose
+// own command line names the upstream).
+func waitChildren(t *testing.T, marker string, self, n int, when string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		got := children(marker, os.Getpid())
+		got := children(marker, self)
 		if len(got) == n {
 			return
 		}
@@ -176,12 +177,12 @@ func TestPerUserEverythingServerWithOBOToken(t *testing.T) {
 			t.Errorf("%s's process sees the gateway's secret", name)
 		}
 	}
-	waitChildren(t, pg.marker, 2, "two users")
+	waitChildren(t, pg.marker, os.Getpid(), 2, "two users")
 	alice2 := pg.connect(t, "alice")
 	if got := env(t, alice2)[oboVar]; got != "obo-alice-1" {
 		t.Errorf("alice's second session: %q", got)
 	}
-	waitChildren(t, pg.marker, 2, "alice's second session")
+	waitChildren(t, pg.marker, os.Getpid(), 2, "alice's second session")
 
 	// The renewal timers: one per user, at 48 minutes (80% of the hour), fired by hand.
 	timers := pg.clock.Armed()
@@ -199,11 +200,45 @@ func TestPerUserEverythingServerWithOBOToken(t *testing.T) {
 	if got := env(t, bob)[oboVar]; got != "obo-bob-1" {
 		t.Errorf("bob's process was touched by alice's renewal: %q", got)
 	}
-	waitChildren(t, pg.marker, 2, "after the restart")
+	waitChildren(t, pg.marker, os.Getpid(), 2, "after the restart")
 	if after := children(pg.marker, os.Getpid()); fmt.Sprint(after) == fmt.Sprint(before) {
 		t.Errorf("no process was replaced: %v", after)
 	}
 	_ = alice.Close()
 	_ = alice2.Close()
-	waitChildren(t, pg.marker, 1, "alice's sessions closed")
+	waitChildren(t, pg.marker, os.Getpid(), 1, "alice's sessions closed")
+}
+
+// TestPerUserServe: `serve --per-user` (the real binary, development-authority tokens) runs
+// one process per user whatever the number of their sessions, and a user's process ends with
+// their last session.
+func TestPerUserServe(t *testing.T) {
+	requireNode(t)
+	g := startGateway(t, []string{"--per-user"}, "node", everything, "stdio")
+	self := g.cmd.Process.Pid
+	alice := g.token(t, "alice")
+	sidA1, stopA1 := hold(t, g.url, alice)
+	sidA2, stopA2 := hold(t, g.url, alice)
+	_, stopB := hold(t, g.url, g.token(t, "bob"))
+	defer stopB()
+	waitChildren(t, g.marker, self, 2, "two users, three sessions")
+	// The hold client leaves without DELETE: end its session as a closing client would.
+	end := func(sid string, stop func()) {
+		stop()
+		req, _ := http.NewRequest(http.MethodDelete, g.url, nil)
+		req.Header.Set("Authorization", "Bearer "+alice)
+		req.Header.Set("Mcp-Session-Id", sid)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("DELETE: %d", resp.StatusCode)
+		}
+	}
+	end(sidA1, stopA1)
+	waitChildren(t, g.marker, self, 2, "alice's first session closed")
+	end(sidA2, stopA2)
+	waitChildren(t, g.marker, self, 1, "alice's last session closed")
 }
