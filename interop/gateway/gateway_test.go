@@ -329,8 +329,16 @@ func TestPolicyAndUserIsolation(t *testing.T) {
 	// Another user cannot use alice's session.
 	sid, stop := hold(t, g.url, admin)
 	defer stop()
-	req, _ := http.NewRequest(http.MethodPost, g.url, strings.NewReader(`{"jsonrpc":"2.0","id":9,"method":"tools/list"}`))
-	req.Header.Set("Authorization", "Bearer "+user)
+	if code := sessionRequest(t, http.MethodPost, g.url, user, sid, `{"jsonrpc":"2.0","id":9,"method":"tools/list"}`); code != http.StatusForbidden {
+		t.Errorf("bob on alice's session: %d, want 403", code)
+	}
+}
+
+// sessionRequest sends one raw request on session sid with token and returns its status.
+func sessionRequest(t *testing.T, method, url, token, sid, body string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Mcp-Session-Id", sid)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
@@ -339,9 +347,7 @@ func TestPolicyAndUserIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("bob on alice's session: %d, want 403", resp.StatusCode)
-	}
+	return resp.StatusCode
 }
 
 // hold connects a client that stays connected until stop; it returns its session ID.

@@ -225,16 +225,8 @@ func TestPerUserServe(t *testing.T) {
 	// The hold client leaves without DELETE: end its session as a closing client would.
 	end := func(sid string, stop func()) {
 		stop()
-		req, _ := http.NewRequest(http.MethodDelete, g.url, nil)
-		req.Header.Set("Authorization", "Bearer "+alice)
-		req.Header.Set("Mcp-Session-Id", sid)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("DELETE: %d", resp.StatusCode)
+		if code := sessionRequest(t, http.MethodDelete, g.url, alice, sid, ""); code != http.StatusNoContent {
+			t.Fatalf("DELETE: %d", code)
 		}
 	}
 	end(sidA1, stopA1)
