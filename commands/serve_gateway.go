@@ -70,9 +70,6 @@ type gatewaySettings struct {
 	Shared      bool     // with Command: one process for all sessions
 	PerUser     bool     // with Command: one process per user
 	TokenEnv    string   // with PerUser: the variable of the user's On-Behalf-Of token
-	// Exchange is the On-Behalf-Of exchange of --obo-scope (required with TokenEnv); it is
-	// set where --obo-scope is read.
-	Exchange gateway.TokenExchange
 	Headers     http.Header
 	PassEnv     []string
 	IdleTimeout time.Duration
@@ -81,6 +78,7 @@ type gatewaySettings struct {
 	Policy      *policy.Holder
 	AuditLog    string
 	AuditArgs   bool
+	OBO         gateway.TokenExchange // --obo-scope: the caller's token exchanged for the upstream's
 }
 
 var replicaIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -311,7 +309,7 @@ func newGateway(g *gatewaySettings, logger *slog.Logger, metrics *gateway.Metric
 			dial = sh.Dial
 			closeShared = func() { _ = sh.Close() }
 		case g.PerUser:
-			if g.TokenEnv != "" && g.Exchange == nil {
+			if g.TokenEnv != "" && g.OBO == nil {
 				return nil, nil, fmt.Errorf("--%s needs the On-Behalf-Of exchange of --%s", flagOBOTokenEnv, flagOBOScopeName)
 			}
 			pu, err := gateway.NewPerUser(gateway.PerUserConfig{Dial: dial, TokenEnv: g.TokenEnv, Logger: logger})
@@ -329,7 +327,7 @@ func newGateway(g *gatewaySettings, logger *slog.Logger, metrics *gateway.Metric
 		ReplicaID:   g.ReplicaID,
 		Identity:    mcpserver.IdentityFromContext,
 		Logger:      logger,
-		OBO:         g.Exchange,
+		OBO:         g.OBO,
 	}
 	if g.Policy != nil {
 		cfg.Policy = g.Policy.Current

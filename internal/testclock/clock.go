@@ -1,4 +1,7 @@
-package testenv
+// Package testclock is a manual clock for tests of code that takes a Now and an AfterFunc. It
+// imports nothing of this module, so any package's internal tests can use it (testenv, which
+// imports devauthority, cannot serve devauthority's or auth's own tests).
+package testclock
 
 import (
 	"sync"
@@ -23,8 +26,8 @@ type Timer struct {
 	stopped bool
 }
 
-// NewClock returns a clock showing start.
-func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+// New returns a clock showing start.
+func New(start time.Time) *Clock { return &Clock{now: start} }
 
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time {
