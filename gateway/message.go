@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 )
@@ -44,9 +45,22 @@ const (
 // message is what the gateway reads of a JSON-RPC message; the bytes themselves are relayed.
 type message = jsonrpc.Envelope
 
-// idKey normalizes an id so that "1", 1 and 1.0 meet (see jsonrpc.IDKey, shared with
-// mcpproxy).
-var idKey = jsonrpc.IDKey
+// idKey normalizes an id (a request id or a progress token) so that "1", 1 and 1.0 meet.
+func idKey(id json.RawMessage) string {
+	id = bytes.TrimSpace(id)
+	if len(id) == 0 || string(id) == "null" {
+		return ""
+	}
+	if id[0] == '"' {
+		var s string
+		if json.Unmarshal(id, &s) == nil {
+			return "s:" + s
+		}
+	} else if f, err := strconv.ParseFloat(string(id), 64); err == nil {
+		return "n:" + strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return "r:" + string(id)
+}
 
 // splitBody splits a POST body into messages: one object, or a batch (an array).
 func splitBody(body []byte) ([][]byte, error) {

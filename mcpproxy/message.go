@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
@@ -27,8 +28,25 @@ var nullID = json.RawMessage("null")
 // envelope is what the proxy reads of a JSON-RPC message: enough to route it.
 type envelope = jsonrpc.Envelope
 
-// idKey normalizes a JSON-RPC id (see jsonrpc.IDKey, shared with the gateway).
-var idKey = jsonrpc.IDKey
+// idKey normalizes a JSON-RPC id so that the answer's id matches the request's however each
+// side spelled it: strings by value, numbers by their canonical form.
+func idKey(id json.RawMessage) string {
+	id = bytes.TrimSpace(id)
+	if len(id) == 0 || string(id) == "null" {
+		return ""
+	}
+	if id[0] == '"' {
+		var s string
+		if json.Unmarshal(id, &s) == nil {
+			return "s:" + s
+		}
+		return "r:" + string(id)
+	}
+	if f, err := strconv.ParseFloat(string(id), 64); err == nil {
+		return "n:" + strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return "r:" + string(id)
+}
 
 // protocolVersionOf returns the protocolVersion of an initialize result.
 func protocolVersionOf(env *envelope) string {

@@ -5,10 +5,8 @@
 package jsonrpc
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"strconv"
 )
 
 // Envelope is what a relay reads of a JSON-RPC message: enough to route it. The message itself
@@ -42,26 +40,3 @@ func (e *Envelope) IsRequest() bool { return e.Method != "" && e.HasID() }
 
 // IsResponse reports an answer (result or error).
 func (e *Envelope) IsResponse() bool { return e.Method == "" && e.HasID() }
-
-// IDKey normalizes an id (a request id or a progress token) so that the answer's id matches
-// the request's however each side spelled it: strings by value ("s:"), numbers by their
-// canonical form ("n:", so 1, 1.0 and 1e0 meet), anything else as written ("r:"). The
-// prefixes keep the string "1" apart from the number 1, which JSON-RPC treats as two ids.
-// null and a missing id give "".
-func IDKey(id json.RawMessage) string {
-	id = bytes.TrimSpace(id)
-	if len(id) == 0 || string(id) == "null" {
-		return ""
-	}
-	if id[0] == '"' {
-		var s string
-		if json.Unmarshal(id, &s) == nil {
-			return "s:" + s
-		}
-		return "r:" + string(id)
-	}
-	if f, err := strconv.ParseFloat(string(id), 64); err == nil {
-		return "n:" + strconv.FormatFloat(f, 'g', -1, 64)
-	}
-	return "r:" + string(id)
-}
