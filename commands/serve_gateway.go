@@ -194,9 +194,18 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 	return g, nil
 }
 
-// envNamePattern is a portable environment variable name (POSIX: letters, digits and _,
-// not starting with a digit).
-var envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// validEnvName reports a portable environment variable name (POSIX: letters, digits and _,
+// not starting with a digit). A loop, not a regexp: package-level regexps are compiled at
+// start by every command of the binary.
+func validEnvName(s string) bool {
+	for i, r := range s {
+		letter := r == '_' || (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z')
+		if !letter && (i == 0 || r < '0' || r > '9') {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // perUserFromFlags checks --per-user and --obo-token-env against the other flags (exit 2 with
 // the fix): a process per user needs signed-in users and a stdio upstream of sessions.
@@ -222,7 +231,7 @@ func perUserFromFlags(c *cli.Context, s *serveSettings, upstream string) error {
 	if tokenEnv == "" {
 		return nil
 	}
-	if !envNamePattern.MatchString(tokenEnv) {
+	if !validEnvName(tokenEnv) {
 		return usageErrorf("--%s takes a variable name such as GRAPH_TOKEN, not %q", flagOBOTokenEnv, tokenEnv)
 	}
 	if !c.IsSet(flagOBOScopeName) {

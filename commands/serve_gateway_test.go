@@ -75,6 +75,7 @@ func TestServePerUserUsageErrors(t *testing.T) { //nolint:paralleltest
 		{"token env without per-user", append(auth, "--obo-token-env", "GRAPH_TOKEN", "--", "sh"), "--obo-token-env puts a user's token in that user's own process: add --per-user"},
 		{"token env without a scope", append(auth, "--per-user", "--obo-token-env", "GRAPH_TOKEN", "--", "sh"), "--obo-token-env needs --obo-scope SCOPE"},
 		{"token env not a name", append(auth, "--per-user", "--obo-token-env", "GRAPH TOKEN=x", "--", "sh"), "--obo-token-env takes a variable name"},
+		{"token env starting with a digit", append(auth, "--per-user", "--obo-token-env", "1TOKEN", "--", "sh"), "--obo-token-env takes a variable name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
