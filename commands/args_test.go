@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -42,14 +41,8 @@ func TestSplitInterspersed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			flags, pos, err := splitInterspersed(tt.args, lookup)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || ExitCode(err) != ExitUsage {
-					t.Fatalf("error = %v (exit %d), want %q with exit 2", err, ExitCode(err), tt.wantErr)
-				}
+			if wantUsageError(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tt.wantFlag, flags, cmp.AllowUnexported(flagArg{})); diff != "" {
 				t.Errorf("flags (-want +got):\n%s", diff)

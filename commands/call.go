@@ -74,18 +74,13 @@ func runCall(c *cli.Context) error {
 		return err
 	}
 
-	client, err := connectMCP(c)
+	// tools/list first: it gives the schema to type the arguments by, and an unknown tool
+	// becomes exit 2 listing the tools the server offers.
+	client, tools, err := connectAndList(c)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-
-	// tools/list first: it gives the schema to type the arguments by, and an unknown tool
-	// becomes exit 2 listing the tools the server offers.
-	tools, err := client.ListTools(c.Context)
-	if err != nil {
-		return clientError(err)
-	}
 	i := slices.IndexFunc(tools, func(t *mcp.Tool) bool { return t.Name == name })
 	if i < 0 {
 		names := make([]string, len(tools))

@@ -159,10 +159,7 @@ func TestCheckServerURL(t *testing.T) {
 			got = checkServerURL(c, c.String(flagServer), "https://mcp.example.com/mcp")
 			return nil
 		}}
-		app := &cli.App{Name: "fastmcp-auth", Commands: []*cli.Command{cmd}, Writer: io.Discard, ErrWriter: io.Discard}
-		if err := app.Run(append([]string{"fastmcp-auth", "x"}, args...)); err != nil {
-			t.Fatal(err)
-		}
+		runAction(t, cmd, args...)
 		return got
 	}
 	const remote = "http://mcp.example.com/mcp"

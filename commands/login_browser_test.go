@@ -59,6 +59,19 @@ func playBrowser(ctx context.Context, hc *http.Client, authURL string) error {
 	return nil
 }
 
+// fakeBrowser sets $BROWSER to a script that only records the URL it is given, and returns the
+// file the URL appears in (whole: written aside, then renamed).
+func fakeBrowser(t *testing.T) string {
+	t.Helper()
+	urlFile := filepath.Join(t.TempDir(), "url")
+	script := filepath.Join(t.TempDir(), "browser.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s' \"$1\" > "+urlFile+".tmp && mv "+urlFile+".tmp "+urlFile+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BROWSER", script)
+	return urlFile
+}
+
 // TestLoginBrowserWithBrowserVariable: login --browser runs $BROWSER with the sign-in URL (as
 // git and gh do), the authorization code comes back to MSAL's loopback listener, the tokens
 // are cached, and `token` then serves them. The $BROWSER script only records the URL; the
@@ -66,12 +79,7 @@ func playBrowser(ctx context.Context, hc *http.Client, authURL string) error {
 func TestLoginBrowserWithBrowserVariable(t *testing.T) {
 	env := newLoginEnv(t, time.Hour, true)
 	ctx := cliCtx(t)
-	urlFile := filepath.Join(t.TempDir(), "url")
-	script := filepath.Join(t.TempDir(), "browser.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s' \"$1\" > "+urlFile+".tmp && mv "+urlFile+".tmp "+urlFile+"\n"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("BROWSER", script)
+	urlFile := fakeBrowser(t)
 
 	type result struct {
 		out, errOut string
@@ -151,12 +159,7 @@ func TestLoginBrowserWithoutBrowser(t *testing.T) {
 func TestProxyBrowserFirstSignIn(t *testing.T) {
 	env := newLoginEnv(t, time.Hour, true)
 	ctx := cliCtx(t)
-	urlFile := filepath.Join(t.TempDir(), "url")
-	script := filepath.Join(t.TempDir(), "browser.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s' \"$1\" > "+urlFile+".tmp && mv "+urlFile+".tmp "+urlFile+"\n"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("BROWSER", script)
+	urlFile := fakeBrowser(t)
 	stderr := &terminalBuffer{tty: true}
 	app := NewApp(&strings.Builder{}, stderr)
 	app.Reader = strings.NewReader("") // the host closes stdin at once: the proxy stops after signing in

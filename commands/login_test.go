@@ -50,12 +50,8 @@ func runCLI(ctx context.Context, cmd string, args ...string) (string, string, in
 	return out.String(), errb.String(), ExitCode(err)
 }
 
-func cliCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+// cliCtx is the context of one test's command runs (testenv.Context, 60s).
+func cliCtx(t *testing.T) context.Context { return testenv.Context(t, 60*time.Second) }
 
 func TestLoginTokenWhoamiLogoutFlow(t *testing.T) {
 	env := newLoginEnv(t, time.Hour, true)

@@ -1,10 +1,41 @@
 package commands
 
 import (
+	"io"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+
+// runAction runs cmd with args in an app that discards its output, for tests whose cmd.Action
+// reads the flags into settings; a parse error of the flags themselves fails t.
+func runAction(t *testing.T, cmd *cli.Command, args ...string) {
+	t.Helper()
+	app := &cli.App{Name: "fastmcp-auth", Commands: []*cli.Command{cmd}, Writer: io.Discard, ErrWriter: io.Discard}
+	if err := app.Run(append([]string{"fastmcp-auth", cmd.Name}, args...)); err != nil {
+		t.Fatalf("flags: %v", err)
+	}
+}
+
+// wantUsageError checks err against a table case's wantErr: with wantErr set, err must be a
+// usage error (exit 2) containing it; without, err must be nil. It reports whether the case
+// wanted an error, so that the caller stops checking there.
+func wantUsageError(t *testing.T, err error, wantErr string) bool {
+	t.Helper()
+	if wantErr == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return false
+	}
+	if err == nil || !strings.Contains(err.Error(), wantErr) || ExitCode(err) != ExitUsage {
+		t.Fatalf("error %v (exit %d), want a usage error containing %q", err, ExitCode(err), wantErr)
+	}
+	return true
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth/authtest"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
@@ -91,10 +92,7 @@ func parseServe(t *testing.T, args ...string) (*serveSettings, error) {
 		got, perr = serveSettingsFromFlags(c)
 		return nil
 	}
-	app := &cli.App{Name: "fastmcp-auth", Commands: []*cli.Command{cmd}, Writer: io.Discard, ErrWriter: io.Discard}
-	if err := app.Run(append([]string{"fastmcp-auth", "serve"}, args...)); err != nil {
-		t.Fatalf("flags: %v", err)
-	}
+	runAction(t, cmd, args...)
 	return got, perr
 }
 
@@ -191,14 +189,18 @@ func TestServeSettingsDefaults(t *testing.T) {
 
 // TestServeSettingsFromEnvironment cannot run in parallel: it sets environment variables.
 func TestServeSettingsFromEnvironment(t *testing.T) {
-	t.Setenv("FASTMCP_AUTH_ADDR", "127.0.0.1:9000")
-	t.Setenv("FASTMCP_AUTH_JWKS_URI", "https://keys.example/keys")
-	t.Setenv("FASTMCP_AUTH_ISSUER", "https://a/v2.0,https://b/")
-	t.Setenv("FASTMCP_AUTH_AUDIENCE", "aud1")
-	t.Setenv("FASTMCP_AUTH_REQUIRED_SCOPE", "execute,admin")
-	t.Setenv("FASTMCP_AUTH_ALLOWED_ORIGIN", "https://a.example,http://localhost:3000")
-	t.Setenv("FASTMCP_AUTH_STATELESS", "true")
-	t.Setenv("FASTMCP_AUTH_PROGRESS_INTERVAL", "250ms")
+	for k, v := range map[string]string{
+		"FASTMCP_AUTH_ADDR":              "127.0.0.1:9000",
+		"FASTMCP_AUTH_JWKS_URI":          "https://keys.example/keys",
+		"FASTMCP_AUTH_ISSUER":            "https://a/v2.0,https://b/",
+		"FASTMCP_AUTH_AUDIENCE":          "aud1",
+		"FASTMCP_AUTH_REQUIRED_SCOPE":    "execute,admin",
+		"FASTMCP_AUTH_ALLOWED_ORIGIN":    "https://a.example,http://localhost:3000",
+		"FASTMCP_AUTH_STATELESS":         "true",
+		"FASTMCP_AUTH_PROGRESS_INTERVAL": "250ms",
+	} {
+		t.Setenv(k, v)
+	}
 	// A flag beats the environment.
 	got, err := parseServe(t, "--audience", "flag-aud")
 	if err != nil {
@@ -397,7 +399,7 @@ func TestServeWithExplicitKeySet(t *testing.T) {
 		})
 		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{
 			Endpoint: srv.base + "/mcp", MaxRetries: -1,
-			HTTPClient: &http.Client{Transport: bearer{tok}},
+			HTTPClient: &http.Client{Transport: &httpx.BearerTransport{Token: tok}},
 		}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 		if err != nil {
 			t.Fatal(err)
@@ -438,15 +440,6 @@ func TestServeWithExplicitKeySet(t *testing.T) {
 			t.Errorf("the log holds the %s token", tt.name)
 		}
 	}
-}
-
-// bearer is a RoundTripper adding a bearer token.
-type bearer struct{ token string }
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return http.DefaultTransport.RoundTrip(r)
 }
 
 // fakeAuthority serves an HTTPS discovery document for tenant whose issuer is

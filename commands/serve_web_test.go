@@ -34,10 +34,7 @@ func parseWeb(t *testing.T, args ...string) (*webSettings, error) {
 		got, perr = webSettingsFromFlags(c, s)
 		return nil
 	}
-	app := &cli.App{Name: "fastmcp-auth", Commands: []*cli.Command{cmd}, Writer: io.Discard, ErrWriter: io.Discard}
-	if err := app.Run(append([]string{"fastmcp-auth", "serve"}, args...)); err != nil {
-		t.Fatalf("flags: %v", err)
-	}
+	runAction(t, cmd, args...)
 	return got, perr
 }
 
@@ -89,14 +86,8 @@ func TestServeWebSettings(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			got, err := parseWeb(t, tt.args...)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || ExitCode(err) != ExitUsage {
-					t.Fatalf("error %v (exit %d), want a usage error containing %q", err, ExitCode(err), tt.wantErr)
-				}
+			if wantUsageError(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("settings (-want +got):\n%s", diff)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/urfave/cli/v2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
@@ -64,15 +65,11 @@ func runTools(c *cli.Context) error {
 	if _, err := progressMode(c); err != nil {
 		return err
 	}
-	client, err := connectMCP(c)
+	client, tools, err := connectAndList(c)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	tools, err := client.ListTools(c.Context)
-	if err != nil {
-		return clientError(err)
-	}
 	stdout := c.App.Writer
 	if c.Bool(flagJSON) {
 		return writeJSON(stdout, tools)
@@ -85,6 +82,21 @@ func runTools(c *cli.Context) error {
 		fmt.Fprintf(tw, "%s\t%s\n", t.Name, desc)
 	}
 	return tw.Flush()
+}
+
+// connectAndList opens the MCP session (connectMCP) and lists the server's tools; the
+// caller closes the client. Errors carry their exit code.
+func connectAndList(c *cli.Context) (*mcpclient.Client, []*mcp.Tool, error) {
+	client, err := connectMCP(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	tools, err := client.ListTools(c.Context)
+	if err != nil {
+		_ = client.Close()
+		return nil, nil, clientError(err)
+	}
+	return client, tools, nil
 }
 
 // connectMCP opens the MCP session of tools and call: --server, the bearer token of

@@ -89,15 +89,7 @@ func TestDiscovery(t *testing.T) {
 	t.Parallel()
 	a := testenv.DevAuthority(t, devauthority.Config{Tenant: "Contoso-Dev"})
 	// MSAL requests the tenant in the case the user typed it.
-	resp, err := a.HTTPClient().Get(strings.Replace(a.URL(), "contoso-dev", "Contoso-DEV", 1) + "/v2.0/.well-known/openid-configuration")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var doc map[string]any
-	if err := jsonDecode(resp, &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := getJSON(t, a, strings.Replace(a.URL(), "contoso-dev", "Contoso-DEV", 1)+"/v2.0/.well-known/openid-configuration")
 	got := map[string]any{}
 	for _, k := range []string{"issuer", "token_endpoint", "device_authorization_endpoint", "jwks_uri", "code_challenge_methods_supported"} {
 		got[k] = doc[k]
@@ -155,15 +147,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 			}
 			req.Header.Set("Content-Type", ct)
 			req.Header.Set("client-request-id", "11111111-2222-3333-4444-555555555555")
-			resp, err := a.HTTPClient().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var body map[string]any
-			if err := jsonDecode(resp, &body); err != nil {
-				t.Fatalf("status %d, not JSON: %v", resp.StatusCode, err)
-			}
+			resp, body := doJSON(t, a, req)
 			if resp.StatusCode != tc.status || body["error"] != tc.wantErr {
 				t.Fatalf("got %d %v, want %d %s", resp.StatusCode, body["error"], tc.status, tc.wantErr)
 			}
@@ -466,17 +450,30 @@ func TestAuthorizeConsentPage(t *testing.T) {
 	}
 }
 
-func TestCORSPreflight(t *testing.T) {
-	t.Parallel()
-	a := testenv.DevAuthority(t, devauthority.Config{})
-	req, _ := http.NewRequest(http.MethodOptions, a.URL()+"/oauth2/v2.0/token", nil)
-	req.Header.Set("Origin", "http://localhost:8000")
+// tokenCORS sends a cross-origin request (method OPTIONS for a preflight, or POST) from
+// origin to the token endpoint, announcing a POST of a form, and returns the answer with its
+// body closed.
+func tokenCORS(t *testing.T, a *devauthority.Authority, method, origin string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, a.URL()+"/oauth2/v2.0/token", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Origin", origin)
 	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := a.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	return resp
+}
+
+func TestCORSPreflight(t *testing.T) {
+	t.Parallel()
+	a := testenv.DevAuthority(t, devauthority.Config{})
+	resp := tokenCORS(t, a, http.MethodOptions, "http://localhost:8000")
 	got := []string{fmt.Sprint(resp.StatusCode), resp.Header.Get("Access-Control-Allow-Origin"), resp.Header.Get("Access-Control-Allow-Methods")}
 	if diff := cmp.Diff([]string{"204", "http://localhost:8000", "POST, OPTIONS"}, got); diff != "" {
 		t.Errorf("preflight (-want +got):\n%s", diff)
@@ -505,15 +502,7 @@ func TestIssuerFollowsHost(t *testing.T) {
 	u, _ := url.Parse(a.URL())
 	req, _ := http.NewRequest(http.MethodGet, a.URL()+"/v2.0/.well-known/openid-configuration", nil)
 	req.Host = "localhost:" + u.Port()
-	resp, err := a.HTTPClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var doc map[string]any
-	if err := jsonDecode(resp, &doc); err != nil {
-		t.Fatal(err)
-	}
+	_, doc := doJSON(t, a, req)
 	if want := "https://localhost:" + u.Port() + "/" + a.TenantID() + "/v2.0"; doc["issuer"] != want {
 		t.Errorf("issuer = %v, want %s", doc["issuer"], want)
 	}

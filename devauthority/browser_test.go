@@ -3,7 +3,6 @@ package devauthority_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,20 +20,10 @@ const chromiumPath = "/usr/bin/chromium"
 var screenshotPath = filepath.Join("..", "docs", "device-page.png")
 
 // requireChromium returns Debian's chromium, skipping the test when it is absent, except in
-// CI where a missing browser must fail rather than silently skip the test.
+// CI where a missing browser must fail rather than silently skip the test (testenv.Missing).
 func requireChromium(t *testing.T) string {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err == nil {
-		return chromiumPath
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("chromium not found at %s: install it (apt-get install -y chromium)", chromiumPath)
-	}
-	t.Skipf("chromium not found at %s; install it to run the browser test", chromiumPath)
-	return ""
+	return testenv.LookPath(t, "chromium not found at "+chromiumPath+": install it (apt-get install -y chromium)", chromiumPath, "chromium")
 }
 
 // TestBrowserDeviceApproval: headless Chromium opens /device, types the user code, approves,

@@ -167,15 +167,7 @@ func TestTokenVersion1(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, got[k], want[k])
 		}
 	}
-	resp, err := a.HTTPClient().Get(a.URL() + "/.well-known/openid-configuration")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var doc map[string]any
-	if err := jsonDecode(resp, &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := getJSON(t, a, a.URL()+"/.well-known/openid-configuration")
 	if doc["issuer"] != a.IssuerV1() || a.IssuerV1() != strings.TrimSuffix(a.URL(), "/dev")+"/"+a.TenantID()+"/" {
 		t.Errorf("v1 discovery issuer %v, IssuerV1 %s", doc["issuer"], a.IssuerV1())
 	}

@@ -66,16 +66,7 @@ func TestTokenEndpointCORSLoopbackOnly(t *testing.T) {
 		"javascript://localhost:8000/%0a": false,
 	} {
 		for _, method := range []string{http.MethodOptions, http.MethodPost} {
-			req, _ := http.NewRequest(method, a.URL()+"/oauth2/v2.0/token", nil)
-			req.Header.Set("Origin", origin)
-			req.Header.Set("Access-Control-Request-Method", "POST")
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			resp, err := a.HTTPClient().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			got := resp.Header.Get("Access-Control-Allow-Origin")
+			got := tokenCORS(t, a, method, origin).Header.Get("Access-Control-Allow-Origin")
 			if allowed && got != origin || !allowed && got != "" {
 				t.Errorf("%s from %q: Access-Control-Allow-Origin %q, want allowed=%v", method, origin, got, allowed)
 			}

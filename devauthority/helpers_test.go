@@ -21,13 +21,13 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
-	"github.com/fastmcp-auth/fastmcp-auth/internal/testclock"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
-// fakeClock is a settable clock for Config.Now (Now, Advance).
-type fakeClock = testclock.Clock
+// fakeClock is a settable clock for Config.Now, starting at the real time.
+type fakeClock = testenv.Clock
 
-func newFakeClock() *fakeClock { return testclock.New(time.Now()) }
+func newFakeClock() *fakeClock { return testenv.NewClock(time.Now()) }
 
 // exchange is one request/response seen by the recorder.
 type exchange struct {
@@ -230,19 +230,42 @@ func claim(tok jwt.Token, name string) any {
 // postForm posts a form to the authority and decodes the JSON answer.
 func postForm(t *testing.T, a *devauthority.Authority, path string, form url.Values) (int, map[string]any) {
 	t.Helper()
-	resp, err := a.HTTPClient().PostForm(a.URL()+path, form)
+	req, err := http.NewRequest(http.MethodPost, a.URL()+path, strings.NewReader(form.Encode()))
 	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, body := doJSON(t, a, req)
+	return resp.StatusCode, body
+}
+
+// doJSON sends req with the authority's client (which trusts its CA) and returns the answer,
+// its body closed, and the JSON object it held; a transport error or a body that is not JSON
+// fails t.
+func doJSON(t *testing.T, a *devauthority.Authority, req *http.Request) (*http.Response, map[string]any) {
+	t.Helper()
+	resp, err := a.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	var body map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatalf("POST %s: status %d, body not JSON: %v", path, resp.StatusCode, err)
+		t.Fatalf("%s %s: status %d, body not JSON: %v", req.Method, req.URL.Path, resp.StatusCode, err)
 	}
-	return resp.StatusCode, body
+	return resp, body
 }
 
-func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+// getJSON GETs url from the authority and returns the JSON object of the answer (doJSON).
+func getJSON(t *testing.T, a *devauthority.Authority, url string) map[string]any {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, doc := doJSON(t, a, req)
+	return doc
+}
 
 func readAll(resp *http.Response) string {
 	b, _ := io.ReadAll(resp.Body)

@@ -45,6 +45,21 @@ func newPublic(t *testing.T, a *devauthority.Authority, rec *recorder) public.Cl
 	return app
 }
 
+// deviceSignIn runs app's device code flow for testScope against an auto-approving authority
+// and returns MSAL's result; an error at either step fails t.
+func deviceSignIn(t *testing.T, app public.Client) public.AuthResult {
+	t.Helper()
+	dc, err := app.AcquireTokenByDeviceCode(context.Background(), []string{testScope})
+	if err != nil {
+		t.Fatalf("AcquireTokenByDeviceCode: %v", err)
+	}
+	res, err := dc.AuthenticationResult(context.Background())
+	if err != nil {
+		t.Fatalf("device flow: %v", err)
+	}
+	return res
+}
+
 // TestMSALDeviceFlow runs MSAL Go's device code flow against the authority, deciding on the
 // /device page through its HTML form.
 func TestMSALDeviceFlow(t *testing.T) {
@@ -153,14 +168,7 @@ func TestMSALRefreshRotation(t *testing.T) {
 	rec := newRecorder(a)
 	app := newPublic(t, a, rec)
 	ctx := context.Background()
-	dc, err := app.AcquireTokenByDeviceCode(ctx, []string{testScope})
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := dc.AuthenticationResult(ctx)
-	if err != nil {
-		t.Fatalf("device flow: %v", err)
-	}
+	first := deviceSignIn(t, app)
 	for i := 0; i < 2; i++ {
 		res, err := app.AcquireTokenSilent(ctx, []string{testScope}, public.WithSilentAccount(first.Account))
 		if err != nil {
@@ -181,7 +189,7 @@ func TestMSALRefreshRotation(t *testing.T) {
 		t.Fatalf("reused refresh token: status %d, body %v", status, body)
 	}
 	// The family is revoked: MSAL's current refresh token fails too.
-	_, err = app.AcquireTokenSilent(ctx, []string{testScope}, public.WithSilentAccount(first.Account))
+	_, err := app.AcquireTokenSilent(ctx, []string{testScope}, public.WithSilentAccount(first.Account))
 	if err == nil || !strings.Contains(err.Error(), "invalid_grant") || !strings.Contains(err.Error(), "AADSTS50173") {
 		t.Fatalf("silent after replay: err = %v, want invalid_grant AADSTS50173", err)
 	}
@@ -193,16 +201,9 @@ func TestMSALRevoked(t *testing.T) {
 	a := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true, TokenLifetime: 300 * time.Second})
 	app := newPublic(t, a, newRecorder(a))
 	ctx := context.Background()
-	dc, err := app.AcquireTokenByDeviceCode(ctx, []string{testScope})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := dc.AuthenticationResult(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := deviceSignIn(t, app)
 	a.RevokeRefreshTokens()
-	_, err = app.AcquireTokenSilent(ctx, []string{testScope}, public.WithSilentAccount(res.Account))
+	_, err := app.AcquireTokenSilent(ctx, []string{testScope}, public.WithSilentAccount(res.Account))
 	if err == nil || !strings.Contains(err.Error(), "invalid_grant") {
 		t.Fatalf("silent after revoke: err = %v, want invalid_grant", err)
 	}

@@ -37,15 +37,7 @@ func signIn(t *testing.T, a *devauthority.Authority) *msalSession {
 	t.Helper()
 	s := &msalSession{cache: &memCache{}}
 	s.connect(t, a)
-	dc, err := s.app.AcquireTokenByDeviceCode(context.Background(), []string{testScope})
-	if err != nil {
-		t.Fatalf("AcquireTokenByDeviceCode: %v", err)
-	}
-	res, err := dc.AuthenticationResult(context.Background())
-	if err != nil {
-		t.Fatalf("device flow: %v", err)
-	}
-	s.account = res.Account
+	s.account = deviceSignIn(t, s.app).Account
 	return s
 }
 

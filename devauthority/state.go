@@ -103,45 +103,42 @@ func keyID(pub *rsa.PublicKey) string {
 }
 
 // loadOrCreateECKey reads the P-256 key at path or creates it. P-256 serves the CA and the
-// TLS leaf: small, fast, and accepted by every TLS client. A file that exists but does not
-// parse is an error, not silently replaced, since replacing the CA key invalidates trust.
+// TLS leaf: small, fast, and accepted by every TLS client.
 func loadOrCreateECKey(path string) (*ecdsa.PrivateKey, error) {
-	der, err := readPEM(path, "PRIVATE KEY")
-	if err == nil {
-		k, err := x509.ParsePKCS8PrivateKey(der)
-		if ec, ok := k.(*ecdsa.PrivateKey); err == nil && ok {
-			return ec, nil
-		}
-		return nil, fmt.Errorf("could not parse %s: remove it to create a new key", path)
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("could not generate key: %w", err)
-	}
-	return k, writeKey(path, k)
+	return loadOrCreateKey(path, "key", func() (*ecdsa.PrivateKey, error) {
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	})
 }
 
 // loadOrCreateRSAKey reads the token signing key at path or creates it. RSA 2048 because
 // Entra signs with RS256 and 2048-bit keys: verifiers tested here must meet what production
 // sends them.
 func loadOrCreateRSAKey(path string) (*rsa.PrivateKey, error) {
+	return loadOrCreateKey(path, "signing key", func() (*rsa.PrivateKey, error) {
+		return rsa.GenerateKey(rand.Reader, 2048)
+	})
+}
+
+// loadOrCreateKey reads the PKCS #8 key of type K at path, or, when there is no file, makes
+// one with generate (what names it in the error) and writes it. A file that exists but does
+// not parse as a K is an error, not silently replaced, since replacing the CA key
+// invalidates trust.
+func loadOrCreateKey[K crypto.PrivateKey](path, what string, generate func() (K, error)) (K, error) {
+	var zero K
 	der, err := readPEM(path, "PRIVATE KEY")
 	if err == nil {
 		k, err := x509.ParsePKCS8PrivateKey(der)
-		if rk, ok := k.(*rsa.PrivateKey); err == nil && ok {
-			return rk, nil
+		if key, ok := k.(K); err == nil && ok {
+			return key, nil
 		}
-		return nil, fmt.Errorf("could not parse %s: remove it to create a new key", path)
+		return zero, fmt.Errorf("could not parse %s: remove it to create a new key", path)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+		return zero, err
 	}
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	k, err := generate()
 	if err != nil {
-		return nil, fmt.Errorf("could not generate signing key: %w", err)
+		return zero, fmt.Errorf("could not generate %s: %w", what, err)
 	}
 	return k, writeKey(path, k)
 }

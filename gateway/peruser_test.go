@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
-	"github.com/fastmcp-auth/fastmcp-auth/internal/testclock"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // fakeExchange is a TokenExchange that counts each user's exchanges and can be made to fail.
 type fakeExchange struct {
-	clock *testclock.Clock
+	clock *testenv.Clock
 	mu    sync.Mutex
 	n     map[string]int
 	force []bool
@@ -68,7 +68,7 @@ func perUserHarness(t *testing.T, x *fakeExchange) (*harness, *PerUser) {
 }
 
 func newFakeExchange() *fakeExchange {
-	return &fakeExchange{clock: testclock.New(time.Unix(1_700_000_000, 0))}
+	return &fakeExchange{clock: testenv.NewClock(time.Unix(1_700_000_000, 0))}
 }
 
 func envOf(t *testing.T, c *client, name string) string {

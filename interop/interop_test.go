@@ -29,19 +29,24 @@ func requireNode(t *testing.T) {
 	t.Helper()
 	_, nodeErr := exec.LookPath("node")
 	_, pkgErr := os.Stat(filepath.Join("node_modules", "@modelcontextprotocol", "sdk", "package.json"))
-	if nodeErr == nil && pkgErr == nil {
-		return
+	if nodeErr != nil || pkgErr != nil {
+		testenv.Missing(t, "node and the pinned npm packages are needed: run `cd interop && npm ci`")
 	}
-	msg := "node and the pinned npm packages are needed: run `cd interop && npm ci`"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
 }
 
 type fixture struct {
 	authority *devauthority.Authority
 	serverURL string
+}
+
+// token issues an hour-long access token for the client ts-interop with scopes.
+func (f *fixture) token(t *testing.T, scopes ...string) string {
+	t.Helper()
+	tok, err := f.authority.IssueAccessToken("ts-interop", scopes, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // startFixture starts the development authority in-process and `fastmcp-auth serve` as a process.
@@ -119,36 +124,10 @@ func runTS(t *testing.T, token string, args ...string) tsReport {
 func TestTypeScriptClientAgainstServe(t *testing.T) {
 	requireNode(t)
 	f := startFixture(t)
-	good, err := f.authority.IssueAccessToken("ts-interop", []string{"execute"}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	noScope, err := f.authority.IssueAccessToken("ts-interop", []string{"read"}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	good, noScope := f.token(t, "execute"), f.token(t, "read")
 
 	t.Run("list and call with progress", func(t *testing.T) {
-		rep := runTS(t, good, "http", f.serverURL, "call")
-		if rep.Error != nil {
-			t.Fatalf("error: %+v", rep.Error)
-		}
-		if diff := cmp.Diff([]string{"random_number_tool", "reverse_tool"}, rep.Tools); diff != "" {
-			t.Errorf("tools (-want +got):\n%s", diff)
-		}
-		var got []float64
-		for _, p := range rep.Progress {
-			got = append(got, p.Progress)
-			if p.Total != 5 || p.Message == "" {
-				t.Errorf("progress %+v: want total 5 and a message", p)
-			}
-		}
-		if diff := cmp.Diff([]float64{1, 2, 3, 4, 5}, got); diff != "" {
-			t.Errorf("progress (-want +got):\n%s", diff)
-		}
-		if rep.Result == nil || rep.Result.IsError || rep.Result.StructuredContent["reversed_query"] != "edon morf olleh" {
-			t.Errorf("result = %+v, want reversed_query \"edon morf olleh\"", rep.Result)
-		}
+		checkCallReport(t, runTS(t, good, "http", f.serverURL, "call"))
 	})
 	for _, tc := range []struct {
 		name, token string
@@ -174,37 +153,44 @@ func TestTypeScriptClientAgainstServe(t *testing.T) {
 	}
 }
 
+// checkCallReport checks the report of the client's "call" mode: the two tools listed, the
+// five progress steps of reverse_tool (each with total 5 and a message) in order, and the
+// reversed query as the structured result.
+func checkCallReport(t *testing.T, rep tsReport) {
+	t.Helper()
+	if rep.Error != nil {
+		t.Fatalf("error: %+v", rep.Error)
+	}
+	if diff := cmp.Diff([]string{"random_number_tool", "reverse_tool"}, rep.Tools); diff != "" {
+		t.Errorf("tools (-want +got):\n%s", diff)
+	}
+	var got []float64
+	for _, p := range rep.Progress {
+		got = append(got, p.Progress)
+		if p.Total != 5 || p.Message == "" {
+			t.Errorf("progress %+v: want total 5 and a message", p)
+		}
+	}
+	if diff := cmp.Diff([]float64{1, 2, 3, 4, 5}, got); diff != "" {
+		t.Errorf("progress (-want +got):\n%s", diff)
+	}
+	if rep.Result == nil || rep.Result.IsError || rep.Result.StructuredContent["reversed_query"] != "edon morf olleh" {
+		t.Errorf("result = %+v, want reversed_query \"edon morf olleh\"", rep.Result)
+	}
+}
+
 // TestTypeScriptStdioClientThroughProxy drives a real `fastmcp-auth proxy` process with the
 // TypeScript SDK's stdio client, relaying to a real `serve` process: what Claude Desktop, VS
 // Code and Cursor do.
 func TestTypeScriptStdioClientThroughProxy(t *testing.T) {
 	requireNode(t)
 	f := startFixture(t)
-	good, err := f.authority.IssueAccessToken("ts-interop", []string{"execute"}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	good := f.token(t, "execute")
 	proxy := []string{"--", testenv.Binary(t), "proxy", "--server", f.serverURL}
 
 	t.Run("list and call with progress", func(t *testing.T) {
 		t.Setenv("FASTMCP_AUTH_TOKEN", good)
-		rep := runTS(t, "", append([]string{"stdio", "call"}, proxy...)...)
-		if rep.Error != nil {
-			t.Fatalf("error: %+v", rep.Error)
-		}
-		if diff := cmp.Diff([]string{"random_number_tool", "reverse_tool"}, rep.Tools); diff != "" {
-			t.Errorf("tools (-want +got):\n%s", diff)
-		}
-		var got []float64
-		for _, p := range rep.Progress {
-			got = append(got, p.Progress)
-		}
-		if diff := cmp.Diff([]float64{1, 2, 3, 4, 5}, got); diff != "" {
-			t.Errorf("progress (-want +got):\n%s", diff)
-		}
-		if rep.Result == nil || rep.Result.StructuredContent["reversed_query"] != "edon morf olleh" {
-			t.Errorf("result = %+v", rep.Result)
-		}
+		checkCallReport(t, runTS(t, "", append([]string{"stdio", "call"}, proxy...)...))
 	})
 	t.Run("a rejected token is a JSON-RPC error telling to log in", func(t *testing.T) {
 		t.Setenv("FASTMCP_AUTH_TOKEN", good[:len(good)-4]+"AAAA")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // requireMCPRemote skips (or fails under CI) when node or the pinned mcp-remote is missing.
@@ -19,11 +20,7 @@ func requireMCPRemote(t *testing.T) string {
 	requireNode(t)
 	bin := filepath.Join("node_modules", "mcp-remote", "dist", "client.js")
 	if _, err := os.Stat(bin); err != nil {
-		msg := "mcp-remote 0.15.1 is needed: run `cd interop && npm ci`"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Missing(t, "mcp-remote 0.15.1 is needed: run `cd interop && npm ci`")
 	}
 	return bin
 }

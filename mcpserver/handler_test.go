@@ -65,88 +65,34 @@ func TestBearerAnswers(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{})
 	prm := ts.URL + "/.well-known/oauth-protected-resource/mcp"
-	bearer := func(params string) string { return "Bearer " + params }
+	// missing, invalid and insufficient are the three failing answers: 401 without an error
+	// code, 401 invalid_token and 403 insufficient_scope, each with the challenge that names
+	// the metadata and the scope, and the same description in the challenge and the body.
+	missing := answer{Status: 401, ContentType: "application/json", Challenge: `Bearer resource_metadata="` + prm + `", scope="execute"`, Body: map[string]string{"error": "unauthorized", "error_description": "a bearer token is required: send Authorization: Bearer <token> (fastmcp-auth token prints one)"}}
+	failed := func(status int, code, desc string) answer {
+		return answer{Status: status, ContentType: "application/json", Challenge: `Bearer error="` + code + `", error_description="` + desc + `", resource_metadata="` + prm + `", scope="execute"`, Body: map[string]string{"error": code, "error_description": desc}}
+	}
+	invalid := func(desc string) answer { return failed(401, "invalid_token", desc) }
+	insufficient := failed(403, "insufficient_scope", "the token lacks the scope execute: ask for execute when signing in, or have an administrator grant it")
 	tests := []struct {
 		name   string
 		header string // Authorization, raw
 		want   answer
 		reason string
 	}{
-		{
-			name:   "no header",
-			want:   answer{Status: 401, ContentType: "application/json", Challenge: bearer(`resource_metadata="` + prm + `", scope="execute"`), Body: map[string]string{"error": "unauthorized", "error_description": "a bearer token is required: send Authorization: Bearer <token> (fastmcp-auth token prints one)"}},
-			reason: "missing_token",
-		},
-		{
-			name:   "basic scheme",
-			header: "Basic YWxpY2U6cGFzcw==",
-			want:   answer{Status: 401, ContentType: "application/json", Challenge: bearer(`resource_metadata="` + prm + `", scope="execute"`), Body: map[string]string{"error": "unauthorized", "error_description": "a bearer token is required: send Authorization: Bearer <token> (fastmcp-auth token prints one)"}},
-			reason: "missing_token",
-		},
-		{
-			name:   "bearer without token",
-			header: "Bearer ",
-			want:   answer{Status: 401, ContentType: "application/json", Challenge: bearer(`resource_metadata="` + prm + `", scope="execute"`), Body: map[string]string{"error": "unauthorized", "error_description": "a bearer token is required: send Authorization: Bearer <token> (fastmcp-auth token prints one)"}},
-			reason: "missing_token",
-		},
-		{
-			name:   "expired",
-			header: "Bearer " + tokExpired,
-			want:   answer{Status: 401, ContentType: "application/json", Challenge: bearer(`error="invalid_token", error_description="token expired at 2026-01-02T15:04:05Z", resource_metadata="` + prm + `", scope="execute"`), Body: map[string]string{"error": "invalid_token", "error_description": "token expired at 2026-01-02T15:04:05Z"}},
-			reason: "expired",
-		},
-		{
-			name:   "wrong audience, lower-case scheme",
-			header: "bearer " + tokAudience,
-			want:   answer{Status: 401, ContentType: "application/json", Challenge: bearer(`error="invalid_token", error_description="token audience is not accepted", resource_metadata="` + prm + `", scope="execute"`), Body: map[string]string{"error": "invalid_token", "error_description": "token audience is not accepted"}},
-			reason: "wrong_audience",
-		},
-		{
-			name:   "garbage",
-			header: "Bearer not-a-jwt",
-			want:   answer{Status: 401, ContentType: "application/json", Challenge: bearer(`error="invalid_token", error_description="token is malformed", resource_metadata="` + prm + `", scope="execute"`), Body: map[string]string{"error": "invalid_token", "error_description": "token is malformed"}},
-			reason: "malformed",
-		},
-		{
-			name:   "description with quotes is made safe",
-			header: "Bearer " + tokQuotes,
-			want:   answer{Status: 401, ContentType: "application/json", Challenge: bearer(`error="invalid_token", error_description="bad 'quoted' / thing ??", resource_metadata="` + prm + `", scope="execute"`), Body: map[string]string{"error": "invalid_token", "error_description": "bad 'quoted' / thing ??"}},
-			reason: "malformed",
-		},
-		{
-			name:   "verifier backend error is not echoed",
-			header: "Bearer " + tokBackend,
-			want:   answer{Status: 401, ContentType: "application/json", Challenge: bearer(`error="invalid_token", error_description="the token could not be verified", resource_metadata="` + prm + `", scope="execute"`), Body: map[string]string{"error": "invalid_token", "error_description": "the token could not be verified"}},
-			reason: "verifier_error",
-		},
-		{
-			name:   "verifier returns no identity",
-			header: "Bearer " + tokNilID,
-			want:   answer{Status: 401, ContentType: "application/json", Challenge: bearer(`error="invalid_token", error_description="the token could not be verified", resource_metadata="` + prm + `", scope="execute"`), Body: map[string]string{"error": "invalid_token", "error_description": "the token could not be verified"}},
-			reason: "verifier_error",
-		},
-		{
-			name:   "missing scope",
-			header: "Bearer " + tokNoScope,
-			want:   answer{Status: 403, ContentType: "application/json", Challenge: bearer(`error="insufficient_scope", error_description="the token lacks the scope execute: ask for execute when signing in, or have an administrator grant it", resource_metadata="` + prm + `", scope="execute"`), Body: map[string]string{"error": "insufficient_scope", "error_description": "the token lacks the scope execute: ask for execute when signing in, or have an administrator grant it"}},
-			reason: "insufficient_scope",
-		},
-		{
-			name:   "app-only token without the role",
-			header: "Bearer " + tokAppNoRole,
-			want:   answer{Status: 403, ContentType: "application/json", Challenge: bearer(`error="insufficient_scope", error_description="the token lacks the scope execute: ask for execute when signing in, or have an administrator grant it", resource_metadata="` + prm + `", scope="execute"`), Body: map[string]string{"error": "insufficient_scope", "error_description": "the token lacks the scope execute: ask for execute when signing in, or have an administrator grant it"}},
-			reason: "insufficient_scope",
-		},
-		{
-			name:   "valid delegated token",
-			header: "Bearer " + tokAlice,
-			want:   answer{Status: 200, ContentType: "text/event-stream"},
-		},
-		{
-			name:   "valid app-only token with the role",
-			header: "Bearer " + tokApp,
-			want:   answer{Status: 200, ContentType: "text/event-stream"},
-		},
+		{name: "no header", want: missing, reason: "missing_token"},
+		{name: "basic scheme", header: "Basic YWxpY2U6cGFzcw==", want: missing, reason: "missing_token"},
+		{name: "bearer without token", header: "Bearer ", want: missing, reason: "missing_token"},
+		{name: "expired", header: "Bearer " + tokExpired, want: invalid("token expired at 2026-01-02T15:04:05Z"), reason: "expired"},
+		{name: "wrong audience, lower-case scheme", header: "bearer " + tokAudience, want: invalid("token audience is not accepted"), reason: "wrong_audience"},
+		{name: "garbage", header: "Bearer not-a-jwt", want: invalid("token is malformed"), reason: "malformed"},
+		{name: "description with quotes is made safe", header: "Bearer " + tokQuotes, want: invalid("bad 'quoted' / thing ??"), reason: "malformed"},
+		{name: "verifier backend error is not echoed", header: "Bearer " + tokBackend, want: invalid("the token could not be verified"), reason: "verifier_error"},
+		{name: "verifier returns no identity", header: "Bearer " + tokNilID, want: invalid("the token could not be verified"), reason: "verifier_error"},
+		{name: "missing scope", header: "Bearer " + tokNoScope, want: insufficient, reason: "insufficient_scope"},
+		{name: "app-only token without the role", header: "Bearer " + tokAppNoRole, want: insufficient, reason: "insufficient_scope"},
+		{name: "valid delegated token", header: "Bearer " + tokAlice, want: answer{Status: 200, ContentType: "text/event-stream"}},
+		{name: "valid app-only token with the role", header: "Bearer " + tokApp, want: answer{Status: 200, ContentType: "text/event-stream"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
@@ -67,6 +68,9 @@ type testServer struct {
 	logs   *testenv.SyncBuffer
 }
 
+// testCtx is the context of one test's client calls (testenv.Context, 10s).
+func testCtx(t *testing.T) context.Context { return testenv.Context(t, 10*time.Second) }
+
 // newTestServer serves Handler(cfg) with PublicURL set to its own /mcp URL. Unset
 // Verifier/RequiredScopes get fakeVerify and ["execute"].
 func newTestServer(t *testing.T, cfg Config) *testServer {
@@ -93,18 +97,6 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return &testServer{Server: srv, mcpURL: base + "/mcp", logs: logs}
-}
-
-// bearerTransport adds the Authorization header to every request.
-type bearerTransport struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b *bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
 }
 
 // progressLog records progress notifications in arrival order.
@@ -148,7 +140,7 @@ func connect(t *testing.T, ctx context.Context, url, token string, progress *pro
 	t.Helper()
 	rt := http.DefaultTransport
 	if token != "" {
-		rt = &bearerTransport{token: token, base: rt}
+		rt = &httpx.BearerTransport{Token: token, Base: rt}
 	}
 	opts := &mcp.ClientOptions{}
 	if progress != nil {

@@ -9,8 +9,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -110,8 +109,7 @@ func TestEndToEndProgress(t *testing.T) {
 func TestNoProgressWithoutToken(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	progress := newProgressLog()
 	cs := connect(t, ctx, ts.mcpURL, tokAlice, progress)
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: ReverseToolName, Arguments: map[string]any{"query": "ab"}})
@@ -131,8 +129,7 @@ func TestCancellationStopsTheHandler(t *testing.T) {
 		ProgressInterval: 300 * time.Millisecond,
 		onReverseEnd:     func(err error) { ended <- err },
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	progress := newProgressLog()
 	cs := connect(t, ctx, ts.mcpURL, tokAlice, progress)
 	callCtx, stop := context.WithCancel(ctx)
@@ -166,8 +163,7 @@ func TestCancellationStopsTheHandler(t *testing.T) {
 func TestSessionBoundToUser(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	cs := connect(t, ctx, ts.mcpURL, tokAlice, nil)
 	ping := `{"jsonrpc":"2.0","id":99,"method":"ping"}`
 	tests := []struct {
@@ -192,8 +188,7 @@ func TestSessionBoundToUser(t *testing.T) {
 func TestIdentityReachesTools(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	cs := connect(t, ctx, ts.mcpURL, tokBob, nil)
 	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: ReverseToolName, Arguments: map[string]any{"query": "x"}}); err != nil {
 		t.Fatal(err)
@@ -303,8 +298,7 @@ func TestReverseGraphemes(t *testing.T) {
 
 func TestToolsGolden(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	ct, st := mcp.NewInMemoryTransports()
 	ss, err := NewServer(Config{}).Connect(ctx, st, nil)
 	if err != nil {
@@ -326,23 +320,7 @@ func TestToolsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "tools.golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./mcpserver -run TestToolsGolden -update)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("tool schemas changed (-want +got); if intended, run with -update:\n%s", diff)
-	}
+	testenv.Golden(t, "tools.golden", string(got)+"\n", *update)
 }
 
 func TestGracefulShutdownLetsCallsFinish(t *testing.T) {
@@ -361,8 +339,7 @@ func TestGracefulShutdownLetsCallsFinish(t *testing.T) {
 	addr := <-addrc
 	url := "http://" + addr.String() + "/mcp"
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	progress := newProgressLog()
 	cs := connect(t, ctx, url, tokAlice, progress)
 	var stopped time.Time
@@ -433,8 +410,7 @@ func TestAcceptedTokenIsNotReExpired(t *testing.T) {
 		return &auth.Identity{Subject: "alice-sub", Scopes: []string{"execute"}, Expiry: time.Now().Add(-30 * time.Second)}, nil
 	}
 	ts := newTestServer(t, Config{Verifier: withinSkew})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testCtx(t)
 	cs := connect(t, ctx, ts.mcpURL, tokAlice, nil)
 	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: ReverseToolName, Arguments: map[string]any{"query": "x"}}); err != nil {
 		t.Fatalf("call with a token the verifier accepted: %v", err)

@@ -4,13 +4,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // TestWireGolden records the bytes the MCP endpoint answers to tools/list and to calls of both
@@ -64,19 +62,7 @@ func TestWireGolden(t *testing.T) {
 		fmt.Fprintf(&got, "==> %s\n<== %d %s\n%s\n", shown, rec.Code, rec.Header().Get("Content-Type"), resp)
 	}
 	out := sessionIDs.ReplaceAllString(got.String(), "SESSION")
-	path := filepath.Join("testdata", "wire.golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./mcpserver -run TestWireGolden -update)", err)
-	}
-	if diff := cmp.Diff(string(want), out); diff != "" {
-		t.Errorf("wire output changed (-want +got); if intended, run with -update:\n%s", diff)
-	}
+	testenv.Golden(t, "wire.golden", out, *update)
 }
 
 // sessionIDs matches the random session IDs that may appear in event IDs.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 )
 
@@ -56,7 +57,7 @@ func runLoad(ctx context.Context, cfg loadConfig) (*loadResult, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = cfg.sessions * 2
 	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: bearerTransport{token: cfg.token, base: tr}}
+	hc := &http.Client{Transport: &httpx.BearerTransport{Token: cfg.token, Base: tr}}
 
 	var (
 		pmu      sync.Mutex

@@ -11,33 +11,29 @@ cd "$(dirname "$0")/.."
 
 log() { printf '==> %s\n' "$*" >&2; }
 
+# install_debian PURPOSE PACKAGE...: as root with apt-get, install the Debian packages a group
+# of tests needs; otherwise say what to install (those tests skip, and fail under CI=true).
+install_debian() {
+  local purpose="$1"
+  shift
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing $* (Debian packages) for $purpose"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    log "$* missing: install it (apt-get install $*) or $purpose will skip (fail under CI=true)"
+  fi
+}
+
 if [ -z "${SKIP_INSTALL:-}" ]; then
   if ! command -v chromium >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      log "installing chromium (Debian package) for the browser tests"
-      apt-get update -qq >/dev/null
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    else
-      log "chromium is missing: install it (apt-get install chromium) or the browser tests will skip (fail under CI=true)"
-    fi
+    install_debian "the browser tests" chromium
   fi
   if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      log "installing nginx (Debian package) for the scale-out test (reliability/)"
-      apt-get update -qq >/dev/null
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
-    else
-      log "nginx is missing: install it (apt-get install nginx) or the scale-out test will skip (fail under CI=true)"
-    fi
+    install_debian "the scale-out and replica tests (reliability/, interop/gateway/)" nginx
   fi
   if ! command -v gnome-keyring-daemon >/dev/null 2>&1 || ! command -v dbus-daemon >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      log "installing gnome-keyring and dbus (Debian packages) for the Secret Service test (auth/)"
-      apt-get update -qq >/dev/null
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnome-keyring dbus >/dev/null
-    else
-      log "gnome-keyring or dbus is missing: install them (apt-get install gnome-keyring dbus) or the Secret Service test will skip (fail under CI=true)"
-    fi
+    install_debian "the Secret Service test (auth/)" gnome-keyring dbus
   fi
   for dir in interop interop/gateway bench; do
     if [ -f "$dir/package-lock.json" ]; then

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,19 +26,11 @@ import (
 const testAPIClientID = "fastmcp-console-test-api"
 
 // chromiumPath finds Debian's chromium. Missing, the browser tests fail under CI (where
-// scripts/test.sh installs it) and skip elsewhere.
+// scripts/test.sh installs it) and skip elsewhere (testenv.Missing).
 func chromiumPath(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "/usr/bin/chromium"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed: apt-get install chromium (the browser tests need it under CI)")
-	}
-	t.Skip("chromium is not installed (apt-get install chromium); skipping the browser test")
-	return ""
+	return testenv.LookPath(t, "chromium is not installed: apt-get install chromium (the browser tests need it under CI)",
+		"chromium", "chromium-browser", "/usr/bin/chromium")
 }
 
 // consoleStack is a development authority (approval page on, no auto-approve) and a server
@@ -333,22 +324,31 @@ func TestBrowserSignInAndCallTool(t *testing.T) {
 	}
 }
 
-// TestBrowserInsufficientScope signs in for "execute" against a server that also requires
-// "admin": the console explains the 403, naming the missing scope.
-func TestBrowserInsufficientScope(t *testing.T) {
-	st := newConsoleStack(t, []string{"execute", "admin"}, nil)
+// alertAfterSignIn opens the console of st in a new browser and signs in, then waits for the
+// alert the server's refusal brings: its title must be wantTitle and its text must contain
+// each of wantText. It returns the browser and the alert's text.
+func alertAfterSignIn(t *testing.T, st *consoleStack, wantTitle string, wantText ...string) (context.Context, string) {
+	t.Helper()
 	ctx := newBrowser(t)
 	signIn(t, ctx, st.baseURL)
 	run(t, ctx, "see the explanation", chromedp.WaitVisible(`#alert`, chromedp.ByID))
-	if got := textOf(t, ctx, "#alert-title"); got != "Missing permission (403)" {
-		t.Errorf("alert title %q", got)
+	if got := textOf(t, ctx, "#alert-title"); got != wantTitle {
+		t.Errorf("alert title %q, want %q", got, wantTitle)
 	}
 	text := textOf(t, ctx, "#alert-text")
-	for _, want := range []string{`lacks the scope "admin"`, "Your token has: execute", "sign in again"} {
+	for _, want := range wantText {
 		if !strings.Contains(text, want) {
 			t.Errorf("alert text %q lacks %q", text, want)
 		}
 	}
+	return ctx, text
+}
+
+// TestBrowserInsufficientScope signs in for "execute" against a server that also requires
+// "admin": the console explains the 403, naming the missing scope.
+func TestBrowserInsufficientScope(t *testing.T) {
+	st := newConsoleStack(t, []string{"execute", "admin"}, nil)
+	ctx, text := alertAfterSignIn(t, st, "Missing permission (403)", `lacks the scope "admin"`, "Your token has: execute", "sign in again")
 	if strings.Contains(text, `"execute"`) {
 		t.Errorf("alert text %q names a scope the token has as missing", text)
 	}
@@ -365,18 +365,7 @@ func TestBrowserInsufficientScope(t *testing.T) {
 // server's 401 with the reason and a Sign in again button.
 func TestBrowserExpiredToken(t *testing.T) {
 	st := newConsoleStack(t, []string{"execute"}, func() time.Time { return time.Now().Add(-2 * time.Hour) })
-	ctx := newBrowser(t)
-	signIn(t, ctx, st.baseURL)
-	run(t, ctx, "see the explanation", chromedp.WaitVisible(`#alert`, chromedp.ByID))
-	if got := textOf(t, ctx, "#alert-title"); got != "Your sign-in was not accepted (401)" {
-		t.Errorf("alert title %q", got)
-	}
-	text := textOf(t, ctx, "#alert-text")
-	for _, want := range []string{"expired", "Sign in again"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("alert text %q lacks %q", text, want)
-		}
-	}
+	ctx, _ := alertAfterSignIn(t, st, "Your sign-in was not accepted (401)", "expired", "Sign in again")
 	if got := textOf(t, ctx, "#claim-expiry"); !strings.Contains(got, "expired: sign in again") {
 		t.Errorf("expiry shown %q, want it marked expired", got)
 	}

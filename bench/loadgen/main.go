@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 )
 
 // Report is what one run measured.
@@ -48,17 +50,6 @@ type Report struct {
 	// generator used while measuring (from /proc/stat). On a shared machine it says how far
 	// other work may have disturbed the figures.
 	OtherCores float64 `json:"other_cpu_cores"`
-}
-
-type bearer struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
 }
 
 func main() {
@@ -96,7 +87,7 @@ func run(url string, n int, duration, warmup time.Duration, rate float64, pid in
 	tr.MaxIdleConnsPerHost = n * 2
 	var rt http.RoundTripper = tr
 	if token != "" {
-		rt = bearer{token, tr}
+		rt = &httpx.BearerTransport{Token: token, Base: tr}
 	}
 	var progress atomic.Int64
 	client := mcp.NewClient(&mcp.Implementation{Name: "loadgen", Version: "1"}, &mcp.ClientOptions{

@@ -1,5 +1,5 @@
-// Package httpx holds small HTTP server helpers shared by the servers of fastmcp-auth (the MCP
-// server, the development authority), so that each exists once.
+// Package httpx holds small HTTP helpers shared by the servers of fastmcp-auth (the MCP
+// server, the development authority) and its load generator and tests, so that each exists once.
 package httpx
 
 import "net/http"

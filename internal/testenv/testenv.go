@@ -1,6 +1,8 @@
 // Package testenv holds the test helpers shared by the packages' tests: the fastmcp-auth binary
 // built once per test process, free loopback addresses, an in-process development authority,
-// a wait for a health endpoint and a goroutine-safe buffer. Only _test.go files import it.
+// a wait for a health endpoint, a goroutine-safe buffer, the rule for a missing tool (fail
+// under CI, skip elsewhere), an nginx in front of test servers, golden-file comparison, a
+// settable clock and a bounded test context. Only _test.go files import it.
 //
 // It imports devauthority, so the devauthority package's internal tests (package devauthority)
 // cannot use it; its external tests (package devauthority_test) can.
@@ -132,6 +134,15 @@ func WaitHealthy(t testing.TB, url string, timeout time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Context returns a context for a test's calls that ends after timeout, so that a hung call
+// fails the test rather than stalling the whole run, and is cancelled when the test ends.
+func Context(t testing.TB, timeout time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 // SyncBuffer is a bytes.Buffer safe for one goroutine writing (a process's stderr, a logger)

@@ -39,14 +39,9 @@ func requireNode(t *testing.T) {
 	t.Helper()
 	_, nodeErr := exec.LookPath("node")
 	_, pkgErr := os.Stat(everything)
-	if nodeErr == nil && pkgErr == nil {
-		return
+	if nodeErr != nil || pkgErr != nil {
+		testenv.Missing(t, "node and the pinned npm packages are needed: run `cd interop/gateway && npm ci`")
 	}
-	msg := "node and the pinned npm packages are needed: run `cd interop/gateway && npm ci`"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
 }
 
 // gateway is a running `fastmcp-auth serve -- COMMAND`.
@@ -329,17 +324,31 @@ func TestPolicyAndUserIsolation(t *testing.T) {
 	// Another user cannot use alice's session.
 	sid, stop := hold(t, g.url, admin)
 	defer stop()
-	if code := sessionRequest(t, http.MethodPost, g.url, user, sid, `{"jsonrpc":"2.0","id":9,"method":"tools/list"}`); code != http.StatusForbidden {
-		t.Errorf("bob on alice's session: %d, want 403", code)
+	resp := postMCP(t, g.url, user, sid, `{"jsonrpc":"2.0","id":9,"method":"tools/list"}`)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("bob on alice's session: %d, want 403", resp.StatusCode)
 	}
 }
 
-// sessionRequest sends one raw request on session sid with token and returns its status.
-func sessionRequest(t *testing.T, method, url, token, sid, body string) int {
+// postMCP posts the JSON-RPC body to the MCP endpoint url as the client would, with token and
+// (if not empty) the session ID, and returns the answer with its body closed: the tests that
+// use it look only at the status and headers.
+func postMCP(t *testing.T, url, token, sessionID, body string) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	return requestMCP(t, http.MethodPost, url, token, sessionID, body)
+}
+
+// requestMCP is postMCP with another method (DELETE ends a session as a closing client does).
+func requestMCP(t *testing.T, method, url, token, sessionID, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Mcp-Session-Id", sid)
+	if sessionID != "" {
+		req.Header.Set("Mcp-Session-Id", sessionID)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	resp, err := http.DefaultClient.Do(req)
@@ -347,7 +356,7 @@ func sessionRequest(t *testing.T, method, url, token, sid, body string) int {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp
 }
 
 // hold connects a client that stays connected until stop; it returns its session ID.
@@ -382,15 +391,7 @@ func TestMaxSessionsThenSIGTERMLeavesNoChild(t *testing.T) {
 		t.Fatalf("%d upstream processes for one session", n)
 	}
 	// A second session is refused with 503 and Retry-After.
-	req, _ := http.NewRequest(http.MethodPost, g.url, strings.NewReader(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`))
-	req.Header.Set("Authorization", "Bearer "+g.token(t, "bob"))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := postMCP(t, g.url, g.token(t, "bob"), "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("second session: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
@@ -450,10 +451,11 @@ func TestFilesystemServer(t *testing.T) {
 	}
 }
 
-func TestEverythingServerOverStreamableHTTP(t *testing.T) {
-	requireNode(t)
-	upAddr := testenv.FreeAddr(t)
-	_, port, _ := strings.Cut(upAddr, ":")
+// startEverythingHTTP runs server-everything over Streamable HTTP on a free loopback port,
+// waits until it listens, kills it at cleanup, and returns its MCP endpoint URL.
+func startEverythingHTTP(t *testing.T) string {
+	t.Helper()
+	_, port, _ := strings.Cut(testenv.FreeAddr(t), ":")
 	up := exec.Command("node", everything, "streamableHttp")
 	up.Env = append(os.Environ(), "PORT="+port)
 	upLogs := &testenv.SyncBuffer{}
@@ -472,7 +474,13 @@ func TestEverythingServerOverStreamableHTTP(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	g := startGateway(t, []string{"--upstream", "http://127.0.0.1:" + port + "/mcp"}, "")
+	return "http://127.0.0.1:" + port + "/mcp"
+}
+
+func TestEverythingServerOverStreamableHTTP(t *testing.T) {
+	requireNode(t)
+	upstream := startEverythingHTTP(t)
+	g := startGateway(t, []string{"--upstream", upstream}, "")
 	rep := runClient(t, nil, g.url, g.token(t, "alice"), "every")
 	if rep.Fatal != "" {
 		t.Fatalf("client failed: %s", rep.Fatal)

@@ -20,7 +20,7 @@ import (
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	gw "github.com/fastmcp-auth/fastmcp-auth/gateway"
-	"github.com/fastmcp-auth/fastmcp-auth/internal/testclock"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // oboVar is the --obo-token-env of these tests.
@@ -32,7 +32,7 @@ const oboVar = "GRAPH_TOKEN"
 // named by the X-Test-User header.
 type perUserGateway struct {
 	url    string
-	clock  *testclock.Clock
+	clock  *testenv.Clock
 	marker string
 
 	mu        sync.Mutex
@@ -48,7 +48,7 @@ func startPerUserGateway(t *testing.T) *perUserGateway {
 	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
-	pg := &perUserGateway{clock: testclock.New(time.Now()), marker: "gwtest-" + hex.EncodeToString(rnd[:]), exchanged: map[string]int{}}
+	pg := &perUserGateway{clock: testenv.NewClock(time.Now()), marker: "gwtest-" + hex.EncodeToString(rnd[:]), exchanged: map[string]int{}}
 	// The gateway's own environment holds a secret the children must not see.
 	t.Setenv("FASTMCP_AUTH_API_CLIENT_SECRET", "gateway-secret")
 	pu, err := gw.NewPerUser(gw.PerUserConfig{
@@ -225,8 +225,8 @@ func TestPerUserServe(t *testing.T) {
 	// The hold client leaves without DELETE: end its session as a closing client would.
 	end := func(sid string, stop func()) {
 		stop()
-		if code := sessionRequest(t, http.MethodDelete, g.url, alice, sid, ""); code != http.StatusNoContent {
-			t.Fatalf("DELETE: %d", code)
+		if resp := requestMCP(t, http.MethodDelete, g.url, alice, sid, ""); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("DELETE: %d", resp.StatusCode)
 		}
 	}
 	end(sidA1, stopA1)

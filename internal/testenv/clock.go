@@ -1,19 +1,17 @@
-// Package testclock is a manual clock for tests of code that takes a Now and an AfterFunc. It
-// imports nothing of this module, so any package's internal tests can use it (testenv, which
-// imports devauthority, cannot serve devauthority's or auth's own tests).
-package testclock
+package testenv
 
 import (
 	"sync"
 	"time"
 )
 
-// Clock is a manual clock for code that takes a Now and an AfterFunc (the gateway's token
-// renewals): time moves only by Advance, and a timer runs only when the test calls it (see
-// Armed), so a test of "renew before expiry" needs no sleep and cannot flake on a slow machine.
+// Clock is a settable clock for the Now seams (devauthority.Config.Now, the verifier's
+// clock), safe to read from the server's goroutines while the test advances it. It moves only
+// when told, so expiry tests need no sleeps. Its AfterFunc (the gateway's token renewals)
+// records timers that run only when the test fires them (see Armed).
 type Clock struct {
 	mu     sync.Mutex
-	now    time.Time
+	t      time.Time
 	timers []*Timer
 }
 
@@ -26,25 +24,25 @@ type Timer struct {
 	stopped bool
 }
 
-// New returns a clock showing start.
-func New(start time.Time) *Clock { return &Clock{now: start} }
+// NewClock returns a Clock set to start.
+func NewClock(start time.Time) *Clock { return &Clock{t: start} }
 
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now
+	return c.t
 }
 
-// Advance moves the clock; it fires no timer.
+// Advance moves the clock forward by d.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	c.t = c.t.Add(d)
 }
 
 // AfterFunc records a timer and returns the function that stops it, as time.AfterFunc's
-// Timer.Stop does.
+// Timer.Stop does. Advance does not fire it: the test calls its Fire.
 func (c *Clock) AfterFunc(d time.Duration, f func()) (stop func() bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
