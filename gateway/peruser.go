@@ -143,7 +143,6 @@ func (p *PerUser) Dial(ctx context.Context, info SessionInfo, recv func([]byte),
 		p.release(u)
 		return nil, err
 	}
-	u.commit()
 	return &userSession{u: u, inner: up, recv: recv}, nil
 }
 
@@ -184,37 +183,46 @@ type userUpstream struct {
 // dialProcess starts the user's process, with the user's token in its environment when
 // TokenEnv is set; it is the Dialer of u's Shared.
 func (u *userUpstream) dialProcess(ctx context.Context, info SessionInfo, recv func([]byte), exited func(error)) (Upstream, error) {
-	if name := u.p.cfg.TokenEnv; name != "" {
-		u.mu.Lock()
-		tok := u.next
-		u.next = nil
-		u.mu.Unlock()
-		if tok == nil {
-			var err error
-			if tok, err = u.userToken(ctx, false); err != nil {
-				return nil, &TokenError{Err: err}
-			}
+	name := u.p.cfg.TokenEnv
+	if name == "" {
+		return u.p.cfg.Dial(ctx, info, recv, exited)
+	}
+	// A renewal (restart) brings its token in next; a first start fetches one.
+	u.mu.Lock()
+	tok := u.next
+	u.next = nil
+	u.mu.Unlock()
+	renewal := tok != nil
+	if !renewal {
+		var err error
+		if tok, err = u.userToken(ctx, false); err != nil {
+			return nil, &TokenError{Err: err}
 		}
-		// The token travels only in the child's environment: never in its arguments (the
-		// process list), never in a log line.
-		info.Env = append(append([]string(nil), info.Env...), name+"="+tok.AccessToken)
+	}
+	// The token travels only in the child's environment: never in its arguments (the
+	// process list), never in a log line.
+	info.Env = append(append([]string(nil), info.Env...), name+"="+tok.AccessToken)
+	up, err := u.p.cfg.Dial(ctx, info, recv, exited)
+	if err != nil {
+		return nil, err
+	}
+	if renewal {
+		// Not current until Shared.Restart has initialized it and swapped it in: if that
+		// fails, the old process (and its token) stays.
 		u.mu.Lock()
 		u.started = tok
 		u.mu.Unlock()
+	} else {
+		u.commit(tok)
 	}
-	return u.p.cfg.Dial(ctx, info, recv, exited)
+	return up, nil
 }
 
-// commit makes the token of a process just started the current one and schedules its
-// renewal. It does nothing when no process was started.
-func (u *userUpstream) commit() {
+// commit makes tok, the token of the process now running, the current one and schedules its
+// renewal.
+func (u *userUpstream) commit(tok *auth.Token) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	tok := u.started
-	if tok == nil {
-		return
-	}
-	u.started = nil
 	u.token, u.stale = tok, nil
 	if u.stopTimer != nil {
 		u.stopTimer()
@@ -256,7 +264,13 @@ func (u *userUpstream) restart(ctx context.Context, why string) error {
 		u.next = tok
 		u.mu.Unlock()
 		if err = u.sh.Restart(ctx, why); err == nil {
-			u.commit()
+			u.mu.Lock()
+			started := u.started
+			u.started = nil
+			u.mu.Unlock()
+			if started != nil {
+				u.commit(started)
+			}
 			return nil
 		}
 	}

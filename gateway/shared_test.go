@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func sharedHarness(t *testing.T) *harness {
@@ -98,6 +99,13 @@ func TestSharedUpstreamCrashEndsEverySession(t *testing.T) {
 	a, b := h.started("alice"), h.started("bob")
 	if m := final(t, a.call("tools/call", toolCall("crash", nil))); m.Error == nil || m.Error.Code != CodeUpstreamEnded {
 		t.Fatalf("crash answer %+v", m)
+	}
+	// The sessions end one after the other once the exit is seen; alice's answer may come
+	// before bob's session has ended.
+	for deadline := time.Now().Add(10 * time.Second); h.g.Sessions() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions left after the shared process crashed", h.g.Sessions())
+		}
 	}
 	for _, c := range []*client{a, b} {
 		resp := c.request(http.MethodPost, []byte(`{"jsonrpc":"2.0","id":9,"method":"tools/list"}`))
