@@ -64,13 +64,9 @@ func (st *stream) signal() {
 // run writes the queued messages as SSE events until the stream is complete or ctx ends (the
 // client disconnected, or the server is stopping). Headers must already be set.
 func (st *stream) run(ctx context.Context, w http.ResponseWriter) {
-	// Headers go out at once: the client learns the stream is open (and, for initialize, its
-	// session ID) before the first message, which may be slow to come.
 	rc := http.NewResponseController(w)
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
-	// Whatever ends the loop, later pushes must fail (so the caller routes them elsewhere)
-	// rather than queue for a writer that is gone.
 	defer func() {
 		st.mu.Lock()
 		st.closed = true
