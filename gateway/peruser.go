@@ -50,8 +50,10 @@ type PerUserConfig struct {
 
 // Token renewal timing (see [RenewDelay]).
 const (
-	// renewMargin: a token is renewed at least this long before it expires; MSAL itself treats
-	// a token within 5 minutes of expiry as expired (its token cache's expiry check).
+	// renewMargin: a token is renewed at least this long before it expires. MSAL itself treats
+	// a token within 5 minutes of expiry as expired (MSAL Go v1.10.1,
+	// apps/internal/base/storage/items.go, AccessToken.Validate:
+	// ExpiresOn.Before(time.Now().Add(5 * time.Minute))), so a process should never hold one.
 	renewMargin = 5 * time.Minute
 	// minRenewDelay stops a token that is (nearly) expired on arrival from causing a tight
 	// loop of exchanges and restarts.
