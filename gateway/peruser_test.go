@@ -47,11 +47,15 @@ func (x *fakeExchange) setFail(err error) {
 
 const tokenVar = "UPSTREAM_TOKEN"
 
-// perUserHarness runs a gateway with --per-user (and, with x, --obo-token-env UPSTREAM_TOKEN).
-func perUserHarness(t *testing.T, x *fakeExchange) (*harness, *PerUser) {
+// perUserHarness runs a gateway with --per-user (and, with x, --obo-token-env UPSTREAM_TOKEN);
+// mods change the gateway's Config first.
+func perUserHarness(t *testing.T, x *fakeExchange, mods ...func(*Config)) (*harness, *PerUser) {
 	t.Helper()
 	var pu *PerUser
 	h := newHarness(t, func(c *Config) {
+		for _, mod := range mods {
+			mod(c)
+		}
 		pc := PerUserConfig{Dial: c.Dial, Logger: c.Logger}
 		if x != nil {
 			pc.TokenEnv, pc.Now, pc.AfterFunc = tokenVar, x.clock.Now, x.clock.AfterFunc
@@ -151,6 +155,22 @@ func waitPending(t *testing.T, pu *PerUser, owner string, n int) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: %d calls in flight upstream, want %d", owner, got, n)
 		}
+	}
+}
+
+// TestPerUserProcessEndsWhenIdle: the idle timeout ends the user's sessions, and with the
+// last one the process.
+func TestPerUserProcessEndsWhenIdle(t *testing.T) {
+	t.Parallel()
+	h, pu := perUserHarness(t, nil, func(c *Config) { c.IdleTimeout = 300 * time.Millisecond })
+	a1, a2 := h.started("alice"), h.started("alice")
+	pid := childPID(t, a1)
+	if other := childPID(t, a2); other != pid {
+		t.Fatalf("alice's sessions have processes %d and %d", pid, other)
+	}
+	waitGone(t, pid, "after the idle timeout")
+	if n := pu.Processes(); n != 0 || h.g.Sessions() != 0 {
+		t.Errorf("after the idle timeout: %d processes, %d sessions", n, h.g.Sessions())
 	}
 }
 
