@@ -60,6 +60,10 @@ const (
 	minRenewDelay = 30 * time.Second
 	// renewTimeout bounds one renewal: the exchange, the new process's start and initialize.
 	renewTimeout = time.Minute
+	// renewRetryEvery spaces the retries of a failed renewal: a user who must consent or
+	// sign in again fails every exchange, and each request of theirs must not cost a round
+	// trip to Entra (nor a forced one, which no cache absorbs).
+	renewRetryEvery = 10 * time.Second
 )
 
 // RenewDelay is when a process holding a token that expires at exp, obtained at now, is
@@ -178,6 +182,7 @@ type userUpstream struct {
 	started   *auth.Token // the token of a process being started, until commit
 	next      *auth.Token // the token the next process gets (a renewal), else one is fetched
 	stale     error       // the last renewal failed: retried at the user's next request
+	staleAt   time.Time   // when it failed (renewRetryEvery)
 	stopTimer func() bool
 	stopped   bool
 }
@@ -277,9 +282,16 @@ func (u *userUpstream) restart(ctx context.Context, why string) error {
 		}
 	}
 	u.mu.Lock()
-	u.next, u.started, u.stale = nil, nil, err
+	u.next, u.started, u.stale, u.staleAt = nil, nil, err, u.p.cfg.Now()
 	u.mu.Unlock()
 	return err
+}
+
+// retryDue reports whether a failed renewal may be tried again.
+func (u *userUpstream) retryDue() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return !u.p.cfg.Now().Before(u.staleAt.Add(renewRetryEvery))
 }
 
 // stop ends the user's process and its renewals.
@@ -343,10 +355,12 @@ func (s *userSession) retryRenewal(msg []byte) []byte {
 	if err != nil || !m.IsRequest() || m.Method == methodInitialize {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
-	defer cancel()
-	if err := s.u.restart(ctx, "its token was renewed"); err == nil {
-		return nil
+	if s.u.retryDue() {
+		ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
+		defer cancel()
+		if err := s.u.restart(ctx, "its token was renewed"); err == nil {
+			return nil
+		}
 	}
 	ok, stale := s.u.usable()
 	if ok {

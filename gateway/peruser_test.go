@@ -278,7 +278,21 @@ func TestPerUserExchangeFailure(t *testing.T) {
 	if m := final(t, a.call("tools/list", nil)); m.Error == nil || m.Error.Code != CodeTokenUnavailable {
 		t.Errorf("tools/list after expiry: %+v", m)
 	}
+	// Retries are spaced: within renewRetryEvery of the last failure the answer comes from it,
+	// without an exchange.
+	x.mu.Lock()
+	before := len(x.force)
+	x.mu.Unlock()
 	x.setFail(nil)
+	if m := final(t, a.call("tools/list", nil)); m.Error == nil || m.Error.Code != CodeTokenUnavailable {
+		t.Errorf("tools/list right after a failed retry: %+v", m)
+	}
+	x.mu.Lock()
+	if len(x.force) != before {
+		t.Errorf("%d exchanges within the retry interval, want none", len(x.force)-before)
+	}
+	x.mu.Unlock()
+	x.clock.Advance(renewRetryEvery)
 	if got := envOf(t, a, tokenVar); got != "obo-alice-2" {
 		t.Errorf("once the exchange works again: %s=%q", tokenVar, got)
 	}
