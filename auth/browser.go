@@ -29,31 +29,25 @@ const browserLoginTimeout = 15 * time.Minute
 // [RFC 8252]: https://www.rfc-editor.org/rfc/rfc8252#section-7.3
 // [RFC 7636]: https://www.rfc-editor.org/rfc/rfc7636
 func (l *Login) Browser(ctx context.Context) (*Token, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	defer l.cache.Release()
-	if len(l.cfg.Scopes) == 0 {
-		return nil, errNoScopes
-	}
-	ctx, cancel := context.WithTimeout(ctx, browserLoginTimeout)
-	// Ends the browser command too, if it is still running (see OpenBrowser).
-	defer cancel()
-	open := l.cfg.OpenURL
-	if open == nil {
-		open = func(u string) error { return OpenBrowser(ctx, u, l.cfg.Prompt) }
-	}
-	opts := []public.AcquireInteractiveOption{public.WithOpenURL(open)}
-	if l.cfg.Account != "" {
-		opts = append(opts, public.WithLoginHint(l.cfg.Account))
-	}
-	l.logger.Debug("waiting for the browser sign-in")
-	res, err := l.client.AcquireTokenInteractive(ctx, l.cfg.Scopes, opts...)
-	if err != nil {
-		return nil, l.browserError(ctx, err)
-	}
-	tok := l.token(res)
-	l.logger.Debug("signed in", "account", tok.Username, "expires", tok.ExpiresOn)
-	return tok, nil
+	return l.exclusive(func() (*Token, error) {
+		ctx, cancel := context.WithTimeout(ctx, browserLoginTimeout)
+		// Ends the browser command too, if it is still running (see OpenBrowser).
+		defer cancel()
+		open := l.cfg.OpenURL
+		if open == nil {
+			open = func(u string) error { return OpenBrowser(ctx, u, l.cfg.Prompt) }
+		}
+		opts := []public.AcquireInteractiveOption{public.WithOpenURL(open)}
+		if l.cfg.Account != "" {
+			opts = append(opts, public.WithLoginHint(l.cfg.Account))
+		}
+		l.logger.Debug("waiting for the browser sign-in")
+		res, err := l.client.AcquireTokenInteractive(ctx, l.cfg.Scopes, opts...)
+		if err != nil {
+			return nil, l.browserError(ctx, err)
+		}
+		return l.signedIn(res), nil
+	})
 }
 
 // browserError classifies a failed interactive sign-in. The loopback listener reports an

@@ -3,8 +3,6 @@ package auth_test
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,28 +14,12 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
-// chromium finds Debian's chromium: missing, the test fails under CI (scripts/test.sh
-// installs it) and skips elsewhere.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed: apt-get install chromium (the browser sign-in test needs it under CI)")
-	}
-	t.Skip("chromium is not installed (apt-get install chromium)")
-	return ""
-}
-
 // TestBrowserSignInInChromium runs Login.Browser end to end in headless Chromium against the
 // development authority with its consent page: MSAL opens the authorize URL (PKCE S256,
 // response_mode=form_post, loopback redirect), the person approves or declines, the form_post
 // page posts the code to MSAL's listener, and the code is redeemed.
 func TestBrowserSignInInChromium(t *testing.T) {
-	exe := chromium(t)
+	exe := testenv.LookPath(t, "chromium is not installed: apt-get install chromium (the browser sign-in test needs it under CI)", "chromium", "chromium-browser")
 	for _, tc := range []struct {
 		name    string
 		button  string

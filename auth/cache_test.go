@@ -53,9 +53,7 @@ func TestDamagedCacheIsMovedAside(t *testing.T) {
 				t.Errorf("warning does not name %s: %s", aside[0], logs.String())
 			}
 			// The cache works again: sign in, and the new file is valid.
-			if _, err := l.DeviceCode(ctx); err != nil {
-				t.Fatal(err)
-			}
+			deviceSignIn(t, ctx, l)
 			if _, err := l.Silent(ctx); err != nil {
 				t.Fatalf("Silent after re-login: %v", err)
 			}
@@ -84,9 +82,7 @@ func TestCacheWriteFailureKeepsPreviousCache(t *testing.T) {
 			cacheFile := filepath.Join(dir, "token_cache.json")
 			ctx := testCtx(t)
 			l, _ := newTestLogin(t, f, cacheFile)
-			if _, err := l.DeviceCode(ctx); err != nil {
-				t.Fatal(err)
-			}
+			deviceSignIn(t, ctx, l)
 			before, err := os.ReadFile(cacheFile)
 			if err != nil {
 				t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,7 +15,7 @@ import (
 
 func TestDiscover(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := newHTTPServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasSuffix(r.URL.Path, "/v2.0/.well-known/openid-configuration") {
 			http.NotFound(w, r)
 			return
@@ -37,8 +36,7 @@ func TestDiscover(t *testing.T) {
 		default:
 			http.NotFound(w, r)
 		}
-	}))
-	t.Cleanup(srv.Close)
+	})
 
 	d, err := Discover(context.Background(), srv.Client(), srv.URL+"/ok/")
 	if err != nil {
@@ -145,7 +143,7 @@ func TestDefaultAudiences(t *testing.T) {
 func TestDiscoverStandardOpenIDPath(t *testing.T) {
 	t.Parallel()
 	var v2Hits, stdHits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := newHTTPServer(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/both/v2.0/.well-known/openid-configuration":
 			v2Hits.Add(1)
@@ -156,8 +154,7 @@ func TestDiscoverStandardOpenIDPath(t *testing.T) {
 		default:
 			http.NotFound(w, r)
 		}
-	}))
-	t.Cleanup(srv.Close)
+	})
 
 	d, err := Discover(context.Background(), srv.Client(), srv.URL+"/realm")
 	if err != nil {

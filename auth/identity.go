@@ -11,8 +11,11 @@
 package auth
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -102,4 +105,75 @@ func (id *Identity) Missing(required []string) []string {
 		}
 	}
 	return missing
+}
+
+// clone returns a copy the caller may modify without touching the cache.
+func (id *Identity) clone() *Identity {
+	c := *id
+	c.Audience = slices.Clone(id.Audience)
+	c.Scopes = slices.Clone(id.Scopes)
+	c.Roles = slices.Clone(id.Roles)
+	return &c
+}
+
+// ErrNotJWT means an access token is opaque to the client (not a JWT it can decode), as
+// some Microsoft first-party tokens are; [UnverifiedIdentity] cannot describe it.
+var ErrNotJWT = errors.New("the access token is not a JWT the client can decode")
+
+// UnverifiedIdentity decodes the claims of a JWT access token WITHOUT verifying its
+// signature, issuer or audience. It exists for display (`whoami`) only: the client holding
+// a token learns nothing trustworthy from it, and only the resource server's verification
+// counts. Never base an access decision on its result.
+func UnverifiedIdentity(accessToken string) (*Identity, error) {
+	parts := strings.Split(accessToken, ".")
+	if len(parts) != 3 {
+		return nil, ErrNotJWT
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return nil, ErrNotJWT
+	}
+	var c struct {
+		Sub, Oid, Tid, Azp, Appid, Name, Iss, Ver, Scp, Scope, Upn string
+		PreferredUsername                                          string          `json:"preferred_username"`
+		Aud                                                        json.RawMessage `json:"aud"`
+		Roles                                                      []string        `json:"roles"`
+		Exp                                                        json.Number     `json:"exp"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, ErrNotJWT
+	}
+	var header struct {
+		Kid string `json:"kid"`
+	}
+	if h, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[0], "=")); err == nil {
+		_ = json.Unmarshal(h, &header)
+	}
+	id := &Identity{
+		Subject: c.Sub, ObjectID: c.Oid, TenantID: c.Tid, ClientID: c.Azp, Name: c.Name,
+		Username: c.PreferredUsername, Issuer: c.Iss, Roles: c.Roles, KeyID: header.Kid, Version: c.Ver,
+	}
+	if id.ClientID == "" {
+		id.ClientID = c.Appid
+	}
+	if id.Username == "" {
+		id.Username = c.Upn
+	}
+	scp := c.Scp
+	if scp == "" {
+		scp = c.Scope
+	}
+	if scp != "" {
+		id.Scopes = strings.Fields(scp)
+	}
+	var one string
+	if json.Unmarshal(c.Aud, &one) == nil {
+		id.Audience = []string{one}
+	} else {
+		_ = json.Unmarshal(c.Aud, &id.Audience)
+	}
+	if f, err := c.Exp.Float64(); err == nil && f > 0 {
+		id.Expiry = time.Unix(int64(f), 0).UTC()
+	}
+	return id, nil
 }

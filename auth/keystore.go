@@ -110,13 +110,18 @@ var encMagic = []byte("FASTMCP-AUTH-AESGCM-1\n")
 // isEncrypted reports whether data is an encrypted cache file.
 func isEncrypted(data []byte) bool { return bytes.HasPrefix(data, encMagic) }
 
-// seal encrypts the cache with AES-256-GCM under a fresh random nonce.
-func seal(key, plain []byte) ([]byte, error) {
+// newGCM is AES-GCM under key (AES-256 with the 32-byte cache key).
+func newGCM(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
 	}
-	gcm, err := cipher.NewGCM(block)
+	return cipher.NewGCM(block)
+}
+
+// seal encrypts the cache with AES-256-GCM under a fresh random nonce.
+func seal(key, plain []byte) ([]byte, error) {
+	gcm, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}
@@ -130,11 +135,7 @@ func seal(key, plain []byte) ([]byte, error) {
 
 // unseal decrypts a sealed cache; an error means another key or a damaged file.
 func unseal(key, data []byte) ([]byte, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	gcm, err := cipher.NewGCM(block)
+	gcm, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}

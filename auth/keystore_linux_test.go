@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // secretService starts a private D-Bus session bus and Debian's gnome-keyring (its Secret
@@ -21,12 +23,7 @@ import (
 func secretService(t *testing.T) {
 	t.Helper()
 	for _, p := range []string{"dbus-daemon", "gnome-keyring-daemon"} {
-		if _, err := exec.LookPath(p); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed: apt-get install dbus gnome-keyring (the Secret Service test needs it under CI)", p)
-			}
-			t.Skipf("%s is not installed (apt-get install dbus gnome-keyring)", p)
-		}
+		testenv.LookPath(t, p+" is not installed: apt-get install dbus gnome-keyring (the Secret Service test needs it under CI)", p)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
@@ -113,10 +110,7 @@ func TestSecretServiceKeyStore(t *testing.T) {
 	f := newFakeAuthority(t)
 	l, _ := newTestLogin(t, f, cacheFile, func(c *LoginConfig) { c.CacheStore = CacheStoreKeyring })
 	ctx := testCtx(t)
-	tok, err := l.DeviceCode(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := deviceSignIn(t, ctx, l)
 	data, err := os.ReadFile(cacheFile)
 	if err != nil || !isEncrypted(data) || strings.Contains(string(data), tok.AccessToken) {
 		t.Fatalf("the cache is not encrypted (%v)", err)

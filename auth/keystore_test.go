@@ -74,10 +74,7 @@ func TestCacheEncryptedWithStoreKey(t *testing.T) {
 	var logs bytes.Buffer
 	l := signInWithStore(t, f, cacheFile, store, CacheStoreAuto, &logs)
 	ctx := testCtx(t)
-	tok, err := l.DeviceCode(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := deviceSignIn(t, ctx, l)
 	data, err := os.ReadFile(cacheFile)
 	if err != nil {
 		t.Fatal(err)
@@ -121,10 +118,7 @@ func TestCachePlaintextMigrated(t *testing.T) {
 	var logs bytes.Buffer
 	l := signInWithStore(t, f, cacheFile, nil, CacheStoreFile, &logs)
 	ctx := testCtx(t)
-	tok, err := l.DeviceCode(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := deviceSignIn(t, ctx, l)
 	if data, _ := os.ReadFile(cacheFile); isEncrypted(data) || !bytes.Contains(data, []byte(tok.AccessToken)) {
 		t.Fatal("--cache-store file did not write the plain MSAL cache")
 	}
@@ -155,9 +149,7 @@ func TestCacheWithoutStore(t *testing.T) {
 	ctx := testCtx(t)
 	for i := 0; i < 2; i++ { // two processes
 		l := signInWithStore(t, f, cacheFile, broken, CacheStoreAuto, &logs)
-		if _, err := l.DeviceCode(ctx); err != nil {
-			t.Fatal(err)
-		}
+		deviceSignIn(t, ctx, l)
 	}
 	if data, _ := os.ReadFile(cacheFile); isEncrypted(data) {
 		t.Error("auto without a store encrypted the cache")

@@ -67,10 +67,7 @@ func TestRefreshReplacesAValidCachedToken(t *testing.T) {
 	cacheFile := filepath.Join(t.TempDir(), "sub", "token_cache.json")
 	l, rec := newRecordingLogin(t, f, cacheFile)
 	ctx := testCtx(t)
-	first, err := l.DeviceCode(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := deviceSignIn(t, ctx, l)
 	cached, err := l.Silent(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -145,9 +142,7 @@ func TestRefreshErrors(t *testing.T) {
 			l, _ := newRecordingLogin(t, f, filepath.Join(t.TempDir(), "token_cache.json"))
 			ctx := testCtx(t)
 			if tc.login {
-				if _, err := l.DeviceCode(ctx); err != nil {
-					t.Fatal(err)
-				}
+				deviceSignIn(t, ctx, l)
 			}
 			if tc.setup != nil {
 				tc.setup(t, f, l)

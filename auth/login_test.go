@@ -41,12 +41,19 @@ func newTestLogin(t *testing.T, f *fakeAuthority, cacheFile string, mod ...func(
 	return l, &prompt
 }
 
-func testCtx(t *testing.T) context.Context {
+// deviceSignIn signs in through l's device code flow (the fake authority approves it) and
+// returns the token; a failure ends the test.
+func deviceSignIn(t *testing.T, ctx context.Context, l *Login) *Token {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+	tok, err := l.DeviceCode(ctx)
+	if err != nil {
+		t.Fatalf("device code sign-in: %v", err)
+	}
+	return tok
 }
+
+// testCtx bounds a sign-in test (testenv.Context).
+func testCtx(t *testing.T) context.Context { return testenv.Context(t, 30*time.Second) }
 
 func TestDeviceCodeThenSilentFromCache(t *testing.T) {
 	t.Parallel()
@@ -58,10 +65,7 @@ func TestDeviceCodeThenSilentFromCache(t *testing.T) {
 	if _, err := l.Silent(ctx); !errors.Is(err, ErrNotSignedIn) {
 		t.Fatalf("Silent before login: err = %v, want ErrNotSignedIn", err)
 	}
-	tok, err := l.DeviceCode(ctx)
-	if err != nil {
-		t.Fatalf("DeviceCode: %v", err)
-	}
+	tok := deviceSignIn(t, ctx, l)
 	if !strings.Contains(prompt.String(), "BCDF-GHJK") || strings.Contains(prompt.String(), "dc-secret") {
 		t.Errorf("prompt %q: want the user code and never the device code", prompt.String())
 	}
@@ -114,10 +118,7 @@ func TestSilentRefreshUsesRefreshGrant(t *testing.T) {
 	cacheFile := filepath.Join(t.TempDir(), "token_cache.json")
 	l, _ := newTestLogin(t, f, cacheFile)
 	ctx := testCtx(t)
-	first, err := l.DeviceCode(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := deviceSignIn(t, ctx, l)
 	for i := range 2 {
 		tok, err := l.Silent(ctx)
 		if err != nil {
@@ -138,9 +139,7 @@ func TestRevokedRefreshTokenIsNotSignedIn(t *testing.T) {
 	f.set(func(f *fakeAuthority) { f.lifetime = 200 * time.Second })
 	l, _ := newTestLogin(t, f, filepath.Join(t.TempDir(), "token_cache.json"))
 	ctx := testCtx(t)
-	if _, err := l.DeviceCode(ctx); err != nil {
-		t.Fatal(err)
-	}
+	deviceSignIn(t, ctx, l)
 	f.set(func(f *fakeAuthority) { f.revoked = true })
 	_, err := l.Silent(ctx)
 	if !errors.Is(err, ErrNotSignedIn) || !strings.Contains(err.Error(), "revoked") {
@@ -218,14 +217,10 @@ func TestAccountSelection(t *testing.T) {
 	ctx := testCtx(t)
 	l, _ := newTestLogin(t, f, cacheFile)
 	for range 2 {
-		if _, err := l.DeviceCode(ctx); err != nil {
-			t.Fatal(err)
-		}
+		deviceSignIn(t, ctx, l)
 	}
 	lo, _ := newTestLogin(t, other, cacheFile)
-	if _, err := lo.DeviceCode(ctx); err != nil {
-		t.Fatal(err)
-	}
+	deviceSignIn(t, ctx, lo)
 
 	_, err := l.Silent(ctx)
 	if !errors.Is(err, ErrAccountAmbiguous) || !strings.Contains(err.Error(), "alice@example.test") ||
@@ -292,9 +287,7 @@ func TestConcurrentRefresh(t *testing.T) {
 	cacheFile := filepath.Join(t.TempDir(), "token_cache.json")
 	ctx := testCtx(t)
 	l, _ := newTestLogin(t, f, cacheFile)
-	if _, err := l.DeviceCode(ctx); err != nil {
-		t.Fatal(err)
-	}
+	deviceSignIn(t, ctx, l)
 	const workers, rounds = 6, 4
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*rounds)
@@ -384,9 +377,7 @@ func TestConcurrentRefreshProcesses(t *testing.T) {
 	}
 	ctx := testCtx(t)
 	l, _ := newTestLogin(t, f, cacheFile)
-	if _, err := l.DeviceCode(ctx); err != nil {
-		t.Fatal(err)
-	}
+	deviceSignIn(t, ctx, l)
 	const children = 3
 	cmds := make([]*exec.Cmd, children)
 	outs := make([]*bytes.Buffer, children)

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"testing"
 )
@@ -11,4 +13,12 @@ import (
 func TestMain(m *testing.M) {
 	_ = os.Unsetenv("DBUS_SESSION_BUS_ADDRESS")
 	os.Exit(m.Run())
+}
+
+// newHTTPServer starts a loopback HTTP server running h, closed when the test ends.
+func newHTTPServer(t testing.TB, h http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
 }

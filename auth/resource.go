@@ -137,11 +137,7 @@ func challengeMetadataURL(ctx context.Context, client *http.Client, serverURL st
 	if resp.StatusCode != http.StatusUnauthorized {
 		return "", nil
 	}
-	scheme, params := ParseWWWAuthenticate(resp.Header.Get("WWW-Authenticate"))
-	if !strings.EqualFold(scheme, "bearer") {
-		return "", nil
-	}
-	return params["resource_metadata"], nil
+	return BearerChallenge(resp.Header.Get("WWW-Authenticate"))["resource_metadata"], nil
 }
 
 // sameResource compares a metadata resource with the server URL: identical, ignoring the

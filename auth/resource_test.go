@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 )
 
@@ -13,18 +12,16 @@ import (
 // followed, so another host cannot supply the authority.
 func TestDiscoverServerRefusesCrossOriginRedirect(t *testing.T) {
 	t.Parallel()
-	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	evil := newHTTPServer(t, func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"resource": "x", "authorization_servers": []string{"https://evil.example/t/v2.0"}})
-	}))
-	t.Cleanup(evil.Close)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	})
+	srv := newHTTPServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/mcp" {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
 		http.Redirect(w, r, evil.URL+r.URL.Path, http.StatusFound)
-	}))
-	t.Cleanup(srv.Close)
+	})
 	rec, err := DiscoverServer(context.Background(), srv.Client(), srv.URL+"/mcp")
 	if err == nil || !errors.Is(err, ErrMetadataRefused) {
 		t.Fatalf("DiscoverServer = %+v, %v; want a refusal", rec, err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -134,10 +133,9 @@ func TestNewVerifierRefusesNegativeLifetime(t *testing.T) {
 func TestKeySetAndDiscoveryStayOnOrigin(t *testing.T) {
 	t.Parallel()
 	attacker := authtest.NewJWKSServer(t, authtest.NewKey(t, "evil"))
-	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	redirect := newHTTPServer(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, attacker.URL, http.StatusFound)
-	}))
-	t.Cleanup(redirect.Close)
+	})
 	hc, err := NewHTTPClient("")
 	if err != nil {
 		t.Fatal(err)

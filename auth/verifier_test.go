@@ -30,26 +30,6 @@ const (
 	testIssuerV1 = "https://sts.windows.net/" + testTenant + "/"
 )
 
-// testClock is a settable clock for the Now seam.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Unix(1_800_000_000, 0)} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // claimsAt returns Entra v2 claims valid for an hour from now.
 func claimsAt(now time.Time, scopes ...string) map[string]any {
 	c := authtest.EntraV2Claims(testTenant, testIssuerV2, testAPI, scopes...)
@@ -76,7 +56,7 @@ func with(c map[string]any, kv ...any) map[string]any {
 type fixture struct {
 	k1, k2 *authtest.Key
 	srv    *authtest.JWKSServer
-	clock  *testClock
+	clock  *testenv.Clock
 }
 
 // keys are costly to generate; tests share two.
@@ -92,7 +72,7 @@ func newFixture(t testing.TB) *fixture {
 		sharedK1 = authtest.NewKey(t, "k1")
 		sharedK2 = authtest.NewKey(t, "k2")
 	})
-	return &fixture{k1: sharedK1, k2: sharedK2, srv: authtest.NewJWKSServer(t, sharedK1), clock: newTestClock()}
+	return &fixture{k1: sharedK1, k2: sharedK2, srv: authtest.NewJWKSServer(t, sharedK1), clock: testenv.NewClock(time.Unix(1_800_000_000, 0))}
 }
 
 func (f *fixture) config() VerifierConfig {
@@ -146,12 +126,7 @@ func TestVerifyRejectsForgedTokens(t *testing.T) {
 	otherPayload, _ := json.Marshal(with(good, "scp", "execute admin"))
 	ecKey := authtest.NewECKey(t, "k1", elliptic.P256())
 
-	tests := []struct {
-		name  string
-		token string
-		want  Reason
-		desc  string // a substring of the description
-	}{
+	tests := []reasonCase{
 		{"wrong key", authtest.MintWith(t, f.k2, map[string]any{"kid": "k1"}, good, "RS256"), ReasonBadSignature, "token signature is invalid"},
 		{"tampered payload", parts[0] + "." + base64.RawURLEncoding.EncodeToString(otherPayload) + "." + parts[2], ReasonBadSignature, "token signature is invalid"},
 		{"truncated signature", parts[0] + "." + parts[1] + "." + parts[2][:40], ReasonBadSignature, "token signature is invalid"},
@@ -183,30 +158,7 @@ func TestVerifyRejectsForgedTokens(t *testing.T) {
 		{"header not JSON", base64.RawURLEncoding.EncodeToString([]byte("[1]")) + "." + parts[1] + "." + parts[2], ReasonMalformed, "header is not a JSON object"},
 		{"oversized", authtest.Mint(t, f.k1, with(good, "pad", strings.Repeat("a", MaxTokenBytes))), ReasonTooLarge, "larger than 16 KiB"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			id, err := v.Verify(context.Background(), tt.token)
-			if got := reasonOf(t, err); got != tt.want {
-				t.Fatalf("reason = %q, want %q (err %v)", got, tt.want, err)
-			}
-			if id != nil {
-				t.Errorf("identity %+v returned with an error", id)
-			}
-			desc := err.Error()
-			if !strings.Contains(desc, tt.desc) {
-				t.Errorf("description %q does not contain %q", desc, tt.desc)
-			}
-			for _, p := range strings.Split(tt.token, ".") {
-				if len(p) > 8 && strings.Contains(desc, p) {
-					t.Errorf("description %q echoes part of the token", desc)
-				}
-			}
-			if strings.ContainsAny(desc, "\r\n\"") {
-				t.Errorf("description %q has characters unsafe in a WWW-Authenticate header", desc)
-			}
-		})
-	}
+	checkReasons(t, v, tests)
 }
 
 func TestVerifyAcceptsEntraTokens(t *testing.T) {
@@ -310,32 +262,54 @@ func TestVerifyOtherAlgorithms(t *testing.T) {
 	v := f.verifier(t)
 	c := claimsAt(f.clock.Now(), "execute")
 	tests := []reasonCase{
-		{"PS256", authtest.MintWith(t, f.k1, nil, c, "PS256"), ""},
-		{"RS512", authtest.MintWith(t, f.k1, nil, c, "RS512"), ""},
-		{"ES256 on P-256", authtest.MintWith(t, ec, nil, c, "ES256"), ""},
-		{"ES384 on P-384", authtest.MintWith(t, ec384, nil, c, "ES384"), ""},
-		{"ES256 header on a P-384 key", authtest.MintWith(t, ec384, map[string]any{"alg": "ES256"}, c, "ES384"), ReasonUnsupportedAlgorithm},
-		{"RS256 header on an EC key", authtest.MintWith(t, f.k1, map[string]any{"kid": "ec1"}, c, "RS256"), ReasonUnsupportedAlgorithm},
+		{"PS256", authtest.MintWith(t, f.k1, nil, c, "PS256"), "", ""},
+		{"RS512", authtest.MintWith(t, f.k1, nil, c, "RS512"), "", ""},
+		{"ES256 on P-256", authtest.MintWith(t, ec, nil, c, "ES256"), "", ""},
+		{"ES384 on P-384", authtest.MintWith(t, ec384, nil, c, "ES384"), "", ""},
+		{"ES256 header on a P-384 key", authtest.MintWith(t, ec384, map[string]any{"alg": "ES256"}, c, "ES384"), ReasonUnsupportedAlgorithm, ""},
+		{"RS256 header on an EC key", authtest.MintWith(t, f.k1, map[string]any{"kid": "ec1"}, c, "RS256"), ReasonUnsupportedAlgorithm, ""},
 	}
 	checkReasons(t, v, tests)
 }
 
-// reasonCase is a token and the reason Verify must give for it ("" for success).
+// reasonCase is a token and the reason Verify must give for it ("" for success), with a
+// substring of the description for a rejection.
 type reasonCase struct {
 	name  string
 	token string
 	want  Reason
+	desc  string
 }
 
-// checkReasons verifies each case's token with v, in parallel subtests.
+// checkReasons verifies each case's token with v, in parallel subtests. A rejection must
+// return no identity, and its description (which goes into a WWW-Authenticate header) must
+// contain the case's desc, echo no part of the token and hold no CR, LF or quote.
 func checkReasons(t *testing.T, v *Verifier, cases []reasonCase) {
 	t.Helper()
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := v.Verify(context.Background(), tt.token)
+			id, err := v.Verify(context.Background(), tt.token)
 			if got := reasonOf(t, err); got != tt.want {
-				t.Errorf("reason = %q, want %q (err %v)", got, tt.want, err)
+				t.Fatalf("reason = %q, want %q (err %v)", got, tt.want, err)
+			}
+			if err == nil {
+				return
+			}
+			if id != nil {
+				t.Errorf("identity %+v returned with an error", id)
+			}
+			desc := err.Error()
+			if !strings.Contains(desc, tt.desc) {
+				t.Errorf("description %q does not contain %q", desc, tt.desc)
+			}
+			for _, p := range strings.Split(tt.token, ".") {
+				if len(p) > 8 && strings.Contains(desc, p) {
+					t.Errorf("description %q echoes part of the token", desc)
+				}
+			}
+			if strings.ContainsAny(desc, "\r\n\"") {
+				t.Errorf("description %q has characters unsafe in a WWW-Authenticate header", desc)
 			}
 		})
 	}
@@ -372,12 +346,12 @@ func TestKeySetSkipsUnusableKeys(t *testing.T) {
 	}
 	c := claimsAt(f.clock.Now(), "execute")
 	tests := []reasonCase{
-		{"good key still works", authtest.Mint(t, f.k1, c), ""},
-		{"key alg member is honoured", authtest.MintWith(t, f.k1, map[string]any{"kid": "k1-rs384"}, c, "RS384"), ""},
-		{"key alg member restricts", authtest.MintWith(t, f.k1, map[string]any{"kid": "k1-rs384"}, c, "RS256"), ReasonUnsupportedAlgorithm},
-		{"skipped OKP key", authtest.MintWith(t, ed, nil, c, "EdDSA"), ReasonUnsupportedAlgorithm},
-		{"skipped small key", authtest.MintWith(t, small, nil, c, "RS256"), ReasonUnknownKey},
-		{"skipped enc key", authtest.MintWith(t, f.k1, map[string]any{"kid": "enc"}, c, "RS256"), ReasonUnknownKey},
+		{"good key still works", authtest.Mint(t, f.k1, c), "", ""},
+		{"key alg member is honoured", authtest.MintWith(t, f.k1, map[string]any{"kid": "k1-rs384"}, c, "RS384"), "", ""},
+		{"key alg member restricts", authtest.MintWith(t, f.k1, map[string]any{"kid": "k1-rs384"}, c, "RS256"), ReasonUnsupportedAlgorithm, ""},
+		{"skipped OKP key", authtest.MintWith(t, ed, nil, c, "EdDSA"), ReasonUnsupportedAlgorithm, ""},
+		{"skipped small key", authtest.MintWith(t, small, nil, c, "RS256"), ReasonUnknownKey, ""},
+		{"skipped enc key", authtest.MintWith(t, f.k1, map[string]any{"kid": "enc"}, c, "RS256"), ReasonUnknownKey, ""},
 	}
 	checkReasons(t, v, tests)
 }
@@ -453,7 +427,7 @@ func TestKeyRotation(t *testing.T) {
 	// The authority withdraws k1. The next refresh (here caused by another unknown kid, after
 	// the rate limit) must drop the cached verification of the k1 token.
 	f.srv.SetKeys(f.k2)
-	f.clock.Add(DefaultMinRefreshInterval + time.Second)
+	f.clock.Advance(DefaultMinRefreshInterval + time.Second)
 	if _, err := v.Verify(ctx, authtest.MintWith(t, f.k2, map[string]any{"kid": "k3"}, c, "RS256")); reasonOf(t, err) != ReasonUnknownKey {
 		t.Fatalf("unknown kid k3: %v", err)
 	}
@@ -551,12 +525,12 @@ func TestUnknownKidBurst(t *testing.T) {
 
 	// Within MinRefreshInterval no unknown kid fetches again; after it, one does.
 	f.srv.SetDelay(0)
-	f.clock.Add(DefaultMinRefreshInterval - time.Second)
+	f.clock.Advance(DefaultMinRefreshInterval - time.Second)
 	_, _ = v.Verify(context.Background(), tokens[0])
 	if got := v.KeySetFetches() - before; got != 1 {
 		t.Errorf("extra fetches within the interval = %d, want 1", got)
 	}
-	f.clock.Add(2 * time.Second)
+	f.clock.Advance(2 * time.Second)
 	_, _ = v.Verify(context.Background(), tokens[1])
 	if got := v.KeySetFetches() - before; got != 2 {
 		t.Errorf("extra fetches after the interval = %d, want 2", got)
@@ -586,7 +560,7 @@ func TestCachedTokenExpiresLikeUncached(t *testing.T) {
 		{time.Hour, ReasonExpired},
 	}
 	for _, s := range steps {
-		f.clock.Add(s.advance)
+		f.clock.Advance(s.advance)
 		_, errC := cached.Verify(context.Background(), token)
 		_, errU := uncached.Verify(context.Background(), token)
 		if got := reasonOf(t, errC); got != s.want {

@@ -118,16 +118,13 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 		return err
 	}
 	defer httpClient.CloseIdleConnections() // before the authority's shutdown, which waits for them
-	disc, err := auth.Discover(ctx, httpClient, authority.URL())
-	if err != nil {
-		// CLI.md: an authority that cannot be reached is exit 4, even one in-process.
-		return withCode(ExitUnreachable, fmt.Errorf("demo: %w", err))
-	}
-	verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{
-		JWKSURI: disc.JWKSURI, Issuers: auth.DefaultIssuers(authority.URL(), disc),
-		Audiences: auth.DefaultAudiences(apiClientID, ""), HTTPClient: httpClient, Logger: cfg.logger,
+	// The same verifier set-up as `serve`: discovery, then the key set, fetched at once.
+	verifier, err := auth.NewServerVerifier(ctx, auth.ServerVerifierConfig{
+		Authority: authority.URL(), Audiences: auth.DefaultAudiences(apiClientID, ""),
+		HTTPClient: httpClient, Logger: cfg.logger,
 	})
 	if err != nil {
+		// CLI.md: an authority that cannot be reached is exit 4, even one in-process.
 		return withCode(ExitUnreachable, fmt.Errorf("demo: %w", err))
 	}
 	defer verifier.Close()
@@ -140,7 +137,7 @@ func runDemo(ctx context.Context, cfg demoConfig) (err error) {
 	serverURL := "http://" + ln.Addr().String() + "/mcp"
 	handler, err := mcpserver.Handler(mcpserver.Config{
 		Verifier: verifier.Verify, RequiredScopes: []string{auth.DefaultScopeName}, ScopePrefix: auth.AppIDURI(apiClientID, ""), PublicURL: serverURL, Path: "/mcp",
-		AuthorizationServers: []string{disc.Issuer}, ProgressInterval: cfg.interval, Logger: cfg.logger,
+		AuthorizationServers: []string{verifier.AuthorizationServer}, ProgressInterval: cfg.interval, Logger: cfg.logger,
 	})
 	if err != nil {
 		return err

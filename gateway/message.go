@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 )
@@ -46,21 +45,7 @@ const (
 type message = jsonrpc.Envelope
 
 // idKey normalizes an id (a request id or a progress token) so that "1", 1 and 1.0 meet.
-func idKey(id json.RawMessage) string {
-	id = bytes.TrimSpace(id)
-	if len(id) == 0 || string(id) == "null" {
-		return ""
-	}
-	if id[0] == '"' {
-		var s string
-		if json.Unmarshal(id, &s) == nil {
-			return "s:" + s
-		}
-	} else if f, err := strconv.ParseFloat(string(id), 64); err == nil {
-		return "n:" + strconv.FormatFloat(f, 'g', -1, 64)
-	}
-	return "r:" + string(id)
-}
+var idKey = jsonrpc.IDKey
 
 // splitBody splits a POST body into messages: one object, or a batch (an array).
 func splitBody(body []byte) ([][]byte, error) {
@@ -68,21 +53,7 @@ func splitBody(body []byte) ([][]byte, error) {
 	if len(body) == 0 {
 		return nil, errors.New("empty body")
 	}
-	if body[0] != '[' {
-		return [][]byte{body}, nil
-	}
-	var elems []json.RawMessage
-	if err := json.Unmarshal(body, &elems); err != nil {
-		return nil, err
-	}
-	if len(elems) == 0 {
-		return nil, errors.New("empty batch")
-	}
-	out := make([][]byte, len(elems))
-	for i, e := range elems {
-		out[i] = e
-	}
-	return out, nil
+	return jsonrpc.SplitBatch(body)
 }
 
 // compact makes raw one line: the stdio transport frames messages by newline, so a

@@ -54,7 +54,7 @@ func TestDialerGetsTheUsersExchangedToken(t *testing.T) {
 			mu.Unlock()
 			return dial(ctx, info, recv, exited)
 		}
-		c.OBO = func(_ context.Context, id *auth.Identity, assertion string, force bool) (*auth.Token, error) {
+		c.OBO = func(_ context.Context, id *auth.Identity, assertion string, _ bool) (*auth.Token, error) {
 			mu.Lock()
 			exchanged = append(exchanged, assertion)
 			mu.Unlock()

@@ -30,12 +30,16 @@ import (
 // process, `fastmcp-auth login` (the built binary) filling a token cache file, the server that
 // `serve` runs (mcpserver.Handler with the real token verifier, clock skew 0 so that an expired
 // token is refused at once), and a real `fastmcp-auth proxy` process reading that cache,
-// driven by a go-sdk client over CommandTransport.
+// driven by a go-sdk client over CommandTransport. The authority and the server share one
+// testenv.Clock, so a test makes the tokens issued so far expire without waiting: the proxy,
+// a child process on the real clock, holds tokens by their expires_in (relative), and the
+// server judges them by the shared clock.
 
 // loginEnv is one authority, one server and one token cache.
 type loginEnv struct {
 	t         *testing.T
 	authority *devauthority.Authority
+	clock     *testenv.Clock // the authority's and the server's
 	grants    *grantCounter
 	cacheFile string
 	server    string // MCP endpoint
@@ -83,6 +87,20 @@ func (b *bearerLog) add(p seenPost) {
 	b.posts = append(b.posts, p)
 }
 
+// count returns the number of POSTs so far.
+func (b *bearerLog) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.posts)
+}
+
+// since returns the POSTs after the first n.
+func (b *bearerLog) since(n int) []seenPost {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]seenPost(nil), b.posts[n:]...)
+}
+
 // last returns the token of the last POST of method.
 func (b *bearerLog) last(method string) string {
 	b.mu.Lock()
@@ -109,8 +127,8 @@ func (b *bearerLog) tokens() map[string]bool {
 // trusting it.
 func newLoginEnv(t *testing.T, lifetime time.Duration) *loginEnv {
 	t.Helper()
-	e := &loginEnv{t: t, grants: &grantCounter{}, seen: &bearerLog{}, cacheFile: filepath.Join(t.TempDir(), "cache", "token_cache.json")}
-	a := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true, TokenLifetime: lifetime, Logger: slog.New(e.grants)})
+	e := &loginEnv{t: t, clock: testenv.NewClock(time.Now()), grants: &grantCounter{}, seen: &bearerLog{}, cacheFile: filepath.Join(t.TempDir(), "cache", "token_cache.json")}
+	a := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true, TokenLifetime: lifetime, Logger: slog.New(e.grants), Now: e.clock.Now})
 	e.authority = a
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -126,6 +144,7 @@ func newLoginEnv(t *testing.T, lifetime time.Duration) *loginEnv {
 	v, err := auth.NewVerifier(ctx, auth.VerifierConfig{
 		JWKSURI: d.JWKSURI, Issuers: auth.DefaultIssuers(a.URL(), d), Audiences: auth.DefaultAudiences(devauthority.DefaultAPIClientID, ""),
 		HTTPClient: hc, // ClockSkew 0: a token is refused from its exp second on
+		Now:        e.clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -286,14 +305,14 @@ func reverse(ctx context.Context, cs *mcp.ClientSession, q string) (string, erro
 
 // TestProxyLoginCacheExpiredThenRevoked: (a) once the access tokens issued so far have
 // expired, a call succeeds with a token from a refresh grant (the refresh token in the cache
-// rotated); (b) after the authority revoked the refresh tokens, a call gets the JSON-RPC error
+// rotated), sent at once: no request carries an expired token; (b) after the authority revoked the refresh tokens, a call gets the JSON-RPC error
 // -32030 saying to run `fastmcp-auth login`, promptly, and after that login the same proxy
 // process serves the next call.
 func TestProxyLoginCacheExpiredThenRevoked(t *testing.T) {
 	t.Parallel()
-	// 2 s tokens: MSAL caches no access token of 300 s or less, and the proxy replaces a
-	// token within RefreshLeeway of its expiry, so every token fetch is a refresh grant.
-	const lifetime = 2 * time.Second
+	// 1 min tokens: MSAL caches no access token of 300 s or less, and the proxy replaces a
+	// token within RefreshLeeway (2 min) of its expiry, so every token fetch is a refresh grant.
+	const lifetime = time.Minute
 	e := newLoginEnv(t, lifetime)
 	e.login()
 	loginRT := e.refreshToken()
@@ -307,13 +326,13 @@ func TestProxyLoginCacheExpiredThenRevoked(t *testing.T) {
 
 	t.Run("expired", func(t *testing.T) {
 		// Every token issued so far expires within lifetime (whole seconds, rounded down).
-		time.Sleep(lifetime + time.Second)
+		e.clock.Advance(lifetime + time.Second)
 		for tok := range before {
-			if id, err := auth.UnverifiedIdentity(tok); err != nil || time.Now().Before(id.Expiry) {
-				t.Fatalf("a token seen before the wait has not expired: %v %v", id, err)
+			if id, err := auth.UnverifiedIdentity(tok); err != nil || e.clock.Now().Before(id.Expiry) {
+				t.Fatalf("a token seen before the clock moved has not expired: %v %v", id, err)
 			}
 		}
-		issued := e.grants.issued.Load()
+		issued, posts := e.grants.issued.Load(), e.seen.count()
 		got, err := reverse(ctx, cs, "expired")
 		if err != nil {
 			t.Fatalf("call after expiry: %v\nstderr:\n%s", err, stderr)
@@ -321,9 +340,11 @@ func TestProxyLoginCacheExpiredThenRevoked(t *testing.T) {
 		if got != `{"reversed_query":"deripxe"}` {
 			t.Errorf("result %s", got)
 		}
-		tok := e.seen.last("tools/call")
-		if before[tok] {
-			t.Errorf("the call after expiry carried a token sent before the wait")
+		// Not even a first attempt that the server refused: the proxy refreshed silently.
+		for _, p := range e.seen.since(posts) {
+			if before[p.token] {
+				t.Errorf("a %s after expiry carried a token sent before the clock moved", p.method)
+			}
 		}
 		if e.grants.issued.Load() <= issued {
 			t.Errorf("the authority issued no token for the call after expiry")

@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -271,4 +273,38 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// startRelay starts an upstream and a proxy to it: with tokens, the upstream accepts those
+// and the proxy sends the first; without, neither asks for one.
+func startRelay(t *testing.T, tokens ...string) (*upstream, *proxied) {
+	t.Helper()
+	u := newUpstream(t, "", tokens...)
+	cfg := Config{Server: u.url()}
+	if len(tokens) > 0 {
+		cfg.Token = (&staticSource{tokens: tokens[:1]}).supply()
+	}
+	p, err := startProxy(t, cfg)
+	if err != nil {
+		t.Fatalf("connect through the proxy: %v", err)
+	}
+	return u, p
+}
+
+// checkToolNames lists the tools through cs and compares their sorted names with the fake
+// upstream's.
+func checkToolNames(t *testing.T, ctx context.Context, cs *mcp.ClientSession) {
+	t.Helper()
+	tools, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatalf("tools/list: %v", err)
+	}
+	var names []string
+	for _, tl := range tools.Tools {
+		names = append(names, tl.Name)
+	}
+	slices.Sort(names)
+	if diff := cmp.Diff([]string{"random_number_tool", "reverse_tool"}, names); diff != "" {
+		t.Errorf("tools (-want +got):\n%s", diff)
+	}
 }

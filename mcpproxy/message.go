@@ -8,9 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
-	"strings"
 
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 )
 
@@ -27,26 +26,6 @@ var nullID = json.RawMessage("null")
 
 // envelope is what the proxy reads of a JSON-RPC message: enough to route it.
 type envelope = jsonrpc.Envelope
-
-// idKey normalizes a JSON-RPC id so that the answer's id matches the request's however each
-// side spelled it: strings by value, numbers by their canonical form.
-func idKey(id json.RawMessage) string {
-	id = bytes.TrimSpace(id)
-	if len(id) == 0 || string(id) == "null" {
-		return ""
-	}
-	if id[0] == '"' {
-		var s string
-		if json.Unmarshal(id, &s) == nil {
-			return "s:" + s
-		}
-		return "r:" + string(id)
-	}
-	if f, err := strconv.ParseFloat(string(id), 64); err == nil {
-		return "n:" + strconv.FormatFloat(f, 'g', -1, 64)
-	}
-	return "r:" + string(id)
-}
 
 // protocolVersionOf returns the protocolVersion of an initialize result.
 func protocolVersionOf(env *envelope) string {
@@ -89,17 +68,6 @@ func requestName(method string, params json.RawMessage) string {
 	}
 	return ""
 }
-
-// rpcError is a JSON-RPC error object the proxy writes itself. Data carries httpStatus and,
-// from the challenge, error and scope (see the Code constants), so a program can act on the
-// failure without parsing Message.
-type rpcError struct {
-	Code    int            `json:"code"`
-	Message string         `json:"message"`
-	Data    map[string]any `json:"data,omitempty"`
-}
-
-func (e *rpcError) Error() string { return e.Message }
 
 // readMessages calls fn with each JSON-RPC message of an upstream response: the body of an
 // application/json answer (one message or a batch), or the data of each event of a
@@ -189,7 +157,8 @@ func readSSE(r io.Reader, fn func(data []byte) bool) error {
 }
 
 // challenge is what the proxy reads of a WWW-Authenticate: Bearer challenge ([RFC 6750]
-// section 3).
+// section 3). The header comes from the server and holds no token, so its values may be
+// quoted to the client.
 //
 // [RFC 6750]: https://www.rfc-editor.org/rfc/rfc6750
 type challenge struct {
@@ -198,56 +167,9 @@ type challenge struct {
 	Scope       string // space-separated scopes the resource requires
 }
 
-// parseChallenge reads the error, error_description and scope parameters of a Bearer
-// challenge. It is lenient: a malformed header gives what could be read.
-// The header comes from the server and holds no token, so its values may be quoted to the
-// client.
-func parseChallenge(h string) challenge {
-	var c challenge
-	rest := strings.TrimSpace(h)
-	if len(rest) >= 6 && strings.EqualFold(rest[:6], "bearer") {
-		rest = rest[6:]
-	}
-	for {
-		rest = strings.TrimLeft(rest, " \t,")
-		if rest == "" {
-			return c
-		}
-		eq := strings.IndexByte(rest, '=')
-		if eq < 0 {
-			return c
-		}
-		name := strings.ToLower(strings.TrimSpace(rest[:eq]))
-		rest = strings.TrimLeft(rest[eq+1:], " \t")
-		var value string
-		if strings.HasPrefix(rest, `"`) {
-			var b strings.Builder
-			i := 1
-			for ; i < len(rest) && rest[i] != '"'; i++ {
-				if rest[i] == '\\' && i+1 < len(rest) {
-					i++
-				}
-				b.WriteByte(rest[i])
-			}
-			value = b.String()
-			if i < len(rest) {
-				i++
-			}
-			rest = rest[i:]
-		} else {
-			end := strings.IndexAny(rest, ", \t")
-			if end < 0 {
-				end = len(rest)
-			}
-			value, rest = rest[:end], rest[end:]
-		}
-		switch name {
-		case "error":
-			c.Error = value
-		case "error_description":
-			c.Description = value
-		case "scope":
-			c.Scope = value
-		}
-	}
+// bearerChallenge reads the error, error_description and scope of the Bearer challenge of a
+// WWW-Authenticate header (auth.BearerChallenge); a header without one gives none.
+func bearerChallenge(h string) challenge {
+	p := auth.BearerChallenge(h)
+	return challenge{Error: p["error"], Description: p["error_description"], Scope: p["scope"]}
 }

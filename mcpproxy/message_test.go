@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestParseChallenge(t *testing.T) {
+func TestBearerChallenge(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name, header string
@@ -27,29 +27,10 @@ func TestParseChallenge(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if diff := cmp.Diff(tc.want, parseChallenge(tc.header)); diff != "" {
+			if diff := cmp.Diff(tc.want, bearerChallenge(tc.header)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-func TestIDKey(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ a, b string }{
-		{`1`, `1`}, {`1`, `1.0`}, {`"a"`, `"a"`}, {`"\u0061"`, `"a"`}, {` 7 `, `7`},
-	} {
-		if idKey([]byte(tc.a)) != idKey([]byte(tc.b)) {
-			t.Errorf("idKey(%s) != idKey(%s)", tc.a, tc.b)
-		}
-	}
-	for _, tc := range []struct{ a, b string }{{`1`, `"1"`}, {`1`, `2`}, {`"a"`, `"b"`}} {
-		if idKey([]byte(tc.a)) == idKey([]byte(tc.b)) {
-			t.Errorf("idKey(%s) == idKey(%s)", tc.a, tc.b)
-		}
-	}
-	if idKey(nil) != "" || idKey([]byte("null")) != "" {
-		t.Error("a missing or null id must have no key")
 	}
 }
 

@@ -16,28 +16,13 @@ import (
 
 func TestRelayListsToolsPromptsResources(t *testing.T) {
 	t.Parallel()
-	u := newUpstream(t, "", "good")
-	p, err := startProxy(t, Config{Server: u.url(), Token: (&staticSource{tokens: []string{"good"}}).supply()})
-	if err != nil {
-		t.Fatalf("connect through the proxy: %v", err)
-	}
+	_, p := startRelay(t, "good")
 	ctx := context.Background()
 
 	if got := p.cs.InitializeResult().ServerInfo.Name; got != "fake-upstream" {
 		t.Errorf("server name through the proxy = %q, want the upstream's", got)
 	}
-	tools, err := p.cs.ListTools(ctx, nil)
-	if err != nil {
-		t.Fatalf("tools/list: %v", err)
-	}
-	var names []string
-	for _, tl := range tools.Tools {
-		names = append(names, tl.Name)
-	}
-	slices.Sort(names)
-	if diff := cmp.Diff([]string{"random_number_tool", "reverse_tool"}, names); diff != "" {
-		t.Errorf("tools (-want +got):\n%s", diff)
-	}
+	checkToolNames(t, ctx, p.cs)
 	prompt, err := p.cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: "greet"})
 	if err != nil {
 		t.Fatalf("prompts/get: %v", err)
@@ -56,11 +41,7 @@ func TestRelayListsToolsPromptsResources(t *testing.T) {
 
 func TestRelayCallWithProgressTokens(t *testing.T) {
 	t.Parallel()
-	u := newUpstream(t, "", "good")
-	p, err := startProxy(t, Config{Server: u.url(), Token: (&staticSource{tokens: []string{"good"}}).supply()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p := startRelay(t, "good")
 	// Numeric tokens arrive in Go as float64, which SetProgressToken would reject: the proxy
 	// must not touch them.
 	for _, tc := range []struct {
@@ -232,13 +213,9 @@ func tokenOrErr(force bool) (string, error) {
 
 func TestTokenRevokedMidSession(t *testing.T) {
 	t.Parallel()
-	u := newUpstream(t, "", "good")
-	p, err := startProxy(t, Config{Server: u.url(), Token: (&staticSource{tokens: []string{"good"}}).supply()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u, p := startRelay(t, "good")
 	u.setValid() // every token is now rejected
-	_, err = p.cs.ListTools(context.Background(), nil)
+	_, err := p.cs.ListTools(context.Background(), nil)
 	if got := rpcCode(err); got != CodeUnauthorized || !strings.Contains(err.Error(), "fastmcp-auth login") {
 		t.Fatalf("tools/list error = %v (code %d), want code %d telling to run fastmcp-auth login", err, got, CodeUnauthorized)
 	}
@@ -289,11 +266,7 @@ func TestServerRestartIsAnErrorThenReconnects(t *testing.T) {
 
 func TestListChangedNotificationIsRelayed(t *testing.T) {
 	t.Parallel()
-	u := newUpstream(t, "")
-	p, err := startProxy(t, Config{Server: u.url()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u, p := startRelay(t)
 	// The standalone GET stream opens after notifications/initialized; wait for it.
 	deadline := time.Now().Add(3 * time.Second)
 	for !slices.Contains(u.httpMethods(), "GET") && time.Now().Before(deadline) {
@@ -313,11 +286,7 @@ func TestListChangedNotificationIsRelayed(t *testing.T) {
 
 func TestStdinCloseEndsTheSession(t *testing.T) {
 	t.Parallel()
-	u := newUpstream(t, "")
-	p, err := startProxy(t, Config{Server: u.url()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u, p := startRelay(t)
 	start := time.Now()
 	p.stdin.Close()
 	select {

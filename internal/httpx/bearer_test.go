@@ -15,7 +15,7 @@ func TestBearerTransport(t *testing.T) {
 		mu  sync.Mutex
 		got []string
 	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, r.Header.Get("Authorization"))

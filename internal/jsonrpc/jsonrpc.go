@@ -5,8 +5,10 @@
 package jsonrpc
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"strconv"
 )
 
 // Envelope is what a relay reads of a JSON-RPC message: enough to route it. The message itself
@@ -40,3 +42,44 @@ func (e *Envelope) IsRequest() bool { return e.Method != "" && e.HasID() }
 
 // IsResponse reports an answer (result or error).
 func (e *Envelope) IsResponse() bool { return e.Method == "" && e.HasID() }
+
+// IDKey normalizes an id (a request id or a progress token) so that an answer's id meets the
+// request's however each side spelled it: strings by value ("\u0061" is "a"), numbers by
+// their canonical form (1, 1.0 and 1e0 meet), and neither meets the other ("1" is not 1).
+// A missing or null id has the key "".
+func IDKey(id json.RawMessage) string {
+	id = bytes.TrimSpace(id)
+	if len(id) == 0 || string(id) == "null" {
+		return ""
+	}
+	if id[0] == '"' {
+		var s string
+		if json.Unmarshal(id, &s) == nil {
+			return "s:" + s
+		}
+	} else if f, err := strconv.ParseFloat(string(id), 64); err == nil {
+		return "n:" + strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return "r:" + string(id)
+}
+
+// SplitBatch returns the messages of b, one message or a batch (a JSON array, protocol
+// 2025-03-26), whose elements are relayed one by one. b must not be empty (trim it first).
+// The messages share b's memory.
+func SplitBatch(b []byte) ([][]byte, error) {
+	if b[0] != '[' {
+		return [][]byte{b}, nil
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(b, &elems); err != nil {
+		return nil, err
+	}
+	if len(elems) == 0 {
+		return nil, errors.New("empty batch")
+	}
+	out := make([][]byte, len(elems))
+	for i, e := range elems {
+		out[i] = e
+	}
+	return out, nil
+}

@@ -324,16 +324,16 @@ func TestPolicyAndUserIsolation(t *testing.T) {
 	// Another user cannot use alice's session.
 	sid, stop := hold(t, g.url, admin)
 	defer stop()
-	resp := postMCP(t, g.url, user, sid, `{"jsonrpc":"2.0","id":9,"method":"tools/list"}`)
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("bob on alice's session: %d, want 403", resp.StatusCode)
+	status, _ := postMCP(t, g.url, user, sid, `{"jsonrpc":"2.0","id":9,"method":"tools/list"}`)
+	if status != http.StatusForbidden {
+		t.Errorf("bob on alice's session: %d, want 403", status)
 	}
 }
 
 // postMCP posts the JSON-RPC body to the MCP endpoint url as the client would, with token and
-// (if not empty) the session ID, and returns the answer with its body closed: the tests that
-// use it look only at the status and headers.
-func postMCP(t *testing.T, url, token, sessionID, body string) *http.Response {
+// (if not empty) the session ID, and returns the answer's status and headers (its body is
+// closed: the tests that use it look at nothing else).
+func postMCP(t *testing.T, url, token, sessionID, body string) (int, http.Header) {
 	t.Helper()
 	return requestMCP(t, http.MethodPost, url, token, sessionID, body)
 }
@@ -356,7 +356,7 @@ func requestMCP(t *testing.T, method, url, token, sessionID, body string) *http.
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	return resp
+	return resp.StatusCode, resp.Header
 }
 
 // hold connects a client that stays connected until stop; it returns its session ID.
@@ -391,9 +391,9 @@ func TestMaxSessionsThenSIGTERMLeavesNoChild(t *testing.T) {
 		t.Fatalf("%d upstream processes for one session", n)
 	}
 	// A second session is refused with 503 and Retry-After.
-	resp := postMCP(t, g.url, g.token(t, "bob"), "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Errorf("second session: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	status, header := postMCP(t, g.url, g.token(t, "bob"), "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	if status != http.StatusServiceUnavailable || header.Get("Retry-After") == "" {
+		t.Errorf("second session: %d, Retry-After %q", status, header.Get("Retry-After"))
 	}
 	rep := runClient(t, nil, g.url, g.token(t, "bob"), "list")
 	if rep.Fatal == "" {
