@@ -339,7 +339,7 @@ func postMCP(t *testing.T, url, token, sessionID, body string) (int, http.Header
 }
 
 // requestMCP is postMCP with another method (DELETE ends a session as a closing client does).
-func requestMCP(t *testing.T, method, url, token, sessionID, body string) *http.Response {
+func requestMCP(t *testing.T, method, url, token, sessionID, body string) (int, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {

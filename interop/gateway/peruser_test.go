@@ -225,8 +225,8 @@ func TestPerUserServe(t *testing.T) {
 	// The hold client leaves without DELETE: end its session as a closing client would.
 	end := func(sid string, stop func()) {
 		stop()
-		if resp := requestMCP(t, http.MethodDelete, g.url, alice, sid, ""); resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("DELETE: %d", resp.StatusCode)
+		if code, _ := requestMCP(t, http.MethodDelete, g.url, alice, sid, ""); code != http.StatusNoContent {
+			t.Fatalf("DELETE: %d", code)
 		}
 	}
 	end(sidA1, stopA1)
