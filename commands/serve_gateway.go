@@ -36,7 +36,7 @@ const (
 	flagAuditArgs          = "audit-args"
 	flagMetricsAddr        = "metrics-addr"
 	flagPerUser            = "per-user"
-	flagOBOTokenEnv        = "obo-token-env"
+	flagOBOTokenEnv        = "obo-token-env" //nolint:gosec // G101: a flag's name, not a credential
 	// flagOBOScopeName is --obo-scope, defined with the On-Behalf-Of exchange it configures;
 	// --obo-token-env only checks that it was given.
 	flagOBOScopeName = "obo-scope"
