@@ -32,6 +32,7 @@ func runFakeServer() {
 	waiting := map[string]chan json.RawMessage{} // server request id -> client answer
 	cancelled := map[string]chan struct{}{}      // request id -> cancelled
 	var initParams json.RawMessage               // what initialize brought, for the init tool
+	var subs, level []string                     // subscribed URIs and log levels set, for the state tool
 	fmt.Fprintln(os.Stderr, "fake server ready")
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -41,6 +42,8 @@ func runFakeServer() {
 			Method string          `json:"method"`
 			Params struct {
 				Name      string          `json:"name"`
+				URI       string          `json:"uri"`
+				Level     string          `json:"level"`
 				Arguments map[string]any  `json:"arguments"`
 				RequestID json.RawMessage `json:"requestId"`
 				Meta      struct {
@@ -76,6 +79,12 @@ func runFakeServer() {
 				delete(cancelled, string(m.Params.RequestID))
 			}
 			mu.Unlock()
+		case "resources/subscribe":
+			subs = append(subs, m.Params.URI)
+			result(m.ID, map[string]any{})
+		case "logging/setLevel":
+			level = append(level, m.Params.Level)
+			result(m.ID, map[string]any{})
 		case "tools/list":
 			var tools []any
 			for _, n := range []string{"echo", "env", "pid", "crash", "sample", "slow", "secret"} {
@@ -98,6 +107,8 @@ func runFakeServer() {
 				result(id, text(fmt.Sprint(m.Params.Arguments["message"])))
 			case "env":
 				result(id, text(os.Getenv(fmt.Sprint(m.Params.Arguments["name"]))))
+			case "state":
+				result(id, text(fmt.Sprintf("subs=%v level=%v", subs, level)))
 			case "init":
 				result(id, text(string(initParams)))
 			case "notify":

@@ -23,6 +23,7 @@ const (
 	methodSubscribe     = "resources/subscribe"
 	methodUnsubscribe   = "resources/unsubscribe"
 	methodComplete      = "completion/complete"
+	methodSetLevel      = "logging/setLevel"
 )
 
 // JSON-RPC error codes the gateway answers with itself.

@@ -215,7 +215,19 @@ func TestPerUserRenewalRestartsAndKeepsTheSession(t *testing.T) {
 	slow := make(chan []rpcMsg)
 	go func() { slow <- a.call("tools/call", toolCall("slow", nil)) }()
 	waitPending(t, pu, "t/alice", 1)
+	// State the client set and the protocol lets the gateway set again.
+	for _, req := range []struct {
+		method string
+		params any
+	}{{"resources/subscribe", map[string]any{"uri": "mem://public/a"}}, {"logging/setLevel", map[string]any{"level": "debug"}}} {
+		if m := final(t, a.call(req.method, req.params)); m.Error != nil {
+			t.Fatalf("%s: %+v", req.method, m.Error)
+		}
+	}
 	timers[0].Fire()
+	if got := textOf(t, final(t, a.call("tools/call", toolCall("state", nil)))); got != "subs=[mem://public/a] level=[debug]" {
+		t.Errorf("the new process got %q: want the subscription and the log level again", got)
+	}
 	if m := final(t, <-slow); m.Error == nil || m.Error.Code != CodeUpstreamRestarted || !strings.Contains(m.Error.Message, "restarted") {
 		t.Errorf("the call in flight got %+v, want a restart error", m)
 	}

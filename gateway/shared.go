@@ -51,6 +51,7 @@ type Shared struct {
 	tokens     map[string]sharedPending  // rewritten progress token -> origin
 	serverReqs map[string]*sharedSession // server request id -> the session asked
 	next       uint64                    // counter of rewritten ids, unique per Shared
+	replay     replayState               // what Restart sends the new process again
 }
 
 // sharedPending is where a rewritten id or progress token came from: the session and the
@@ -177,6 +178,7 @@ func (s *sharedSession) Close() error {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	delete(sh.sessions, s)
+	sh.replay.forget(s)
 	// Scans rather than per-session indexes: a session has few entries, and Close is rare.
 	for k, p := range sh.pending {
 		if p.s == s {
@@ -203,6 +205,7 @@ func (s *sharedSession) Send(msg []byte) error {
 	if err != nil {
 		return err
 	}
+	sh.remember(s, m)
 	// Each kind of message is rewritten differently: answers must reach the server request
 	// they answer, requests get unique ids, notifications mostly pass as they are.
 	switch {

@@ -76,6 +76,79 @@ func (sh *Shared) newest(busy map[*sharedSession]bool) *sharedSession {
 	return pick(sh.sessions)
 }
 
+// replayState is the state of the sessions that a restart can give the new process again,
+// because the protocol lets a client set it at any time: resource subscriptions and the log
+// level. What the old server kept in memory otherwise cannot be rebuilt from outside.
+type replayState struct {
+	subs  map[string]map[*sharedSession]bool // resource URI -> sessions subscribed
+	level json.RawMessage                    // params of the last logging/setLevel
+}
+
+// forget drops s's subscriptions (it left). sh.mu is held.
+func (r *replayState) forget(s *sharedSession) {
+	for uri, set := range r.subs {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(r.subs, uri)
+		}
+	}
+}
+
+// remember notes a session's subscribe, unsubscribe or setLevel as it is sent. It is noted
+// whether or not the server accepts it: a refused one, replayed, is refused again.
+func (sh *Shared) remember(s *sharedSession, m *message) {
+	if !m.IsRequest() || (m.Method != methodSubscribe && m.Method != methodUnsubscribe && m.Method != methodSetLevel) {
+		return
+	}
+	var p struct {
+		URI string `json:"uri"`
+	}
+	_ = json.Unmarshal(m.Params, &p)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	switch {
+	case m.Method == methodSetLevel:
+		sh.replay.level = m.Params
+	case p.URI == "":
+	case m.Method == methodSubscribe:
+		if sh.replay.subs == nil {
+			sh.replay.subs = map[string]map[*sharedSession]bool{}
+		}
+		if sh.replay.subs[p.URI] == nil {
+			sh.replay.subs[p.URI] = map[*sharedSession]bool{}
+		}
+		sh.replay.subs[p.URI][s] = true
+	default:
+		delete(sh.replay.subs[p.URI], s)
+		if len(sh.replay.subs[p.URI]) == 0 {
+			delete(sh.replay.subs, p.URI)
+		}
+	}
+}
+
+// replayTo sends up the subscriptions and log level of the sessions. The ids are the
+// gateway's own ("gateway~..."): the answers match no call and are dropped.
+func (sh *Shared) replayTo(up Upstream) {
+	sh.mu.Lock()
+	uris := make([]string, 0, len(sh.replay.subs))
+	for uri := range sh.replay.subs {
+		uris = append(uris, uri)
+	}
+	level := sh.replay.level
+	sh.mu.Unlock()
+	send := func(id, method string, params any) {
+		if err := up.Send(mustJSON(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})); err != nil {
+			sh.logger.Warn("could not replay to the restarted upstream", "method", method, "err", err)
+		}
+	}
+	for i, uri := range uris {
+		send(fmt.Sprintf("gateway~subscribe~%d", i), methodSubscribe, map[string]string{"uri": uri})
+	}
+	if level != nil {
+		send("gateway~setlevel", methodSetLevel, level)
+	}
+}
+
 // restartGate receives what a replacement process says before it becomes current: the
 // answer to the gateway's initialize, or its early exit. Anything else it says then (a log
 // notification during start-up) concerns no session and is dropped.
@@ -114,9 +187,10 @@ func (r *restartGate) exit(err error) {
 // every session: the new process is initialized with the first client's initialize params
 // (and notifications/initialized, if the client sent it), then takes over at once. Calls in
 // flight on the old process are answered with CodeUpstreamRestarted (why says why) and the old
-// process is closed. What the old process kept in memory is lost: resource subscriptions,
-// anything a tool stored, server requests awaiting the client's answer, and log levels the
-// clients set; the sessions keep the capabilities negotiated with the old process.
+// process is closed. Resource subscriptions and the log level the clients set are sent again
+// (replayState). What the old process kept in memory is lost: anything a tool stored, server
+// requests awaiting the client's answer; the sessions keep the capabilities negotiated with
+// the old process.
 //
 // A process that fails to start or to initialize is closed and the old one keeps serving;
 // Restart then returns the error.
@@ -177,6 +251,8 @@ func (sh *Shared) Restart(ctx context.Context, why string) error {
 		if err := up.Send([]byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)); err != nil {
 			sh.logger.Warn("could not send notifications/initialized to the restarted upstream", "err", err)
 		}
+		// Only after initialized: a server takes no other request before it.
+		sh.replayTo(up)
 	}
 	msg := fmt.Sprintf("the upstream MCP server was restarted (%s) while this request was in flight: send it again", why)
 	for _, p := range inFlight {
