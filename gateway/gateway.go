@@ -1,7 +1,9 @@
 // Package gateway puts fastmcp-auth's Streamable HTTP endpoint (and so its Entra token check,
 // metadata, Origin check and limits, applied by package mcpserver around it) in front of an
-// MCP server that has none: a stdio server run as a child process, one per MCP session, or a
-// Streamable HTTP server reached with the gateway's own credentials.
+// MCP server that has none: a stdio server run as a child process (one per MCP session
+// ([Command]), one for all ([Shared]) or one per user ([PerUser], with the user's On-Behalf-Of
+// token in its environment if asked)), or a Streamable HTTP server reached with the gateway's
+// own credentials.
 //
 // It is a JSON-RPC relay, not an MCP server: every message passes unchanged in both
 // directions (tools, resources, prompts, completion, logging, progress, cancellation,
