@@ -36,6 +36,8 @@ const (
 	flagAuditLog           = "audit-log"
 	flagAuditArgs          = "audit-args"
 	flagMetricsAddr        = "metrics-addr"
+	flagPerUser            = "per-user"
+	flagOBOTokenEnv        = "obo-token-env" //nolint:gosec // G101: a flag's name, not a credential
 )
 
 // gatewayFlags are serve's upstream, session and policy settings.
@@ -53,6 +55,8 @@ func gatewayFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagAuditArgs, Usage: "with --audit-log: include the call's arguments (key args)", EnvVars: envVar(flagAuditArgs)},
 		&cli.StringFlag{Name: flagMetricsAddr, Usage: "serve Prometheus metrics at http://`ADDRESS`/metrics (host:port, never the --addr port)", EnvVars: envVar(flagMetricsAddr)},
 		&cli.BoolFlag{Name: flagSharedUpstream, Usage: "with -- COMMAND: one process for all sessions (IDs and progress tokens rewritten per session)", EnvVars: envVar(flagSharedUpstream)},
+		&cli.BoolFlag{Name: flagPerUser, Usage: "with -- COMMAND: one process per signed-in user (tid+oid), shared by that user's sessions", EnvVars: envVar(flagPerUser)},
+		&cli.StringFlag{Name: flagOBOTokenEnv, Usage: "with --per-user and --obo-scope: put the user's On-Behalf-Of token in the process's environment as `NAME` (restarted before it expires)", EnvVars: envVar(flagOBOTokenEnv)},
 	}
 }
 
@@ -62,6 +66,8 @@ type gatewaySettings struct {
 	Upstream    string   // --upstream URL
 	Stateless   bool     // with Upstream: relay each request, no sessions here
 	Shared      bool     // with Command: one process for all sessions
+	PerUser     bool     // with Command: one process per user
+	TokenEnv    string   // with PerUser: the variable of the user's On-Behalf-Of token
 	Headers     http.Header
 	PassEnv     []string
 	IdleTimeout time.Duration
@@ -114,7 +120,7 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 	args := c.Args().Slice()
 	upstream := strings.TrimSpace(c.String(flagUpstream))
 	if len(args) == 0 && upstream == "" {
-		for _, f := range []string{flagPolicy, flagPassEnv, flagReplicaID, flagSharedUpstream, flagUpstreamHeaderFile, flagAuditLog, flagAuditArgs} {
+		for _, f := range []string{flagPolicy, flagPassEnv, flagReplicaID, flagSharedUpstream, flagPerUser, flagOBOTokenEnv, flagUpstreamHeaderFile, flagAuditLog, flagAuditArgs} {
 			if c.IsSet(f) {
 				return nil, usageErrorf("--%s needs an upstream: serve [flags] -- COMMAND [ARGS...], or --%s URL", f, flagUpstream)
 			}
@@ -126,6 +132,9 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 	}
 	if c.Bool(flagSharedUpstream) && upstream != "" {
 		return nil, usageErrorf("--%s is for -- COMMAND (one process for all sessions); with --%s each session has its own upstream session", flagSharedUpstream, flagUpstream)
+	}
+	if err := perUserFromFlags(c, s, upstream); err != nil {
+		return nil, err
 	}
 	g := &gatewaySettings{
 		PassEnv:     cleanList(c.StringSlice(flagPassEnv)),
@@ -152,6 +161,8 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 		}
 		g.Command = append([]string{path}, args[1:]...)
 		g.Shared = c.Bool(flagSharedUpstream)
+		g.PerUser = c.Bool(flagPerUser)
+		g.TokenEnv = strings.TrimSpace(c.String(flagOBOTokenEnv))
 	}
 	g.AuditLog = strings.TrimSpace(c.String(flagAuditLog))
 	g.AuditArgs = c.Bool(flagAuditArgs)
@@ -183,6 +194,52 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 		return nil, err
 	}
 	return g, nil
+}
+
+// validEnvName reports a portable environment variable name (POSIX: letters, digits and _,
+// not starting with a digit). A loop, not a regexp: package-level regexps are compiled at
+// start by every command of the binary.
+func validEnvName(s string) bool {
+	for i, r := range s {
+		letter := r == '_' || (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z')
+		if !letter && (i == 0 || r < '0' || r > '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// perUserFromFlags checks --per-user and --obo-token-env against the other flags (exit 2 with
+// the fix): a process per user needs signed-in users and a stdio upstream of sessions.
+func perUserFromFlags(c *cli.Context, s *serveSettings, upstream string) error {
+	perUser, tokenEnv := c.Bool(flagPerUser), strings.TrimSpace(c.String(flagOBOTokenEnv))
+	if tokenEnv != "" && !perUser {
+		return usageErrorf("--%s puts a user's token in that user's own process: add --%s", flagOBOTokenEnv, flagPerUser)
+	}
+	if !perUser {
+		return nil
+	}
+	switch {
+	case upstream != "":
+		return usageErrorf("--%s is for -- COMMAND (a process per user); with --%s each session has its own upstream session already", flagPerUser, flagUpstream)
+	case c.Bool(flagSharedUpstream):
+		return usageErrorf("give either --%s (one process per user) or --%s (one process for all), not both", flagPerUser, flagSharedUpstream)
+	case s.NoAuth:
+		// The process is keyed by the signed-in user (tid+oid); without a token there is none.
+		return usageErrorf("--%s keys each process by the signed-in user: it cannot be used with --%s", flagPerUser, flagNoAuth)
+	case s.Stateless:
+		return usageErrorf("--%s cannot be used with --%s: a user's process lives in one server, so requests must reach the server that holds their session", flagPerUser, flagStateless)
+	}
+	if tokenEnv == "" {
+		return nil
+	}
+	if !validEnvName(tokenEnv) {
+		return usageErrorf("--%s takes a variable name such as GRAPH_TOKEN, not %q", flagOBOTokenEnv, tokenEnv)
+	}
+	if !c.IsSet(flagOBOScope) {
+		return usageErrorf("--%s needs --%s SCOPE (the API the token is for), e.g. --%s https://graph.microsoft.com/User.Read", flagOBOTokenEnv, flagOBOScope, flagOBOScope)
+	}
+	return nil
 }
 
 // upstreamSettings validates --upstream and reads --upstream-header-file.
@@ -257,10 +314,21 @@ func newGateway(g *gatewaySettings, logger *slog.Logger, metrics *gateway.Metric
 			Args: g.Command[1:],
 			Env:  gateway.ScrubbedEnv(os.Environ(), g.PassEnv),
 		}.Dial
-		if g.Shared {
+		switch {
+		case g.Shared:
 			sh := gateway.NewShared(dial, logger)
 			dial = sh.Dial
 			closeShared = func() { _ = sh.Close() }
+		case g.PerUser:
+			if g.TokenEnv != "" && g.OBO == nil {
+				return nil, nil, fmt.Errorf("--%s needs the On-Behalf-Of exchange of --%s", flagOBOTokenEnv, flagOBOScope)
+			}
+			pu, err := gateway.NewPerUser(gateway.PerUserConfig{Dial: dial, TokenEnv: g.TokenEnv, Logger: logger})
+			if err != nil {
+				return nil, nil, err
+			}
+			dial = pu.Dial
+			closeShared = func() { _ = pu.Close() }
 		}
 	}
 	cfg := gateway.Config{
@@ -351,6 +419,9 @@ func describeUpstream(g *gatewaySettings) string {
 	}
 	if g.Shared {
 		return fmt.Sprintf("stdio (shared): %s", strings.Join(g.Command, " "))
+	}
+	if g.PerUser {
+		return fmt.Sprintf("stdio (per user): %s", strings.Join(g.Command, " "))
 	}
 	return fmt.Sprintf("stdio: %s", strings.Join(g.Command, " "))
 }

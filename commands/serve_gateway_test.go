@@ -56,3 +56,34 @@ func TestServeGatewayUsageErrors(t *testing.T) { //nolint:paralleltest
 		})
 	}
 }
+
+// TestServePerUserUsageErrors: --per-user and --obo-token-env outside the one setting where
+// they make sense (signed-in users, a stdio upstream with sessions, an On-Behalf-Of scope)
+// are exit 2 with the fix, before anything listens or starts. Serial, as above.
+func TestServePerUserUsageErrors(t *testing.T) { //nolint:paralleltest
+	auth := []string{"--tenant-id", "contoso.onmicrosoft.com", "--api-client-id", "api-id", "--addr", "127.0.0.1:0"}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"per-user without auth", []string{"--no-auth", "--addr", "127.0.0.1:0", "--per-user", "--", "sh"}, "--per-user keys each process by the signed-in user: it cannot be used with --no-auth"},
+		{"per-user with a shared upstream", append(auth, "--per-user", "--shared-upstream", "--", "sh"), "give either --per-user (one process per user) or --shared-upstream"},
+		{"per-user with --upstream", append(auth, "--per-user", "--upstream", "https://mcp.example.com/mcp"), "--per-user is for -- COMMAND"},
+		{"per-user stateless", append(auth, "--per-user", "--stateless", "--", "sh"), "--per-user cannot be used with --stateless"},
+		{"per-user without upstream", append(auth, "--per-user"), "--per-user needs an upstream"},
+		{"token env without per-user", append(auth, "--obo-token-env", "GRAPH_TOKEN", "--", "sh"), "--obo-token-env puts a user's token in that user's own process: add --per-user"},
+		{"token env without a scope", append(auth, "--per-user", "--obo-token-env", "GRAPH_TOKEN", "--", "sh"), "--obo-token-env needs --obo-scope SCOPE"},
+		{"token env not a name", append(auth, "--per-user", "--obo-token-env", "GRAPH TOKEN=x", "--", "sh"), "--obo-token-env takes a variable name"},
+		{"token env starting with a digit", append(auth, "--per-user", "--obo-token-env", "1TOKEN", "--", "sh"), "--obo-token-env takes a variable name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Run(context.Background(), append([]string{"fastmcp-auth", "serve"}, tt.args...), &out, &errb)
+			if code != ExitUsage || !strings.Contains(errb.String(), tt.want) {
+				t.Errorf("exit %d, stderr %q; want exit 2 with %q", code, errb.String(), tt.want)
+			}
+		})
+	}
+}

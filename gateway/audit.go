@@ -10,7 +10,7 @@ import (
 // AuditLog writes one JSON line per tool call and denial (--audit-log). Arguments are left out
 // unless withArgs: they may hold personal data or secrets the user pasted into a prompt.
 type AuditLog struct {
-	mu       sync.Mutex
+	mu       sync.Mutex // one Write per line, so concurrent calls never interleave bytes
 	f        *os.File
 	withArgs bool
 	onError  func(error)
@@ -35,6 +35,8 @@ type auditLine struct {
 // OpenAuditLog opens (creating, mode 0600, or appending to) the audit file. onError receives
 // write failures (nil ignores them); the calls themselves never fail because of the audit.
 func OpenAuditLog(path string, withArgs bool, onError func(error)) (*AuditLog, error) {
+	// Append, never truncate: an audit trail survives restarts. 0600: it names users and
+	// what they did, which is for the operator's eyes only.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("could not open the audit log: %w", err)
@@ -53,16 +55,22 @@ func (a *AuditLog) Record(e Event) {
 		DurationMS: float64(e.Duration.Microseconds()) / 1000,
 		Outcome:    e.Outcome,
 	}
+	// kind is written only for prompts and resources, so that the common line (a tool
+	// call) stays as short as the documented format shows it.
 	if e.Kind != "" && e.Kind != "tool" {
 		l.Kind = string(e.Kind)
 	}
 	if !e.Allowed {
 		l.Decision = "deny"
 	}
+	// Without a policy every call is allowed by no rule: said as "none", so a reader can
+	// tell it from a rule that was looked up.
 	if l.Rule == "" {
 		l.Rule = "none"
 	}
 	if id := e.Identity; id != nil {
+		// The user (oid, tid) and the client application (azp) the token names: who called,
+		// and through what. Never the token itself.
 		l.OID, l.TID, l.AZP = id.ObjectID, id.TenantID, id.ClientID
 		if l.OID == "" {
 			l.OID = id.Subject

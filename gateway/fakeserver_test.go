@@ -31,6 +31,8 @@ func runFakeServer() {
 	}
 	waiting := map[string]chan json.RawMessage{} // server request id -> client answer
 	cancelled := map[string]chan struct{}{}      // request id -> cancelled
+	var initParams json.RawMessage               // what initialize brought, for the init tool
+	var subs, level []string                     // subscribed URIs and log levels set, for the state tool
 	fmt.Fprintln(os.Stderr, "fake server ready")
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -40,6 +42,8 @@ func runFakeServer() {
 			Method string          `json:"method"`
 			Params struct {
 				Name      string          `json:"name"`
+				URI       string          `json:"uri"`
+				Level     string          `json:"level"`
 				Arguments map[string]any  `json:"arguments"`
 				RequestID json.RawMessage `json:"requestId"`
 				Meta      struct {
@@ -62,6 +66,11 @@ func runFakeServer() {
 		}
 		switch m.Method {
 		case "initialize":
+			var raw struct {
+				Params json.RawMessage `json:"params"`
+			}
+			_ = json.Unmarshal(sc.Bytes(), &raw)
+			initParams = raw.Params
 			result(m.ID, map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{"tools": map[string]any{}}, "serverInfo": map[string]any{"name": "fake", "version": "1"}})
 		case "notifications/cancelled":
 			mu.Lock()
@@ -70,6 +79,12 @@ func runFakeServer() {
 				delete(cancelled, string(m.Params.RequestID))
 			}
 			mu.Unlock()
+		case "resources/subscribe":
+			subs = append(subs, m.Params.URI)
+			result(m.ID, map[string]any{})
+		case "logging/setLevel":
+			level = append(level, m.Params.Level)
+			result(m.ID, map[string]any{})
 		case "tools/list":
 			var tools []any
 			for _, n := range []string{"echo", "env", "pid", "crash", "sample", "slow", "secret"} {
@@ -92,6 +107,14 @@ func runFakeServer() {
 				result(id, text(fmt.Sprint(m.Params.Arguments["message"])))
 			case "env":
 				result(id, text(os.Getenv(fmt.Sprint(m.Params.Arguments["name"]))))
+			case "state":
+				result(id, text(fmt.Sprintf("subs=%v level=%v", subs, level)))
+			case "init":
+				result(id, text(string(initParams)))
+			case "notify":
+				// A notification no call owns (as a list change is), then the answer.
+				send(map[string]any{"jsonrpc": "2.0", "method": "notifications/resources/list_changed"})
+				result(id, text("notified"))
 			case "pid":
 				result(id, text(fmt.Sprint(os.Getpid())))
 			case "crash":

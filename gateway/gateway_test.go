@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 	"github.com/fastmcp-auth/fastmcp-auth/policy"
 )
 
@@ -44,22 +45,8 @@ type harness struct {
 	logs *syncBuffer
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log the test reads while the gateway writes it.
+type syncBuffer = testenv.SyncBuffer
 
 // newHarness runs a gateway in front of the fake server (this test binary).
 func newHarness(t testing.TB, mod func(*Config)) *harness {
@@ -108,6 +95,14 @@ type client struct {
 }
 
 func (h *harness) client(user string) *client { return &client{h: h, user: user} }
+
+// started is a client of user with its session initialized.
+func (h *harness) started(user string) *client {
+	h.t.Helper()
+	c := h.client(user)
+	c.initialize()
+	return c
+}
 
 func (c *client) request(method string, body []byte) *http.Response {
 	c.h.t.Helper()
@@ -231,8 +226,7 @@ func toolCall(name string, args map[string]any) map[string]any {
 func TestRelayWithProgressInOrder(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	c := h.client("alice")
-	c.initialize()
+	c := h.started("alice")
 	msgs := c.call("tools/call", map[string]any{"name": "echo", "arguments": map[string]any{"message": "hi"}, "_meta": map[string]any{"progressToken": 7}})
 	if len(msgs) != 4 {
 		t.Fatalf("want 3 progress notifications then the result, got %+v", msgs)
@@ -251,8 +245,7 @@ func TestScrubbedEnvironment(t *testing.T) {
 	t.Setenv("PASSME", "visible")
 	t.Setenv("GATEWAY_SECRET", "hidden")
 	h := newHarness(t, nil)
-	c := h.client("alice")
-	c.initialize()
+	c := h.started("alice")
 	if got := textOf(t, final(t, c.call("tools/call", toolCall("env", map[string]any{"name": "PASSME"})))); got != "visible" {
 		t.Errorf("--pass-env variable: %q", got)
 	}
@@ -267,8 +260,7 @@ func TestScrubbedEnvironment(t *testing.T) {
 func TestSamplingRoundTrip(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	c := h.client("alice")
-	c.initialize()
+	c := h.started("alice")
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "call-1", "method": "tools/call", "params": toolCall("sample", nil)})
 	resp := c.request(http.MethodPost, body)
 	defer resp.Body.Close()
@@ -296,8 +288,7 @@ func TestSamplingRoundTrip(t *testing.T) {
 func TestCancellationReachesUpstream(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	c := h.client("alice")
-	c.initialize()
+	c := h.started("alice")
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 99, "method": "tools/call", "params": toolCall("slow", nil)})
 	resp := c.request(http.MethodPost, body)
 	defer resp.Body.Close()
@@ -315,8 +306,7 @@ func TestCancellationReachesUpstream(t *testing.T) {
 func TestCrashingChildEndsTheSession(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	c := h.client("alice")
-	c.initialize()
+	c := h.started("alice")
 	m := final(t, c.call("tools/call", toolCall("crash", nil)))
 	if m.Error == nil || m.Error.Code != CodeUpstreamEnded || !strings.Contains(m.Error.Message, "exit status 3") {
 		t.Fatalf("crash answer: %+v", m)
@@ -375,9 +365,7 @@ func waitGone(t *testing.T, pid int, what string) {
 func TestChildEndsWithSession(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	a, b := h.client("alice"), h.client("bob")
-	a.initialize()
-	b.initialize()
+	a, b := h.started("alice"), h.started("bob")
 	pa, pb := childPID(t, a), childPID(t, b)
 	if pa == pb {
 		t.Fatal("two sessions share one process")
@@ -398,8 +386,7 @@ func TestChildEndsWithSession(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.IdleTimeout = 300 * time.Millisecond })
-	c := h.client("alice")
-	c.initialize()
+	c := h.started("alice")
 	pid := childPID(t, c)
 	waitGone(t, pid, "after the idle timeout")
 	if n := h.g.Sessions(); n != 0 {
@@ -410,8 +397,7 @@ func TestIdleTimeout(t *testing.T) {
 func TestSessionBoundToItsUser(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	a := h.client("alice")
-	a.initialize()
+	a := h.started("alice")
 	thief := &client{h: h, user: "bob", sid: a.sid}
 	for _, method := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
 		resp := thief.request(method, []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
@@ -461,9 +447,7 @@ func TestPolicyHidesAndDenies(t *testing.T) {
 		}
 		return out
 	}
-	a, b := h.client("alice"), h.client("bob")
-	a.initialize()
-	b.initialize()
+	a, b := h.started("alice"), h.started("bob")
 	if got := strings.Join(names(a, "tools/list", "tools", "name"), ","); !strings.Contains(got, "secret") {
 		t.Errorf("admin's tools lack secret: %s", got)
 	}
@@ -522,8 +506,7 @@ func TestPolicyHidesAndDenies(t *testing.T) {
 func TestStandaloneStreamGetsBacklog(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	c := h.client("alice")
-	c.initialize()
+	c := h.started("alice")
 	// A server message no call claims (here pushed as if the server sent it unprompted).
 	s := h.g.lookup(c.sid)
 	s.route([]byte(`{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}`))

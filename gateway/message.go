@@ -23,6 +23,7 @@ const (
 	methodSubscribe     = "resources/subscribe"
 	methodUnsubscribe   = "resources/unsubscribe"
 	methodComplete      = "completion/complete"
+	methodSetLevel      = "logging/setLevel"
 )
 
 // JSON-RPC error codes the gateway answers with itself.
@@ -94,6 +95,8 @@ type callParams struct {
 	} `json:"_meta"`
 }
 
+// parseParams reads the params the policy needs; absent params are empty ones (a tools/list
+// without params is valid), malformed ones an error the client is told about.
 func parseParams(raw json.RawMessage) (*callParams, error) {
 	var p callParams
 	if len(raw) == 0 {
@@ -114,12 +117,63 @@ func progressTokenOf(m *message) string {
 			ProgressToken json.RawMessage `json:"progressToken"`
 		} `json:"_meta"`
 	}
+	// Most messages carry no token: a byte search spares them a second decode of params.
 	if len(m.Params) == 0 || !bytes.Contains(m.Params, []byte("progressToken")) {
 		return ""
 	}
 	_ = json.Unmarshal(m.Params, &p)
+	// A request carries it in _meta; the progress notification, at the top of params.
 	if m.Method == methodProgress {
 		return idKey(p.ProgressToken)
 	}
 	return idKey(p.Meta.ProgressToken)
+}
+
+// withID returns raw with its id replaced; every other field passes as raw JSON. An
+// unreadable message is returned as it is (the id cannot be restored, but nothing is lost).
+func withID(raw []byte, id json.RawMessage) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return raw
+	}
+	m["id"] = id
+	return mustJSON(m)
+}
+
+// progressTokenRaw returns params._meta.progressToken as sent, nil without one.
+func progressTokenRaw(params json.RawMessage) json.RawMessage {
+	if !bytes.Contains(params, []byte("progressToken")) {
+		return nil
+	}
+	var p struct {
+		Meta struct {
+			ProgressToken json.RawMessage `json:"progressToken"`
+		} `json:"_meta"`
+	}
+	_ = json.Unmarshal(params, &p)
+	return p.Meta.ProgressToken
+}
+
+// withProgressToken returns params with _meta.progressToken replaced.
+func withProgressToken(params, tok json.RawMessage) json.RawMessage {
+	var p map[string]json.RawMessage
+	if json.Unmarshal(params, &p) != nil {
+		return params
+	}
+	// Other _meta fields (a client's own extensions) are kept beside the new token.
+	var meta map[string]json.RawMessage
+	_ = json.Unmarshal(p["_meta"], &meta)
+	if meta == nil {
+		meta = map[string]json.RawMessage{}
+	}
+	meta["progressToken"] = tok
+	p["_meta"] = mustJSON(meta)
+	return mustJSON(p)
+}
+
+// mustJSON encodes values the gateway builds itself (maps of raw JSON, strings, numbers),
+// which always encode; the error is therefore ignored.
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
 }

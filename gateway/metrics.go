@@ -27,7 +27,7 @@ type Metrics struct {
 	upstreams    prometheus.Gauge
 
 	mu    sync.Mutex
-	tools map[string]bool
+	tools map[string]bool // tool names in use as label values (at most maxToolLabels)
 }
 
 // NewMetrics registers the metrics (and the Go and process collectors) in a registry of their own.
@@ -66,6 +66,8 @@ func (m *Metrics) Handler() http.Handler { return promhttp.HandlerFor(m.reg, pro
 
 // ObserveRequest counts one HTTP request; reason is why it was refused before MCP, if it was.
 func (m *Metrics) ObserveRequest(method string, status int, reason string, d time.Duration) {
+	// The method is the client's to choose: any other word is "other", so that a scanner
+	// sending made-up methods cannot create series without bound.
 	switch method {
 	case http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodOptions:
 	default:
@@ -80,11 +82,14 @@ func (m *Metrics) ObserveRequest(method string, status int, reason string, d tim
 
 // ObserveEvent counts a tool call or denial.
 func (m *Metrics) ObserveEvent(e Event) {
+	// Only tools are counted: the metric names say tool calls, and prompts and resources
+	// (URIs of unbounded variety) would only add series.
 	if e.Kind != "" && e.Kind != "tool" {
 		return
 	}
 	tool := m.toolLabel(e.Name, e.Outcome)
 	m.toolCalls.WithLabelValues(tool, e.Outcome).Inc()
+	// A denial never reached the upstream: its (zero) duration would skew the latency.
 	if e.Event == "call" {
 		m.toolDur.WithLabelValues(tool).Observe(e.Duration.Seconds())
 	}
@@ -105,5 +110,7 @@ func (m *Metrics) toolLabel(name, outcome string) string {
 	return name
 }
 
-// SetSessions sets the live sessions gauge.
+// SetSessions sets the live sessions gauge (Config.OnSessions). With --shared-upstream or
+// --per-user it still counts sessions, not processes: a session is what holds an upstream
+// connection.
 func (m *Metrics) SetSessions(n int) { m.upstreams.Set(float64(n)) }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -104,4 +105,31 @@ func (g *Gateway) userToken(owner string) func(ctx context.Context, force bool) 
 		}
 		return g.cfg.OBO(ctx, id, token, force)
 	}
+}
+
+// CodeTokenUnavailable answers a request (other than tools/call, which gets a tool error) when
+// the user's On-Behalf-Of token for the upstream could not be obtained.
+const CodeTokenUnavailable = -32037
+
+// TokenError is a failed On-Behalf-Of exchange for a user's upstream. The client is told its
+// text, not a bare 500 or a hang, because only the user can fix most causes (consent, MFA,
+// signing in again): the exchange's errors say what to do, and carry no token.
+type TokenError struct {
+	Err error
+}
+
+// Error says what failed and, through the exchange's own error, what to do.
+func (e *TokenError) Error() string {
+	return "could not get your token for the upstream MCP server (On-Behalf-Of): " + e.Err.Error()
+}
+
+// Unwrap returns the exchange's error.
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// toolError is a tools/call result that reports a failure as the tool's own (isError): MCP
+// clients show it to the user or the model, where a JSON-RPC error is often only logged.
+func toolError(id json.RawMessage, text string) []byte {
+	return mustJSON(map[string]any{"jsonrpc": "2.0", "id": id, "result": map[string]any{
+		"isError": true, "content": []any{map[string]any{"type": "text", "text": text}},
+	}})
 }

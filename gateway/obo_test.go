@@ -61,9 +61,8 @@ func TestDialerGetsTheUsersExchangedToken(t *testing.T) {
 			return &auth.Token{AccessToken: "obo-for-" + id.ObjectID}, nil
 		}
 	})
-	alice, bob := h.client("alice"), h.client("bob")
-	alice.initialize()
-	bob.initialize()
+	h.started("alice")
+	h.started("bob")
 	mu.Lock()
 	defer mu.Unlock()
 	if len(infos) != 2 {

@@ -39,7 +39,9 @@ type Passthrough struct {
 	Logger   *slog.Logger
 }
 
-// passHeaders are the request headers relayed upstream.
+// passHeaders are the request headers relayed upstream. An allow-list, not a deny-list: the
+// caller's Authorization (a token for this gateway, not for the upstream) and cookies must
+// never travel on, and a header added to HTTP tomorrow should not either.
 var passHeaders = []string{"Accept", "Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-ID"}
 
 // NewPassthrough checks p and returns its handler.
@@ -54,6 +56,8 @@ func NewPassthrough(p Passthrough) (http.Handler, error) {
 		}
 		p.Client = c
 	} else {
+		// A given client (tests, a custom transport) still gets the static headers, and keeps
+		// its redirect policy.
 		p.Client = &http.Client{Transport: &headerTransport{base: p.Client.Transport, headers: p.Headers}, CheckRedirect: p.Client.CheckRedirect}
 	}
 	if p.Logger == nil {
@@ -63,6 +67,7 @@ func NewPassthrough(p Passthrough) (http.Handler, error) {
 	return &passthrough{p: p, g: g}, nil
 }
 
+// passthrough is the handler NewPassthrough returns; it holds no per-session state.
 type passthrough struct {
 	p Passthrough
 	g *Gateway // for the policy, claims and events it shares with the stateful gateway
@@ -86,6 +91,8 @@ func (h *passthrough) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, codeParseError, "the body is not a JSON-RPC message: "+err.Error())
 			return
 		}
+		// A throwaway session: authorize needs one for the policy and the logs, and nothing
+		// of it outlives this request.
 		id := h.g.identity(r)
 		s := &session{g: h.g, logger: h.p.Logger, short: "stateless"}
 		var denied [][]byte
@@ -99,6 +106,8 @@ func (h *passthrough) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				denied = append(denied, deny)
 				continue
 			}
+			// Remembered for this request only: its answer is filtered and recorded as it
+			// passes back, which needs what the request asked, not a session.
 			calls[idKey(m.ID)] = c
 		}
 		if len(denied) > 0 {
@@ -108,6 +117,8 @@ func (h *passthrough) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				_, _ = w.Write(denied[0])
 				return
 			}
+			// A batch cannot be half relayed and half answered here without merging two
+			// responses, so a batch with a denial is refused whole.
 			httpError(w, http.StatusBadRequest, codeInvalidRequest, "a batch naming an unknown tool, prompt or resource: send the requests one by one")
 			return
 		}
@@ -130,6 +141,8 @@ func (h *passthrough) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
+	// Back to the client only what MCP needs: the upstream's own cookies or server headers
+	// stay between the gateway and it.
 	for _, k := range []string{"Content-Type", "Mcp-Session-Id", "Cache-Control", "Retry-After", "Allow"} {
 		if v := resp.Header.Get(k); v != "" {
 			w.Header().Set(k, v)
@@ -142,6 +155,8 @@ func (h *passthrough) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(resp.StatusCode)
 		h.relaySSE(w, resp.Body, calls)
 	case strings.HasPrefix(ct, "application/json") && len(calls) > 0:
+		// A JSON answer is rewritten whole (filtered lists change its length), within a bound
+		// so that an upstream cannot make the gateway buffer without end.
 		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 		if err != nil {
 			return
@@ -173,6 +188,8 @@ func (h *passthrough) rewrite(b []byte, calls map[string]*call) []byte {
 			out = append(out, raw)
 			continue
 		}
+		// answered writes to a stream: a one-answer stream collects its output here, so the
+		// stateful gateway's filtering and audit serve this path unchanged.
 		st := newStream(1)
 		c.stream = st
 		h.g.answered(nil, c, m, raw)
@@ -211,6 +228,8 @@ func (h *passthrough) relaySSE(w http.ResponseWriter, body io.Reader, calls map[
 	sc.Buffer(make([]byte, 64<<10), 64<<20)
 	for sc.Scan() {
 		line := sc.Bytes()
+		// SSE allows "data:" with or without the space; answers come one per event, so each
+		// data line is a whole message (or batch) to rewrite.
 		if data, ok := bytes.CutPrefix(line, []byte("data: ")); ok && len(calls) > 0 {
 			line = append([]byte("data: "), h.rewrite(data, calls)...)
 		} else if data, ok := bytes.CutPrefix(line, []byte("data:")); ok && len(calls) > 0 {
@@ -219,6 +238,8 @@ func (h *passthrough) relaySSE(w http.ResponseWriter, body io.Reader, calls map[
 		if _, err := w.Write(append(line, '\n')); err != nil {
 			return
 		}
+		// A blank line ends an event: flush there, so progress reaches the client as it
+		// comes rather than when a buffer fills.
 		if len(line) == 0 {
 			_ = rc.Flush()
 		}

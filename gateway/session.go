@@ -31,24 +31,26 @@ type call struct {
 type session struct {
 	id     string
 	short  string // for logs: enough to tell sessions apart, too short to use
-	owner  string // auth.Identity.User() of the creator; "" without auth
+	owner  string // ownerOf the creator (tenant/object ID); "" without auth
 	g      *Gateway
 	logger *slog.Logger
 
-	up Upstream
+	up Upstream // set once, before the session is published; never reassigned
 
 	mu         sync.Mutex
-	pending    map[string]*call
+	pending    map[string]*call   // by idKey of the client's request id
 	order      []*call            // pending calls, oldest first (server-initiated routing)
 	progress   map[string]*stream // progress token -> stream of the call that gave it
-	standalone *stream
-	backlog    [][]byte // server messages waiting for a standalone stream
+	standalone *stream            // the latest GET stream, nil when none is open
+	backlog    [][]byte           // server messages waiting for a standalone stream
 	lastActive time.Time
 	ended      bool
-	endedCh    chan struct{}
+	endedCh    chan struct{} // closed by end: wakes the standalone stream's handler
 }
 
-// maxBacklog bounds the server messages kept for a standalone stream that is not open.
+// maxBacklog bounds the server messages kept for a standalone stream that is not open: a
+// client that never opens one must not make the gateway hold an upstream's every log line.
+// Beyond it, messages are dropped (MCP lets a server's notifications be lost).
 const maxBacklog = 256
 
 // touch records activity for the idle timeout.
@@ -83,6 +85,8 @@ func (s *session) fromClient(raw []byte, m *message, st *stream, id *auth.Identi
 		}
 		return
 	}
+	// The call remembers the caller's identity at this request (not the session creator's),
+	// for the audit trail and for filtering the answer if it is a list.
 	c := &call{id: m.ID, method: m.Method, stream: st, start: time.Now(), identity: id, progress: progressTokenOf(m)}
 	// A denied request never reaches the upstream: the answer is made here, identical to the
 	// one for a name that does not exist.
@@ -97,6 +101,8 @@ func (s *session) fromClient(raw []byte, m *message, st *stream, id *auth.Identi
 		st.push(errorResponse(m.ID, CodeUpstreamEnded, "the session has ended: start a new one (initialize)", nil), true)
 		return
 	}
+	// A reused id would make two answers indistinguishable: JSON-RPC requires unique ids
+	// among the requests in flight, and the gateway enforces it rather than misroute.
 	if _, dup := s.pending[key]; dup {
 		s.mu.Unlock()
 		st.push(errorResponse(m.ID, codeInvalidRequest, "a request with this id is already in flight", nil), true)
@@ -109,6 +115,8 @@ func (s *session) fromClient(raw []byte, m *message, st *stream, id *auth.Identi
 	}
 	s.lastActive = time.Now()
 	s.mu.Unlock()
+	// The send happens outside s.mu: a child's full stdin pipe may block it, and the answers
+	// of other calls must still be delivered meanwhile.
 	if err := s.up.Send(line); err != nil {
 		if s.take(key) != nil {
 			st.push(errorResponse(m.ID, CodeUpstreamUnavailable, "the upstream MCP server could not be reached: "+err.Error(), nil), true)
@@ -131,6 +139,8 @@ func (s *session) take(key string) *call {
 			break
 		}
 	}
+	// The token is forgotten with its call (late progress is routed like any other server
+	// message), unless a newer call of the session reused it: then it is that call's.
 	if c.progress != "" && s.progress[c.progress] == c.stream {
 		delete(s.progress, c.progress)
 	}
@@ -221,6 +231,8 @@ func (s *session) end(reason string) {
 		return
 	}
 	s.ended = true
+	// Every call in flight gets an answer: a client waiting on its POST must never hang
+	// because the upstream went away.
 	calls := s.order
 	s.pending, s.order, s.progress = map[string]*call{}, nil, map[string]*stream{}
 	sa := s.standalone

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func sharedHarness(t *testing.T) *harness {
@@ -22,9 +23,7 @@ func sharedHarness(t *testing.T) *harness {
 func TestSharedUpstreamOneProcessRewrittenIDs(t *testing.T) {
 	t.Parallel()
 	h := sharedHarness(t)
-	a, b := h.client("alice"), h.client("bob")
-	a.initialize()
-	b.initialize()
+	a, b := h.started("alice"), h.started("bob")
 	if pa, pb := childPID(t, a), childPID(t, b); pa != pb {
 		t.Fatalf("two processes (%d, %d) with --shared-upstream", pa, pb)
 	}
@@ -68,34 +67,45 @@ func TestSharedUpstreamOneProcessRewrittenIDs(t *testing.T) {
 func TestSharedUpstreamRoutesServerRequestsToTheCaller(t *testing.T) {
 	t.Parallel()
 	h := sharedHarness(t)
-	a, b := h.client("alice"), h.client("bob")
-	a.initialize()
-	b.initialize()
+	h.started("alice") // a session with no call in flight: not the one to ask
+	b := h.started("bob")
+	if answered, msgs := callSample(t, b, "bob's answer"); !answered || !strings.Contains(textOf(t, final(t, msgs)), "bob's answer") {
+		t.Fatalf("sampling did not reach the calling session: %+v", msgs)
+	}
+}
+
+// callSample calls the fake server's sample tool as c and answers the sampling request, if it
+// reaches c, with text. It reports whether it did, and returns the call's messages.
+func callSample(t *testing.T, c *client, text string) (bool, []rpcMsg) {
+	t.Helper()
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "c1", "method": "tools/call", "params": toolCall("sample", nil)})
 	var answered bool
-	resp := b.request(http.MethodPost, body)
+	resp := c.request(http.MethodPost, body)
 	defer resp.Body.Close()
 	msgs := events(t, resp, func(m rpcMsg) {
 		if m.Method == "sampling/createMessage" {
-			ans, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": m.ID, "result": map[string]any{"model": "m", "role": "assistant", "content": map[string]any{"type": "text", "text": "bob's answer"}}})
-			r := b.request(http.MethodPost, ans)
+			ans, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": m.ID, "result": map[string]any{"model": "m", "role": "assistant", "content": map[string]any{"type": "text", "text": text}}})
+			r := c.request(http.MethodPost, ans)
 			r.Body.Close()
 			answered = true
 		}
 	})
-	if !answered || !strings.Contains(textOf(t, final(t, msgs)), "bob's answer") {
-		t.Fatalf("sampling did not reach the calling session: %+v", msgs)
-	}
+	return answered, msgs
 }
 
 func TestSharedUpstreamCrashEndsEverySession(t *testing.T) {
 	t.Parallel()
 	h := sharedHarness(t)
-	a, b := h.client("alice"), h.client("bob")
-	a.initialize()
-	b.initialize()
+	a, b := h.started("alice"), h.started("bob")
 	if m := final(t, a.call("tools/call", toolCall("crash", nil))); m.Error == nil || m.Error.Code != CodeUpstreamEnded {
 		t.Fatalf("crash answer %+v", m)
+	}
+	// The sessions end one after the other once the exit is seen; alice's answer may come
+	// before bob's session has ended.
+	for deadline := time.Now().Add(10 * time.Second); h.g.Sessions() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions left after the shared process crashed", h.g.Sessions())
+		}
 	}
 	for _, c := range []*client{a, b} {
 		resp := c.request(http.MethodPost, []byte(`{"jsonrpc":"2.0","id":9,"method":"tools/list"}`))
@@ -105,8 +115,7 @@ func TestSharedUpstreamCrashEndsEverySession(t *testing.T) {
 		}
 	}
 	// A new session starts a new shared process.
-	c := h.client("alice")
-	c.initialize()
+	c := h.started("alice")
 	if got := textOf(t, final(t, c.call("tools/call", toolCall("echo", map[string]any{"message": "again"})))); got != "again" {
 		t.Errorf("after restart: %q", got)
 	}

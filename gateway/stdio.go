@@ -54,6 +54,28 @@ func ScrubbedEnv(environ []string, pass []string) []string {
 	return out
 }
 
+// withEnv returns base with the entries of extra added, each replacing any entry of the same
+// name in base (two entries of one name would leave the child's pick to its C library). It is
+// never nil: a nil Env would give the child the gateway's whole environment.
+func withEnv(base, extra []string) []string {
+	out := make([]string, 0, len(base)+len(extra))
+	replaced := map[string]bool{}
+	for _, kv := range extra {
+		if name, _, ok := cut(kv); ok {
+			replaced[envKey(name)] = true
+		}
+	}
+	for _, kv := range base {
+		if name, _, ok := cut(kv); ok && replaced[envKey(name)] {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, extra...)
+}
+
+// cut splits "NAME=value" at its first "=" after the first character; ok is false for an
+// entry without one.
 func cut(kv string) (string, string, bool) {
 	for i := 1; i < len(kv); i++ { // from 1: Windows has variables named "=C:"
 		if kv[i] == '=' {
@@ -67,10 +89,7 @@ func cut(kv string) (string, string, bool) {
 func (c Command) Dial(_ context.Context, info SessionInfo, recv func([]byte), exited func(error)) (Upstream, error) {
 	// The command is the operator's own (serve -- COMMAND), resolved at start.
 	cmd := exec.Command(c.Path, c.Args...) //nolint:gosec // G204: running it is the point
-	cmd.Env = c.Env
-	if cmd.Env == nil {
-		cmd.Env = []string{} // nil would mean the gateway's whole environment
-	}
+	cmd.Env = withEnv(c.Env, info.Env)
 	cmd.Dir = c.Dir
 	setProcAttrs(cmd)
 	stdin, err := cmd.StdinPipe()
@@ -96,6 +115,8 @@ func (c Command) Dial(_ context.Context, info SessionInfo, recv func([]byte), ex
 		}
 		return nil, fmt.Errorf("could not start %s: %w", c.Path, err)
 	}
+	// The child holds its own copies of the write ends; ours must go, or the readers would
+	// never see end-of-file when the child exits.
 	_ = outW.Close()
 	_ = errW.Close()
 	grace := c.Grace
@@ -107,6 +128,8 @@ func (c Command) Dial(_ context.Context, info SessionInfo, recv func([]byte), ex
 		maxLine = 16 << 20
 	}
 	p := &process{cmd: cmd, stdin: stdin, grace: grace, logger: info.Logger, waited: make(chan struct{}), readDone: make(chan struct{})}
+	// The path only: the arguments may name files or hosts the operator keeps private, and
+	// the environment (tokens: --obo-token-env, --pass-env) is never logged.
 	info.Logger.Info("upstream started", "pid", cmd.Process.Pid, "command", c.Path)
 	go p.readStdout(outR, maxLine, recv)
 	go p.readStderr(errR)
@@ -120,6 +143,8 @@ func (c Command) Dial(_ context.Context, info SessionInfo, recv func([]byte), ex
 		case <-p.readDone:
 		case <-time.After(time.Second):
 		}
+		// An exit the gateway asked for (Close) is not news; only one of the child's own
+		// ends the session.
 		p.mu.Lock()
 		closing := p.closing
 		p.mu.Unlock()

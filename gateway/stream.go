@@ -12,13 +12,17 @@ import (
 // the session does, or a newer GET replaces it). Messages are queued without blocking the
 // upstream reader, and written by the HTTP handler's goroutine.
 type stream struct {
-	mu        sync.Mutex
+	mu sync.Mutex
+	// queue is unbounded on purpose: the upstream's reader must never block on a slow
+	// client (it serves every call of the session). A POST stream holds only what its own
+	// calls caused, and the standalone stream's backlog is bounded by the session.
 	queue     [][]byte
-	remaining int  // answers still expected; -1 for a standalone stream
-	closed    bool // no more messages will be written
-	wake      chan struct{}
+	remaining int           // answers still expected; -1 for a standalone stream
+	closed    bool          // no more messages will be written
+	wake      chan struct{} // one slot: a pending wake-up is enough, however many pushes
 }
 
+// newStream returns a stream that ends after expected answers (-1: never by itself).
 func newStream(expected int) *stream {
 	return &stream{remaining: expected, wake: make(chan struct{}, 1)}
 }
@@ -49,6 +53,8 @@ func (st *stream) close() {
 	st.signal()
 }
 
+// signal wakes run without blocking: when a wake-up is already pending, run will see this
+// message too.
 func (st *stream) signal() {
 	select {
 	case st.wake <- struct{}{}:

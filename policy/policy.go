@@ -14,13 +14,11 @@ package policy
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
@@ -284,149 +282,4 @@ func (p *Policy) Decide(in Input) Decision {
 		return Decision{Allow: allow, Rule: r}
 	}
 	return Decision{Reason: "no rule matches this " + string(in.Kind)}
-}
-
-// overage reports whether claims carry the groups overage indicator.
-func overage(claims map[string]any) bool {
-	names, ok := claims["_claim_names"].(map[string]any)
-	if !ok {
-		return false
-	}
-	_, groups := names["groups"]
-	return groups
-}
-
-// Claims turns a verified token payload into the claims map expressions see: every claim as
-// JSON decodes it, with scp split on spaces into a list, and scp, roles and groups always
-// present as lists (empty when the token has none), so that "'x' in claims.roles" is false,
-// not an error, for a token without roles.
-func Claims(payload []byte) (map[string]any, error) {
-	claims := map[string]any{}
-	if len(payload) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(payload))
-		dec.UseNumber()
-		if err := dec.Decode(&claims); err != nil {
-			return nil, fmt.Errorf("claims are not a JSON object: %w", err)
-		}
-		// cel-go takes float64 for JSON numbers; json.Number would be an unknown type.
-		for k, v := range claims {
-			claims[k] = numbersToFloat(v)
-		}
-	}
-	scp := claims["scp"]
-	if scp == nil {
-		scp = claims["scope"]
-	}
-	if s, ok := scp.(string); ok {
-		claims["scp"] = toAny(strings.Fields(s))
-	} else if _, ok := scp.([]any); !ok {
-		claims["scp"] = []any{}
-	}
-	for _, k := range []string{"roles", "groups"} {
-		if _, ok := claims[k].([]any); !ok {
-			claims[k] = []any{}
-		}
-	}
-	return claims, nil
-}
-
-// numbersToFloat converts json.Number values (anywhere in v) to float64.
-func numbersToFloat(v any) any {
-	switch t := v.(type) {
-	case json.Number:
-		f, _ := t.Float64()
-		return f
-	case map[string]any:
-		for k, e := range t {
-			t[k] = numbersToFloat(e)
-		}
-	case []any:
-		for i, e := range t {
-			t[i] = numbersToFloat(e)
-		}
-	}
-	return v
-}
-
-func toAny(in []string) []any {
-	out := make([]any, len(in))
-	for i, s := range in {
-		out[i] = s
-	}
-	return out
-}
-
-// matchAny reports whether name matches one of globs.
-func matchAny(globs []string, name string) bool {
-	for _, g := range globs {
-		if Match(g, name) {
-			return true
-		}
-	}
-	return false
-}
-
-// Match reports whether name matches glob, where * matches any run of characters (slashes
-// included, so "file:///docs/*" covers a whole tree) and ? any one character. Everything else
-// matches itself; there are no character classes, so a URI's brackets need no escaping.
-func Match(glob, name string) bool {
-	// Iterative wildcard matching with backtracking to the last star: linear in practice,
-	// never exponential.
-	g, n := []rune(glob), []rune(name)
-	gi, ni, star, mark := 0, 0, -1, 0
-	for ni < len(n) {
-		switch {
-		case gi < len(g) && (g[gi] == '?' || g[gi] == n[ni]):
-			gi++
-			ni++
-		case gi < len(g) && g[gi] == '*':
-			star, mark = gi, ni
-			gi++
-		case star >= 0:
-			gi = star + 1
-			mark++
-			ni = mark
-		default:
-			return false
-		}
-	}
-	for gi < len(g) && g[gi] == '*' {
-		gi++
-	}
-	return gi == len(g)
-}
-
-// Holder holds the current policy and swaps it on reload; it is safe for concurrent use.
-type Holder struct {
-	path string
-	p    atomic.Pointer[Policy]
-}
-
-// NewHolder loads path; the error is Load's.
-func NewHolder(path string) (*Holder, error) {
-	p, err := Load(path)
-	if err != nil {
-		return nil, err
-	}
-	h := &Holder{path: path}
-	h.p.Store(p)
-	return h, nil
-}
-
-// Current returns the policy in force; nil for a nil holder (everything allowed).
-func (h *Holder) Current() *Policy {
-	if h == nil {
-		return nil
-	}
-	return h.p.Load()
-}
-
-// Reload reads the file again. On error the policy in force is kept, and the error says why.
-func (h *Holder) Reload() error {
-	p, err := Load(h.path)
-	if err != nil {
-		return err
-	}
-	h.p.Store(p)
-	return nil
 }

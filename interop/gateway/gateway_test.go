@@ -335,7 +335,13 @@ func TestPolicyAndUserIsolation(t *testing.T) {
 // closed: the tests that use it look at nothing else).
 func postMCP(t *testing.T, url, token, sessionID, body string) (int, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	return requestMCP(t, http.MethodPost, url, token, sessionID, body)
+}
+
+// requestMCP is postMCP with another method (DELETE ends a session as a closing client does).
+func requestMCP(t *testing.T, method, url, token, sessionID, body string) (int, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
