@@ -99,8 +99,8 @@ func TestServeOnBehalfOfEndToEnd(t *testing.T) { //nolint:paralleltest
 	consent := gw("api://downstream/write")
 	out, errOut, code = runCLI(ctx, "call", append([]string{"reverse_tool", "query=abc", "--server", consent.base + "/mcp", "--progress", "none"}, client...)...)
 	want := "consent to api://downstream/write is required: an administrator grants admin consent"
-	if code == 0 || !strings.Contains(out+errOut, want) {
-		t.Fatalf("call needing consent: exit %d, stdout %q, stderr %q; want the consent message", code, out, errOut)
+	if code != ExitAuth || !strings.Contains(out+errOut, want) || strings.Contains(errOut, "check that --server") {
+		t.Fatalf("call needing consent: exit %d, stdout %q, stderr %q; want exit 3 and the consent message alone", code, out, errOut)
 	}
 	if strings.Contains(out+errOut, strings.TrimSpace(userTok)) || strings.Contains(out+errOut+consent.stderr.String(), apiSecret) {
 		t.Error("a token or the API's secret was printed")

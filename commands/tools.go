@@ -132,15 +132,17 @@ func connectMCP(c *cli.Context) (*mcpclient.Client, error) {
 	return client, nil
 }
 
-// clientError attaches the exit code of CLI.md to an mcpclient error: 3 for 401 and 403, 4
+// clientError attaches the exit code of CLI.md to an mcpclient error: 3 for 401 and 403 (the
+// server's, or a gateway's for its upstream), 4
 // for an unreachable server; a cancelled context is left for Run to report as 130.
 func clientError(err error) error {
 	var (
 		ae *mcpclient.AuthError
 		ue *mcpclient.UnreachableError
+		ua *mcpclient.UpstreamAuthError
 	)
 	switch {
-	case errors.As(err, &ae):
+	case errors.As(err, &ae), errors.As(err, &ua):
 		return withCode(ExitAuth, err)
 	case errors.As(err, &ue):
 		return withCode(ExitUnreachable, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 )
 
 // TokenExchange returns a token for the upstream on behalf of the caller id, whose verified
@@ -108,8 +109,10 @@ func (g *Gateway) userToken(owner string) func(ctx context.Context, force bool) 
 }
 
 // CodeTokenUnavailable answers a request (other than tools/call, which gets a tool error) when
-// the user's On-Behalf-Of token for the upstream could not be obtained.
-const CodeTokenUnavailable = -32037
+// the user's On-Behalf-Of token for the upstream could not be obtained. It is the code the HTTP
+// upstream's relay (mcpproxy) gives for the same failure, so a client reads one code for both
+// kinds of upstream (mcpclient: exit 3 with the message).
+const CodeTokenUnavailable = jsonrpc.CodeUnauthorized
 
 // TokenError is a failed On-Behalf-Of exchange for a user's upstream. The client is told its
 // text, not a bare 500 or a hang, because only the user can fix most causes (consent, MFA,

@@ -19,9 +19,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	sdkjsonrpc "github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
@@ -262,9 +264,12 @@ func (c *Client) progressReceived(_ context.Context, req *mcp.ProgressNotificati
 func (c *Client) classify(ctx context.Context, err error) error {
 	var ae *AuthError
 	var te *tokenError
+	var we *sdkjsonrpc.Error
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &we) && (we.Code == jsonrpc.CodeUnauthorized || we.Code == jsonrpc.CodeForbidden):
+		return &UpstreamAuthError{URL: redactURL(c.endpoint), Code: we.Code, Message: we.Message}
 	case errors.As(err, &te):
 		// The sign-in's own error (auth.ErrNotSignedIn, an unreachable authority): it says
 		// what to do, and the server was never asked.

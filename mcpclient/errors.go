@@ -132,6 +132,24 @@ func sanitizeLine(s string, limit int) string {
 	return s
 }
 
+// UpstreamAuthError is a JSON-RPC error by which a fastmcp-auth gateway or proxy says that only
+// the user can fix the request: its token for the server behind could not be had (consent
+// or MFA for an On-Behalf-Of exchange, a sign-in) or lacks a scope. The server's message says
+// what to do; it is kept as is, and the CLI exits 3 as for a 401 or 403 of its own.
+type UpstreamAuthError struct {
+	// URL is the MCP endpoint, with any password redacted.
+	URL string
+	// Code is the JSON-RPC error code (-32030 unauthorized, -32031 forbidden).
+	Code int64
+	// Message is the server's error message.
+	Message string
+}
+
+// Error names the server and gives its message, which says what to do.
+func (e *UpstreamAuthError) Error() string {
+	return fmt.Sprintf("mcp server %s: %s", e.URL, e.Message)
+}
+
 // UnreachableError means the MCP server could not be reached: connection refused, DNS,
 // TLS, timeout, or no MCP endpoint at the URL (HTTP 404 before any session).
 type UnreachableError struct {

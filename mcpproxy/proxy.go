@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
@@ -91,10 +92,10 @@ const (
 const (
 	// CodeUnauthorized: no usable token (401, or no token at all). The message says to run
 	// fastmcp-auth login.
-	CodeUnauthorized = -32030
+	CodeUnauthorized = jsonrpc.CodeUnauthorized
 	// CodeForbidden: the token is valid but lacks a scope the server requires (403); the
 	// message names the scope.
-	CodeForbidden = -32031
+	CodeForbidden = jsonrpc.CodeForbidden
 	// CodeUnreachable: the remote server could not be reached, or the connection was lost
 	// before it answered. The proxy reconnects on the next request.
 	CodeUnreachable = -32032
