@@ -3,14 +3,12 @@ package gateway
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
@@ -90,7 +88,7 @@ func (u Remote) Dial(_ context.Context, info SessionInfo, recv func([]byte), exi
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &remoteConn{in: inW, cancel: cancel, done: make(chan struct{})}
+	r := &remoteConn{in: &lineInput{w: inW, closingErr: "the upstream session is closing"}, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		err := mcpproxy.Run(ctx, mcpproxy.Config{
 			Server:        u.URL,
@@ -114,10 +112,7 @@ func (u Remote) Dial(_ context.Context, info SessionInfo, recv func([]byte), exi
 		}
 		_ = outR.Close()
 		<-r.done
-		r.mu.Lock()
-		closing := r.closing
-		r.mu.Unlock()
-		if !closing && exited != nil {
+		if !r.in.isClosing() && exited != nil {
 			exited(fmt.Errorf("the relay to %s stopped: %v", u.URL, r.err))
 		}
 	}()
@@ -126,38 +121,24 @@ func (u Remote) Dial(_ context.Context, info SessionInfo, recv func([]byte), exi
 
 // remoteConn is one session's relay.
 type remoteConn struct {
-	in     *io.PipeWriter
+	in     *lineInput // the relay's input
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
-
-	mu      sync.Mutex // serializes writes to the relay, and closing
-	closing bool
 }
 
 // Send writes one message to the relay's input.
 func (r *remoteConn) Send(msg []byte) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closing {
-		return errors.New("the upstream session is closing")
-	}
-	_, err := r.in.Write(append(append([]byte(nil), msg...), '\n'))
-	return err
+	return r.in.send(msg)
 }
 
 // Close ends the upstream session: the relay lets calls in flight finish briefly, then sends
 // DELETE to the upstream.
 func (r *remoteConn) Close() error {
-	r.mu.Lock()
-	if r.closing {
-		r.mu.Unlock()
+	if !r.in.close() {
 		<-r.done
 		return nil
 	}
-	r.closing = true
-	_ = r.in.Close()
-	r.mu.Unlock()
 	select {
 	case <-r.done:
 	case <-time.After(5 * time.Second):

@@ -5,11 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
-	"sync"
 	"time"
 )
 
@@ -127,7 +125,7 @@ func (c Command) Dial(_ context.Context, info SessionInfo, recv func([]byte), ex
 	if maxLine <= 0 {
 		maxLine = 16 << 20
 	}
-	p := &process{cmd: cmd, stdin: stdin, grace: grace, logger: info.Logger, waited: make(chan struct{}), readDone: make(chan struct{})}
+	p := &process{cmd: cmd, stdin: &lineInput{w: stdin, closingErr: "the upstream is closing"}, grace: grace, logger: info.Logger, waited: make(chan struct{}), readDone: make(chan struct{})}
 	// The path only: the arguments may name files or hosts the operator keeps private, and
 	// the environment (tokens: --obo-token-env, --pass-env) is never logged.
 	info.Logger.Info("upstream started", "pid", cmd.Process.Pid, "command", c.Path)
@@ -145,10 +143,7 @@ func (c Command) Dial(_ context.Context, info SessionInfo, recv func([]byte), ex
 		}
 		// An exit the gateway asked for (Close) is not news; only one of the child's own
 		// ends the session.
-		p.mu.Lock()
-		closing := p.closing
-		p.mu.Unlock()
-		if !closing && exited != nil {
+		if !p.stdin.isClosing() && exited != nil {
 			exited(describeExit(p.waitErr))
 		}
 	}()
@@ -170,42 +165,26 @@ func describeExit(err error) error {
 // process is a running child.
 type process struct {
 	cmd      *exec.Cmd
-	stdin    io.WriteCloser
+	stdin    *lineInput
 	grace    time.Duration
 	logger   *slog.Logger
 	waited   chan struct{}
 	waitErr  error
 	readDone chan struct{}
-
-	mu      sync.Mutex // serializes writes to stdin, and closing
-	closing bool
 }
 
 // Send writes one message and a newline to the child's stdin.
 func (p *process) Send(msg []byte) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closing {
-		return errors.New("the upstream is closing")
-	}
-	buf := make([]byte, 0, len(msg)+1)
-	buf = append(append(buf, msg...), '\n')
-	_, err := p.stdin.Write(buf)
-	return err
+	return p.stdin.send(msg)
 }
 
 // Close stops the child the way the MCP stdio transport describes: close its stdin, wait,
 // SIGTERM (its process group), wait, SIGKILL.
 func (p *process) Close() error {
-	p.mu.Lock()
-	if p.closing {
-		p.mu.Unlock()
+	if !p.stdin.close() {
 		<-p.waited
 		return nil
 	}
-	p.closing = true
-	_ = p.stdin.Close()
-	p.mu.Unlock()
 	select {
 	case <-p.waited:
 		return nil
