@@ -141,14 +141,8 @@ func TestHostsScopeAndAuthoritySelection(t *testing.T) {
 	}
 
 	// 5. The token opens the MCP endpoint.
-	req, _ := http.NewRequest(http.MethodPost, srv.base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"vscode-like","version":"1"}}}`))
-	req.Header.Set("Authorization", "Bearer "+at)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp = testenv.MCPRequest(t, http.MethodPost, srv.base+"/mcp", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"vscode-like","version":"1"}}}`,
+		map[string]string{"Authorization": "Bearer " + at})
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("initialize with the host's token: status %d", resp.StatusCode)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -16,42 +15,21 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
-	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
+	"github.com/fastmcp-auth/fastmcp-auth/mcpclient/mcpclienttest"
 )
 
 // These tests run the client against fastmcp-auth's own server handler, to check that the
 // two agree on the wire (challenges, progress, cancellation).
 
-// newRealServer serves mcpserver.Handler with a verifier that knows "good" (execute) and
-// "noscope" (read); any other token is expired.
+// newRealServer serves mcpserver.Handler (mcpclienttest.RealServer) with a verifier that
+// knows "good" (execute) and "noscope" (read); any other token is expired.
 func newRealServer(t *testing.T, interval time.Duration) (url string, logs *testenv.SyncBuffer) {
 	t.Helper()
-	verify := func(_ context.Context, token string) (*auth.Identity, error) {
-		exp := time.Now().Add(time.Hour)
-		switch token {
-		case "good":
-			return &auth.Identity{Subject: "alice", Scopes: []string{"execute"}, Expiry: exp}, nil
-		case "noscope":
-			return &auth.Identity{Subject: "bob", Scopes: []string{"read"}, Expiry: exp}, nil
-		}
-		return nil, &auth.TokenError{Reason: auth.ReasonExpired, Description: "token expired at 2026-01-02T15:04:05Z"}
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	url = "http://" + srv.Listener.Addr().String() + "/mcp"
 	logs = &testenv.SyncBuffer{}
-	h, err := mcpserver.Handler(mcpserver.Config{
-		Verifier:         verify,
-		RequiredScopes:   []string{"execute"},
-		PublicURL:        url,
-		ProgressInterval: interval,
-		Logger:           slog.New(slog.NewTextHandler(logs, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = h
-	srv.Start()
-	t.Cleanup(srv.Close)
+	url = mcpclienttest.RealServer(t, map[string]auth.Identity{
+		"good":    {Subject: "alice", Scopes: []string{"execute"}},
+		"noscope": {Subject: "bob", Scopes: []string{"read"}},
+	}, interval, slog.New(slog.NewTextHandler(logs, nil)))
 	return url, logs
 }
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,22 +150,14 @@ func newLoginEnv(t *testing.T, lifetime time.Duration) *loginEnv {
 	}
 	t.Cleanup(v.Close)
 
-	srv := httptest.NewUnstartedServer(nil)
-	base := "http://" + srv.Listener.Addr().String()
-	h, err := mcpserver.Handler(mcpserver.Config{
-		Verifier: v.Verify, RequiredScopes: []string{"execute"}, PublicURL: base + "/mcp",
-		AuthorizationServers: []string{d.Issuer}, ProgressInterval: 5 * time.Millisecond,
+	srv := testenv.ServeSelf(t, func(base string) (http.Handler, error) {
+		h, err := mcpserver.Handler(mcpserver.Config{
+			Verifier: v.Verify, RequiredScopes: []string{"execute"}, PublicURL: base + "/mcp",
+			AuthorizationServers: []string{d.Issuer}, ProgressInterval: 5 * time.Millisecond,
+		})
+		return e.front(h), err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = e.front(h)
-	srv.Start()
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	e.server = base + "/mcp"
+	e.server = srv.URL + "/mcp"
 	return e
 }
 

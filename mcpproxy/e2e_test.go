@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"slices"
@@ -20,7 +19,7 @@ import (
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
-	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
+	"github.com/fastmcp-auth/fastmcp-auth/mcpclient/mcpclienttest"
 )
 
 // These tests run the real `fastmcp-auth proxy` process, built once from the repository, with
@@ -34,40 +33,15 @@ const e2eToken = "tok-e2e-SECRET-0123456789"
 // TestMain removes the binary testenv.Binary built.
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
-// e2eVerify accepts e2eToken with the execute scope, "tok-noscope" without it, and rejects
-// everything else as expired.
-func e2eVerify(_ context.Context, token string) (*auth.Identity, error) {
-	exp := time.Now().Add(time.Hour)
-	switch token {
-	case e2eToken:
-		return &auth.Identity{Subject: "alice", ObjectID: "alice-oid", Scopes: []string{"execute"}, Expiry: exp}, nil
-	case "tok-noscope":
-		return &auth.Identity{Subject: "carol", Scopes: []string{"read"}, Expiry: exp}, nil
-	}
-	return nil, &auth.TokenError{Reason: auth.ReasonExpired, Description: "token expired at 2026-01-02T15:04:05Z"}
-}
-
-// realServer serves mcpserver.Handler, the server `fastmcp-auth serve` runs, with e2eVerify.
+// realServer serves mcpserver.Handler, the server `fastmcp-auth serve` runs
+// (mcpclienttest.RealServer), accepting e2eToken with the execute scope and "tok-noscope"
+// without it, and rejecting everything else as expired.
 func realServer(t *testing.T, interval time.Duration) string {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(nil)
-	base := "http://" + srv.Listener.Addr().String()
-	h, err := mcpserver.Handler(mcpserver.Config{
-		Verifier:         e2eVerify,
-		RequiredScopes:   []string{"execute"},
-		PublicURL:        base + "/mcp",
-		ProgressInterval: interval,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = h
-	srv.Start()
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	return base + "/mcp"
+	return mcpclienttest.RealServer(t, map[string]auth.Identity{
+		e2eToken:      {Subject: "alice", ObjectID: "alice-oid", Scopes: []string{"execute"}},
+		"tok-noscope": {Subject: "carol", Scopes: []string{"read"}},
+	}, interval, nil)
 }
 
 // proxyCommand is `fastmcp-auth proxy --server url` with the token in the environment (as the

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 )
 
@@ -27,20 +28,7 @@ func rawRequest(t *testing.T, method, url, body string, header map[string]string
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	for k, v := range header {
-		if k == "Host" {
-			req.Host = v
-			continue
-		}
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(testenv.NewMCPRequest(ctx, t, method, url, body, header))
 	if err != nil {
 		return 0, "", err.Error()
 	}

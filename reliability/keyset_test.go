@@ -171,16 +171,10 @@ func TestKeySetFaults(t *testing.T) {
 // ends.
 func serveVerified(t *testing.T, v *auth.Verifier) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(nil)
-	h, err := mcpserver.Handler(mcpserver.Config{Verifier: v.Verify, RequiredScopes: []string{"execute"},
-		PublicURL: "http://" + srv.Listener.Addr().String() + "/mcp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = h
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv
+	return testenv.ServeSelf(t, func(base string) (http.Handler, error) {
+		return mcpserver.Handler(mcpserver.Config{Verifier: v.Verify, RequiredScopes: []string{"execute"},
+			PublicURL: base + "/mcp"})
+	})
 }
 
 // waitFor polls cond every 20ms for at most d.

@@ -2,12 +2,14 @@ package reliability
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 )
 
@@ -39,17 +41,12 @@ func newInProcessServer(t *testing.T, fx *fixture, stateless bool) (*httptest.Se
 		t.Fatal(err)
 	}
 	t.Cleanup(v.Close)
-	srv := httptest.NewUnstartedServer(nil)
-	h, err := mcpserver.Handler(mcpserver.Config{
-		Verifier: v.Verify, RequiredScopes: []string{"execute"}, PublicURL: "http://" + srv.Listener.Addr().String() + "/mcp",
-		Stateless: stateless, ProgressInterval: 0,
+	srv := testenv.ServeSelf(t, func(base string) (http.Handler, error) {
+		return mcpserver.Handler(mcpserver.Config{
+			Verifier: v.Verify, RequiredScopes: []string{"execute"}, PublicURL: base + "/mcp",
+			Stateless: stateless, ProgressInterval: 0,
+		})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = h
-	srv.Start()
-	t.Cleanup(srv.Close)
 	return srv, v
 }
 

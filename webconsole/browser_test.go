@@ -3,7 +3,7 @@ package webconsole_test
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,23 +69,17 @@ func newConsoleStack(t *testing.T, requiredScopes []string, now func() time.Time
 	if err != nil {
 		t.Fatalf("webconsole.New: %v", err)
 	}
-	srv := httptest.NewUnstartedServer(nil)
-	base := "http://" + srv.Listener.Addr().String()
-	h, err := mcpserver.Handler(mcpserver.Config{
-		Verifier:             verifier.Verify,
-		RequiredScopes:       requiredScopes,
-		PublicURL:            base + "/mcp",
-		AuthorizationServers: []string{ep.Issuer},
-		ProgressInterval:     150 * time.Millisecond,
-		Extra:                console.Register,
+	srv := testenv.ServeSelf(t, func(base string) (http.Handler, error) {
+		return mcpserver.Handler(mcpserver.Config{
+			Verifier:             verifier.Verify,
+			RequiredScopes:       requiredScopes,
+			PublicURL:            base + "/mcp",
+			AuthorizationServers: []string{ep.Issuer},
+			ProgressInterval:     150 * time.Millisecond,
+			Extra:                console.Register,
+		})
 	})
-	if err != nil {
-		t.Fatalf("mcpserver.Handler: %v", err)
-	}
-	srv.Config.Handler = h
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return &consoleStack{authority: da, baseURL: base + "/"}
+	return &consoleStack{authority: da, baseURL: srv.URL + "/"}
 }
 
 // newBrowser starts headless chromium with a throw-away profile and returns its context.

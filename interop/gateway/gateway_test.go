@@ -341,20 +341,11 @@ func postMCP(t *testing.T, url, token, sessionID, body string) (int, http.Header
 // requestMCP is postMCP with another method (DELETE ends a session as a closing client does).
 func requestMCP(t *testing.T, method, url, token, sessionID, body string) (int, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	header := map[string]string{"Authorization": "Bearer " + token}
 	if sessionID != "" {
-		req.Header.Set("Mcp-Session-Id", sessionID)
+		header["Mcp-Session-Id"] = sessionID
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := testenv.MCPRequest(t, method, url, body, header)
 	resp.Body.Close()
 	return resp.StatusCode, resp.Header
 }
