@@ -38,6 +38,23 @@ var users = map[string]*auth.Identity{
 	"bob":   {ObjectID: "bob", TenantID: "t", Claims: []byte(`{"oid":"bob","tid":"t","scp":"execute"}`)},
 }
 
+// testIdentity is the Config.Identity of the tests: the user signedIn put in ctx, if any.
+func testIdentity(ctx context.Context) *auth.Identity {
+	id, _ := ctx.Value(userKey{}).(*auth.Identity)
+	return id
+}
+
+// signedIn serves h with the user named by the request's X-Test-User header (one of users)
+// in the request's context, as the bearer middleware would; other requests pass unchanged.
+func signedIn(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u := users[r.Header.Get("X-Test-User")]; u != nil {
+			r = r.WithContext(context.WithValue(r.Context(), userKey{}, u))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 type harness struct {
 	t    testing.TB
 	g    *Gateway
@@ -59,7 +76,7 @@ func newHarness(t testing.TB, mod func(*Config)) *harness {
 	env := append(ScrubbedEnv(os.Environ(), []string{"PASSME"}), fakeServerEnv+"=1")
 	cfg := Config{
 		Dial:     Command{Path: exe, Env: env, Grace: 500 * time.Millisecond}.Dial,
-		Identity: func(ctx context.Context) *auth.Identity { id, _ := ctx.Value(userKey{}).(*auth.Identity); return id },
+		Identity: testIdentity,
 		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if mod != nil {
@@ -69,12 +86,7 @@ func newHarness(t testing.TB, mod func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u := users[r.Header.Get("X-Test-User")]; u != nil {
-			r = r.WithContext(context.WithValue(r.Context(), userKey{}, u))
-		}
-		g.ServeHTTP(w, r)
-	}))
+	srv := httptest.NewServer(signedIn(g))
 	h := &harness{t: t, g: g, srv: srv, logs: logs}
 	t.Cleanup(func() {
 		srv.Close()
@@ -536,14 +548,8 @@ func TestStandaloneStreamGetsBacklog(t *testing.T) {
 func TestDNSRebindingRefused(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	req, _ := http.NewRequest(http.MethodPost, h.srv.URL, strings.NewReader(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}`))
-	req.Host = "attacker.example:80"
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := testenv.MCPRequest(t, http.MethodPost, h.srv.URL, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}`,
+		map[string]string{"Host": "attacker.example:80"})
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden || h.g.Sessions() != 0 {
 		t.Fatalf("foreign Host on loopback: %d, %d sessions", resp.StatusCode, h.g.Sessions())

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/policy"
 )
 
@@ -68,7 +67,7 @@ func TestRemoteUpstreamNeverGetsTheCallersToken(t *testing.T) {
 	defer upSrv.Close()
 	g, err := New(Config{
 		Dial:     Remote{URL: upSrv.URL, Headers: http.Header{"X-Api-Key": {"static-key"}}}.Dial,
-		Identity: func(ctx context.Context) *auth.Identity { id, _ := ctx.Value(userKey{}).(*auth.Identity); return id },
+		Identity: testIdentity,
 		Logger:   slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -160,7 +159,7 @@ func TestPassthroughKeepsTheCallersTokenAndAppliesThePolicy(t *testing.T) {
 	h, err := NewPassthrough(Passthrough{
 		URL: upSrv.URL, Headers: http.Header{"X-Api-Key": {"static-key"}},
 		Policy:   func() *policy.Policy { return pol },
-		Identity: func(ctx context.Context) *auth.Identity { id, _ := ctx.Value(userKey{}).(*auth.Identity); return id },
+		Identity: testIdentity,
 		OnEvent: func(e Event) {
 			if e.Event == "deny" {
 				denials++
@@ -170,12 +169,7 @@ func TestPassthroughKeepsTheCallersTokenAndAppliesThePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u := users[r.Header.Get("X-Test-User")]; u != nil {
-			r = r.WithContext(context.WithValue(r.Context(), userKey{}, u))
-		}
-		h.ServeHTTP(w, r)
-	}))
+	srv := httptest.NewServer(signedIn(h))
 	defer srv.Close()
 	hs := &harness{t: t, srv: srv, logs: &syncBuffer{}}
 	for _, tc := range []struct {
