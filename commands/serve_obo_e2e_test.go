@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -58,17 +59,8 @@ func TestServeOnBehalfOfEndToEnd(t *testing.T) { //nolint:paralleltest
 			"--obo-scope", scope, "--api-client-secret-file", secretFile)...)
 	}
 	gateway := gw("api://downstream/execute")
-	client := append(authority, "--client-id", "test-client", "--api-client-id", devauthority.DefaultAPIClientID,
-		"--cache-file", filepath.Join(t.TempDir(), "c", "token_cache.json"))
 	ctx := cliCtx(t)
-	if _, errOut, code := runCLI(ctx, "login", client...); code != 0 {
-		t.Fatalf("login: exit %d: %s", code, errOut)
-	}
-	userTok, _, _ := runCLI(ctx, "token", client...)
-	user, err := auth.UnverifiedIdentity(strings.TrimSpace(userTok))
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, userTok, user := oboUser(t, ctx, authority)
 	out, errOut, code := runCLI(ctx, "call", append([]string{"reverse_tool", "query=abc", "--server", gateway.base + "/mcp", "--progress", "none"}, client...)...)
 	if code != 0 || !strings.Contains(out, "cba") {
 		t.Fatalf("call through the gateway: exit %d, stdout %q, stderr %q\ngateway: %s", code, out, errOut, gateway.stderr.String())
@@ -80,7 +72,7 @@ func TestServeOnBehalfOfEndToEnd(t *testing.T) { //nolint:paralleltest
 		t.Fatal("the upstream saw no request")
 	}
 	for i, tok := range seen {
-		if tok == strings.TrimSpace(userTok) {
+		if tok == userTok {
 			t.Fatalf("request %d carried the user's own token upstream", i)
 		}
 		id, err := auth.UnverifiedIdentity(tok)
@@ -102,7 +94,29 @@ func TestServeOnBehalfOfEndToEnd(t *testing.T) { //nolint:paralleltest
 	if code != ExitAuth || !strings.Contains(out+errOut, want) || strings.Contains(errOut, "check that --server") {
 		t.Fatalf("call needing consent: exit %d, stdout %q, stderr %q; want exit 3 and the consent message alone", code, out, errOut)
 	}
-	if strings.Contains(out+errOut, strings.TrimSpace(userTok)) || strings.Contains(out+errOut+consent.stderr.String(), apiSecret) {
+	if strings.Contains(out+errOut, userTok) || strings.Contains(out+errOut+consent.stderr.String(), apiSecret) {
 		t.Error("a token or the API's secret was printed")
 	}
+}
+
+// oboUser signs a user in (device code, auto-approved) with `login` as the client
+// "test-client" of the gateway's API, in a cache of its own, and returns the client's flags
+// (authority ones included), the access token `token` prints and its identity.
+func oboUser(t *testing.T, ctx context.Context, authority []string) (client []string, token string, user *auth.Identity) {
+	t.Helper()
+	client = append(append([]string(nil), authority...), "--client-id", "test-client", "--api-client-id", devauthority.DefaultAPIClientID,
+		"--cache-file", filepath.Join(t.TempDir(), "c", "token_cache.json"))
+	if _, errOut, code := runCLI(ctx, "login", client...); code != 0 {
+		t.Fatalf("login: exit %d: %s", code, errOut)
+	}
+	out, errOut, code := runCLI(ctx, "token", client...)
+	if code != 0 {
+		t.Fatalf("token: exit %d: %s", code, errOut)
+	}
+	token = strings.TrimSpace(out)
+	user, err := auth.UnverifiedIdentity(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client, token, user
 }

@@ -32,14 +32,8 @@ func TestServePerUserOnBehalfOfEndToEnd(t *testing.T) { //nolint:paralleltest
 	gw := startServe(t, append(authority, "--api-client-id", devauthority.DefaultAPIClientID, "--per-user",
 		"--obo-scope", "api://downstream/execute", "--api-client-secret-file", secretFile, "--obo-token-env", "DOWNSTREAM_TOKEN",
 		"--", "node", everything, "stdio")...)
-	client := append(authority, "--client-id", "test-client", "--api-client-id", devauthority.DefaultAPIClientID,
-		"--cache-file", filepath.Join(t.TempDir(), "c", "token_cache.json"))
 	ctx := cliCtx(t)
-	if _, errOut, code := runCLI(ctx, "login", client...); code != 0 {
-		t.Fatalf("login: exit %d: %s", code, errOut)
-	}
-	userTok, _, _ := runCLI(ctx, "token", client...)
-	user, _ := auth.UnverifiedIdentity(strings.TrimSpace(userTok))
+	client, _, user := oboUser(t, ctx, authority)
 	out, errOut, code := runCLI(ctx, "call", append([]string{"get-env", "--server", gw.base + "/mcp", "--progress", "none"}, client...)...)
 	if code != 0 {
 		t.Fatalf("call: %d %s %s\n%s", code, out, errOut, gw.stderr.String())
