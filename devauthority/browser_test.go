@@ -1,7 +1,6 @@
 package devauthority_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,16 +30,8 @@ func requireChromium(t *testing.T) string {
 func TestBrowserDeviceApproval(t *testing.T) {
 	t.Parallel()
 	chromium := requireChromium(t)
-	a := testenv.DevAuthority(t, devauthority.Config{})
-	rec := newRecorder(a)
-	app := newPublic(t, a, rec)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	dc, err := app.AcquireTokenByDeviceCode(ctx, []string{testScope})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := awaitDevice(ctx, dc)
+	p := startDevice(t, devauthority.Config{}, 90*time.Second)
+	a, ctx, dc, done := p.a, p.ctx, p.dc, p.done
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromium),
@@ -64,7 +55,7 @@ func TestBrowserDeviceApproval(t *testing.T) {
 
 	var consent, resultText string
 	var shot []byte
-	err = chromedp.Run(bctx,
+	err := chromedp.Run(bctx,
 		chromedp.Navigate(dc.Result.VerificationURL),
 		chromedp.WaitVisible("#user_code", chromedp.ByID),
 		chromedp.SendKeys("#user_code", strings.ToLower(dc.Result.UserCode), chromedp.ByID),

@@ -111,6 +111,31 @@ type deviceResult struct {
 	err error
 }
 
+// pendingDevice is a device code sign-in MSAL has started against a fresh authority a: the
+// code dc awaits the user's decision at /device, and done receives the outcome of MSAL's polls.
+type pendingDevice struct {
+	a    *devauthority.Authority
+	rec  *recorder // every token request MSAL sent a
+	ctx  context.Context
+	dc   public.DeviceCode
+	done <-chan deviceResult
+}
+
+// startDevice starts an authority with cfg and MSAL's device code flow for testScope against
+// it (through a recorder), and has MSAL poll in the background. ctx, which also bounds the
+// polls, ends after timeout or with the test. An error starting the flow fails t.
+func startDevice(t *testing.T, cfg devauthority.Config, timeout time.Duration) *pendingDevice {
+	t.Helper()
+	p := &pendingDevice{a: testenv.DevAuthority(t, cfg), ctx: testenv.Context(t, timeout)}
+	p.rec = newRecorder(p.a)
+	dc, err := newPublic(t, p.a, p.rec).AcquireTokenByDeviceCode(p.ctx, []string{testScope})
+	if err != nil {
+		t.Fatalf("AcquireTokenByDeviceCode: %v", err)
+	}
+	p.dc, p.done = dc, awaitDevice(p.ctx, dc)
+	return p
+}
+
 // awaitDevice has MSAL poll for dc in the background; the channel receives the outcome.
 func awaitDevice(ctx context.Context, dc public.DeviceCode) <-chan deviceResult {
 	done := make(chan deviceResult, 1)

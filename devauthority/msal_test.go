@@ -95,28 +95,12 @@ func TestMSALDeviceFlow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			clk := newFakeClock()
-			a := testenv.DevAuthority(t, devauthority.Config{Now: clk.Now})
-			rec := newRecorder(a)
-			app := newPublic(t, a, rec)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			dc, err := app.AcquireTokenByDeviceCode(ctx, []string{testScope})
-			if err != nil {
-				t.Fatalf("AcquireTokenByDeviceCode: %v", err)
-			}
+			p := startDevice(t, devauthority.Config{Now: clk.Now}, 30*time.Second)
+			a, rec, dc, done := p.a, p.rec, p.dc, p.done
 			code := dc.Result.UserCode
 			if !strings.Contains(dc.Result.Message, code) || !strings.HasSuffix(dc.Result.VerificationURL, "/device") {
 				t.Errorf("device code result: message %q, url %q", dc.Result.Message, dc.Result.VerificationURL)
 			}
-			type result struct {
-				res public.AuthResult
-				err error
-			}
-			done := make(chan result, 1)
-			go func() {
-				res, err := dc.AuthenticationResult(ctx)
-				done <- result{res, err}
-			}()
 			// MSAL Go polls after 50 ms, then 150 ms, 450 ms, 1.35 s, 4.05 s later, then every
 			// 5 s. The expired case waits for the fourth poll, so that the page is answered in
 			// the 4 s gap before the next: a poll between the clock's jump and the page would
