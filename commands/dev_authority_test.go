@@ -123,33 +123,17 @@ func TestDevAuthorityCommandErrors(t *testing.T) {
 	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantMsg  string
-	}{
-		{name: "non-loopback", args: []string{"--addr", "0.0.0.0:8443"}, wantCode: ExitUsage, wantMsg: "not loopback"},
-		{name: "busy port", args: []string{"--addr", ln.Addr().String()}, wantCode: ExitFailure, wantMsg: "--addr"},
-		{name: "empty secret file", args: []string{"--addr", "127.0.0.1:0", "--client-secret-file", empty}, wantCode: ExitUsage, wantMsg: "--client-secret-file"},
-		{name: "missing secret file", args: []string{"--addr", "127.0.0.1:0", "--client-secret-file", empty + ".none"}, wantCode: ExitUsage, wantMsg: "--client-secret-file"},
-		{name: "short lifetime", args: []string{"--addr", "127.0.0.1:0", "--token-lifetime", "10s"}, wantCode: ExitUsage, wantMsg: "--token-lifetime"},
-		{name: "reserved tenant", args: []string{"--addr", "127.0.0.1:0", "--tenant", "adfs"}, wantCode: ExitUsage, wantMsg: "reserved"},
-		{name: "secret as a flag value", args: []string{"--client-secret", "x"}, wantCode: ExitUsage, wantMsg: "flag provided but not defined"},
+	// Each run gets a state directory of its own.
+	da := func(args ...string) []string {
+		return append([]string{"dev-authority", "--state-dir", t.TempDir()}, args...)
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr testenv.SyncBuffer
-			args := append([]string{"fastmcp-auth", "dev-authority", "--state-dir", t.TempDir()}, tc.args...)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			err := NewApp(&stdout, &stderr).RunContext(ctx, args)
-			if got := ExitCode(err); got != tc.wantCode || err == nil || !strings.Contains(err.Error(), tc.wantMsg) {
-				t.Fatalf("exit %d err %v, want %d with %q", got, err, tc.wantCode, tc.wantMsg)
-			}
-			if stdout.String() != "" {
-				t.Errorf("stdout not empty on failure: %q", stdout.String())
-			}
-		})
-	}
+	checkFailures(t, 10*time.Second, []failureCase{
+		{name: "non-loopback", args: da("--addr", "0.0.0.0:8443"), code: ExitUsage, msg: "not loopback"},
+		{name: "busy port", args: da("--addr", ln.Addr().String()), code: ExitFailure, msg: "--addr"},
+		{name: "empty secret file", args: da("--addr", "127.0.0.1:0", "--client-secret-file", empty), code: ExitUsage, msg: "--client-secret-file"},
+		{name: "missing secret file", args: da("--addr", "127.0.0.1:0", "--client-secret-file", empty+".none"), code: ExitUsage, msg: "--client-secret-file"},
+		{name: "short lifetime", args: da("--addr", "127.0.0.1:0", "--token-lifetime", "10s"), code: ExitUsage, msg: "--token-lifetime"},
+		{name: "reserved tenant", args: da("--addr", "127.0.0.1:0", "--tenant", "adfs"), code: ExitUsage, msg: "reserved"},
+		{name: "secret as a flag value", args: da("--client-secret", "x"), code: ExitUsage, msg: "flag provided but not defined"},
+	})
 }

@@ -1,14 +1,13 @@
 package commands
 
 import (
-	"bytes"
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth/authtest"
 )
@@ -127,26 +126,21 @@ func TestServeTenantsAndClouds(t *testing.T) {
 // TestServeMultiTenantNeedsAllowedTenants: organizations or common without --allowed-tenant,
 // a domain as allowed tenant, and --allowed-tenant with a single tenant are usage errors.
 func TestServeMultiTenantNeedsAllowedTenants(t *testing.T) {
-	for _, tt := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--tenant-id", "common"}, "--allowed-tenant"},
-		{[]string{"--tenant-id", "organizations", "--allowed-tenant", "contoso.com"}, "not a tenant ID"},
-		{[]string{"--tenant-id", tenantA, "--allowed-tenant", tenantB}, "multi-tenant API only"},
-		{[]string{"--tenant-id", "organizations", "--allowed-tenant", tenantB, "--issuer", "https://x/"}, "not both"},
-		{[]string{"--tenant-id", tenantA, "--custom-signing-keys", "--audience", "x"}, "--custom-signing-keys needs --api-client-id"},
-	} {
-		args := []string{"fastmcp-auth", "serve", "--addr", "127.0.0.1:0", "--jwks-uri", "http://127.0.0.1:1/keys"}
-		if !slices.Contains(tt.args, "--audience") {
-			args = append(args, "--api-client-id", "api")
+	// serve on a free port with a key set, and --api-client-id unless the case gives --audience.
+	serve := func(args ...string) []string {
+		base := []string{"serve", "--addr", "127.0.0.1:0", "--jwks-uri", "http://127.0.0.1:1/keys"}
+		if !slices.Contains(args, "--audience") {
+			base = append(base, "--api-client-id", "api")
 		}
-		var out, errb bytes.Buffer
-		code := Run(context.Background(), append(args, tt.args...), &out, &errb)
-		if code != ExitUsage || !strings.Contains(errb.String(), tt.want) {
-			t.Errorf("%v: exit %d, stderr %q; want %d naming %q", tt.args, code, errb.String(), ExitUsage, tt.want)
-		}
+		return append(base, args...)
 	}
+	checkFailures(t, 20*time.Second, []failureCase{
+		{"common without allowed tenants", serve("--tenant-id", "common"), ExitUsage, "--allowed-tenant"},
+		{"domain as allowed tenant", serve("--tenant-id", "organizations", "--allowed-tenant", "contoso.com"), ExitUsage, "not a tenant ID"},
+		{"allowed tenant with one tenant", serve("--tenant-id", tenantA, "--allowed-tenant", tenantB), ExitUsage, "multi-tenant API only"},
+		{"allowed tenants and an issuer", serve("--tenant-id", "organizations", "--allowed-tenant", tenantB, "--issuer", "https://x/"), ExitUsage, "not both"},
+		{"custom keys without api client id", serve("--tenant-id", tenantA, "--custom-signing-keys", "--audience", "x"), ExitUsage, "--custom-signing-keys needs --api-client-id"},
+	})
 }
 
 // TestServeCustomSigningKeys: --custom-signing-keys asks for discovery and the key set with

@@ -31,55 +31,31 @@ import (
 // and version flags on every run, a data race between concurrent runs.
 
 func TestServeSettingErrors(t *testing.T) {
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantMsg  string
-	}{
-		{name: "no authority", args: []string{"--api-client-id", "api"}, wantCode: ExitUsage, wantMsg: "no authority: set --tenant-id"},
-		{name: "no api client id", args: []string{"--tenant-id", "t1"}, wantCode: ExitUsage, wantMsg: "--api-client-id is required (or set FASTMCP_AUTH_API_CLIENT_ID), or give --audience"},
-		{name: "another API's scope", args: []string{"--no-auth", "--api-client-id", "y", "--required-scope", "api://x/execute"}, wantCode: ExitUsage, wantMsg: `--required-scope takes a scope name such as execute, or its full form <app-id-uri>/execute (app-id-uri "api://y"), not "api://x/execute"`},
-		{name: "bad app id uri", args: []string{"--no-auth", "--app-id-uri", "not a uri"}, wantCode: ExitUsage, wantMsg: "--app-id-uri: the identifier URI must be an absolute URI"},
-		{name: "cert without key", args: []string{"--no-auth", "--tls-cert", "c.pem"}, wantCode: ExitUsage, wantMsg: "--tls-cert and --tls-key must be given together"},
-		{name: "negative progress interval", args: []string{"--no-auth", "--progress-interval", "-1s"}, wantCode: ExitUsage, wantMsg: "--progress-interval must not be negative"},
-		{name: "negative clock skew", args: []string{"--no-auth", "--clock-skew", "-1s"}, wantCode: ExitUsage, wantMsg: "--clock-skew must not be negative"},
-		{name: "relative public url", args: []string{"--no-auth", "--public-url", "/mcp"}, wantCode: ExitUsage, wantMsg: "--public-url must be the absolute http(s) URL"},
-		{name: "origin with a path", args: []string{"--no-auth", "--allowed-origin", "https://a.example/app"}, wantCode: ExitUsage, wantMsg: "--allowed-origin takes an origin"},
-		{name: "addr without port", args: []string{"--no-auth", "--addr", "localhost"}, wantCode: ExitUsage, wantMsg: "--addr must be host:port"},
-		{name: "path without slash", args: []string{"--no-auth", "--path", "mcp"}, wantCode: ExitUsage, wantMsg: "--path must be a path"},
-		{name: "plain http key set off loopback", args: []string{"--jwks-uri", "http://keys.example/keys", "--issuer", "https://iss", "--audience", "a"}, wantCode: ExitUsage, wantMsg: "must use https"},
-		{name: "unknown flag", args: []string{"--no-such-flag"}, wantCode: ExitUsage, wantMsg: "no-such-flag"},
+	checkFailures(t, 20*time.Second, []failureCase{
+		{name: "no authority", args: []string{"serve", "--api-client-id", "api"}, code: ExitUsage, msg: "no authority: set --tenant-id"},
+		{name: "no api client id", args: []string{"serve", "--tenant-id", "t1"}, code: ExitUsage, msg: "--api-client-id is required (or set FASTMCP_AUTH_API_CLIENT_ID), or give --audience"},
+		{name: "another API's scope", args: []string{"serve", "--no-auth", "--api-client-id", "y", "--required-scope", "api://x/execute"}, code: ExitUsage, msg: `--required-scope takes a scope name such as execute, or its full form <app-id-uri>/execute (app-id-uri "api://y"), not "api://x/execute"`},
+		{name: "bad app id uri", args: []string{"serve", "--no-auth", "--app-id-uri", "not a uri"}, code: ExitUsage, msg: "--app-id-uri: the identifier URI must be an absolute URI"},
+		{name: "cert without key", args: []string{"serve", "--no-auth", "--tls-cert", "c.pem"}, code: ExitUsage, msg: "--tls-cert and --tls-key must be given together"},
+		{name: "negative progress interval", args: []string{"serve", "--no-auth", "--progress-interval", "-1s"}, code: ExitUsage, msg: "--progress-interval must not be negative"},
+		{name: "negative clock skew", args: []string{"serve", "--no-auth", "--clock-skew", "-1s"}, code: ExitUsage, msg: "--clock-skew must not be negative"},
+		{name: "relative public url", args: []string{"serve", "--no-auth", "--public-url", "/mcp"}, code: ExitUsage, msg: "--public-url must be the absolute http(s) URL"},
+		{name: "origin with a path", args: []string{"serve", "--no-auth", "--allowed-origin", "https://a.example/app"}, code: ExitUsage, msg: "--allowed-origin takes an origin"},
+		{name: "addr without port", args: []string{"serve", "--no-auth", "--addr", "localhost"}, code: ExitUsage, msg: "--addr must be host:port"},
+		{name: "path without slash", args: []string{"serve", "--no-auth", "--path", "mcp"}, code: ExitUsage, msg: "--path must be a path"},
+		{name: "plain http key set off loopback", args: []string{"serve", "--jwks-uri", "http://keys.example/keys", "--issuer", "https://iss", "--audience", "a"}, code: ExitUsage, msg: "must use https"},
+		{name: "unknown flag", args: []string{"serve", "--no-such-flag"}, code: ExitUsage, msg: "no-such-flag"},
 		{
-			name:     "authority unreachable",
-			args:     []string{"--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api"},
-			wantCode: ExitUnreachable, wantMsg: "https://127.0.0.1:1/tenant/v2.0/.well-known/openid-configuration",
+			name: "authority unreachable",
+			args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api"},
+			code: ExitUnreachable, msg: "https://127.0.0.1:1/tenant/v2.0/.well-known/openid-configuration",
 		},
 		{
-			name:     "key set unreachable",
-			args:     []string{"--jwks-uri", "http://127.0.0.1:1/keys", "--issuer", "https://iss", "--audience", "a"},
-			wantCode: ExitUnreachable, wantMsg: "http://127.0.0.1:1/keys",
+			name: "key set unreachable",
+			args: []string{"serve", "--jwks-uri", "http://127.0.0.1:1/keys", "--issuer", "https://iss", "--audience", "a"},
+			code: ExitUnreachable, msg: "http://127.0.0.1:1/keys",
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			code := Run(ctx, append([]string{"fastmcp-auth", "serve"}, tt.args...), &stdout, &stderr)
-			if code != tt.wantCode {
-				t.Errorf("exit code %d, want %d (stderr %q)", code, tt.wantCode, stderr.String())
-			}
-			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-			last := lines[len(lines)-1]
-			if !strings.HasPrefix(last, "error: ") || !strings.Contains(last, tt.wantMsg) {
-				t.Errorf("last stderr line %q, want error: ...%s...", last, tt.wantMsg)
-			}
-			if stdout.Len() != 0 {
-				t.Errorf("stdout %q, want nothing", stdout.String())
-			}
-		})
-	}
+	})
 }
 
 // parseServe runs only the flag resolution of serve on args.
