@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 func TestDamagedCacheIsMovedAside(t *testing.T) {
@@ -125,14 +126,7 @@ func TestCacheLockWaitsAndHonoursContext(t *testing.T) {
 	go func() { done <- b.acquire(context.Background()) }()
 	time.Sleep(50 * time.Millisecond)
 	a.Release()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("acquire did not proceed after Release")
-	}
+	testenv.Returns(t, done, 5*time.Second, "acquire after Release")
 	b.Release()
 	b.Release() // idempotent
 }

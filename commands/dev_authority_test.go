@@ -89,14 +89,7 @@ func TestDevAuthorityCommandServes(t *testing.T) {
 		t.Errorf("client credentials with the env secret: %d %v", resp.StatusCode, body["error"])
 	}
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("after cancel: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("command did not stop on cancel")
-	}
+	testenv.Returns(t, done, 10*time.Second, "the command after cancel")
 }
 
 func sortStrings(s []string) []string {

@@ -1,10 +1,10 @@
 // Package testenv holds the test helpers shared by the packages' tests: the fastmcp-auth binary
 // built once per test process, free loopback addresses, an in-process development authority,
 // a wait for a health endpoint, a loopback server that knows its own URL, a request with MCP's
-// headers, a goroutine-safe buffer, the rule for a missing tool (fail under CI, skip
-// elsewhere), an nginx in front of test servers, golden-file comparison, a settable clock and
-// a bounded test context. Only test code (_test.go files and the *test helper packages)
-// imports it.
+// headers, a bounded wait for a goroutine's result, a goroutine-safe buffer, the rule for a
+// missing tool (fail under CI, skip elsewhere), an nginx in front of test servers, golden-file
+// comparison, a settable clock and a bounded test context. Only test code (_test.go files and
+// the *test helper packages) imports it.
 //
 // It imports devauthority, so the devauthority package's internal tests (package devauthority)
 // cannot use it; its external tests (package devauthority_test) can.
@@ -166,4 +166,18 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Returns waits at most within for the error a goroutine sends on done, and fails t if none
+// comes in time (what, e.g. "shutdown after cancel", names the wait) or if it is not nil.
+func Returns(t testing.TB, done <-chan error, within time.Duration, what string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-time.After(within):
+		t.Fatalf("%s: no return within %v", what, within)
+	}
 }
