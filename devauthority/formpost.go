@@ -52,14 +52,9 @@ func writeFormPost(w http.ResponseWriter, redirectURI string, v url.Values) {
 	if o := origin(redirectURI); originPattern().MatchString(o) {
 		formAction = o
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
 	// Only the one script (by hash) runs, the form may go only to the redirect URI's origin,
 	// and the page holds a code: no caching, no framing, no Referer.
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src "+formPostScriptHash+"; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer")
+	setPageHeaders(w.Header(), "script-src "+formPostScriptHash, formAction, "no-referrer")
 	w.WriteHeader(http.StatusOK)
 	_ = formPostTemplate().Execute(w, struct {
 		Action string

@@ -120,6 +120,18 @@ const csrfCookie = "__Host-dev-authority-csrf"
 // with no space or ';' that could smuggle another directive into the header.
 var originPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^https?://[A-Za-z0-9.\-\[\]:]+$`) })
 
+// setPageHeaders sets the headers every HTML page of the authority carries: a CSP that allows
+// no source but the one given (a hashed script or style), sends forms only to formAction and
+// refuses framing and <base>; X-Frame-Options DENY for browsers without frame-ancestors; no
+// caching, as the pages hold codes and CSRF tokens; and the Referrer-Policy referrer.
+func setPageHeaders(h http.Header, source, formAction, referrer string) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; "+source+"; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", referrer)
+}
+
 // renderPage writes an HTML page with strict security headers: no script may run, only our
 // own style applies, the page cannot be framed (clickjacking of the Approve button), and a
 // CSRF token bound to a SameSite=Strict cookie is put in its forms.
@@ -130,18 +142,14 @@ func (a *Authority) renderPage(w http.ResponseWriter, r *http.Request, status in
 		formAction += " " + pd.formTarget
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	// default-src 'none' forbids every script (the pages need none), so an injection that
-	// escaped the template still could not run; frame-ancestors 'none' and X-Frame-Options
-	// keep the Approve button out of any frame (clickjacking).
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src "+styleHash+"; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Frame-Options", "DENY")
+	// default-src 'none' with only our style forbids every script (the pages need none), so
+	// an injection that escaped the template still could not run; frame-ancestors 'none' and
+	// X-Frame-Options keep the Approve button out of any frame (clickjacking). same-origin,
+	// not no-referrer: with no-referrer browsers send "Origin: null" on the form post, which
+	// the Origin check would then refuse.
+	setPageHeaders(h, "style-src "+styleHash, formAction, "same-origin")
 	h.Set("X-Content-Type-Options", "nosniff")
-	// same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on the form
-	// post, which the Origin check would then refuse.
-	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	if err := pageTemplate().Execute(w, pd); err != nil {
 		a.log.Error("could not render page", "err", err)
