@@ -87,14 +87,8 @@ func (g *Gateway) session(w http.ResponseWriter, r *http.Request) *session {
 // an initialize starts the session first. The whole body is read and checked before anything
 // is relayed, so a malformed batch relays none of its messages.
 func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			httpError(w, http.StatusRequestEntityTooLarge, codeInvalidRequest, "the request body is too large")
-			return
-		}
-		httpError(w, http.StatusBadRequest, codeInvalidRequest, "could not read the request body")
+	body, ok := readBody(w, r)
+	if !ok {
 		return
 	}
 	raws, err := splitBody(body)
@@ -232,4 +226,20 @@ func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
 	g.logger.Info("session closed by the client", "session", s.short)
 	s.end("the session was closed by the client")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// readBody reads a POST body of at most maxBody bytes, answering 413 for a larger one and 400
+// for one that could not be read (the client went away mid-body), and reports whether it did.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			httpError(w, http.StatusRequestEntityTooLarge, codeInvalidRequest, "the request body is too large")
+			return nil, false
+		}
+		httpError(w, http.StatusBadRequest, codeInvalidRequest, "could not read the request body")
+		return nil, false
+	}
+	return body, true
 }

@@ -81,9 +81,8 @@ func (h *passthrough) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body []byte
 	calls := map[string]*call{}
 	if r.Method == http.MethodPost {
-		var err error
-		if body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
-			httpError(w, http.StatusRequestEntityTooLarge, codeInvalidRequest, "could not read the request body")
+		var ok bool
+		if body, ok = readBody(w, r); !ok {
 			return
 		}
 		raws, err := splitBody(body)
