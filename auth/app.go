@@ -59,8 +59,6 @@ func NewAppSupply(cfg AppConfig) (*TokenSupply, error) {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
 	microsoft := strings.EqualFold(u.Hostname(), microsoftHosts[0])
-	// unreachable and the OAuth error parsing are Login's; this Login is never used otherwise.
-	classify := &Login{cfg: LoginConfig{Authority: cfg.Authority}}
 	return NewTokenSupply(func(ctx context.Context, _ bool) (*Token, error) {
 		app, err := confidential.New(cfg.Authority, cfg.ClientID, cred,
 			confidential.WithHTTPClient(hc), confidential.WithInstanceDiscovery(microsoft))
@@ -73,7 +71,7 @@ func NewAppSupply(cfg AppConfig) (*TokenSupply, error) {
 				return nil, fmt.Errorf("%w: %w", ErrLoginCancelled, ctx.Err())
 			}
 			if IsUnreachable(err) {
-				return nil, classify.unreachable(err)
+				return nil, unreachableAuthority(cfg.Authority, err)
 			}
 			if oe, ok := loginOAuthError(err); ok {
 				return nil, fmt.Errorf("%w: the client credentials grant of %s was refused: %s: check --client-id and the secret (--client-secret-file or FASTMCP_AUTH_CLIENT_SECRET)", ErrLoginFailed, cfg.ClientID, oe)

@@ -12,8 +12,13 @@ import (
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 )
 
-// unreachable names the authority and the transport failure, without MSAL's request dump.
-func (l *Login) unreachable(err error) error {
+// unreachable is unreachableAuthority for l's authority.
+func (l *Login) unreachable(err error) error { return unreachableAuthority(l.cfg.Authority, err) }
+
+// unreachableAuthority names the authority and the transport failure, without MSAL's request
+// dump. Every MSAL client of the package (sign-in, client credentials, On-Behalf-Of) words its
+// transport failures this way.
+func unreachableAuthority(authority string, err error) error {
 	cause := err
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
@@ -37,7 +42,7 @@ func (l *Login) unreachable(err error) error {
 		hint = "check --ca-file"
 	}
 	return &unreachableError{
-		msg:   fmt.Sprintf("could not reach the authority %s: %v: %s", l.cfg.Authority, cause, hint),
+		msg:   fmt.Sprintf("could not reach the authority %s: %v: %s", authority, cause, hint),
 		cause: err,
 	}
 }

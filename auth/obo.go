@@ -103,11 +103,10 @@ func (e *InteractionRequiredError) Error() string {
 // MSAL Go's confidential client (AcquireTokenOnBehalfOf), and caches the results itself (see
 // obo_cache.go). It is safe for concurrent use.
 type OnBehalfOf struct {
-	cfg      OBOConfig
-	clients  oboClients
-	multi    bool // the authority's tenant is organizations or common
-	classify *Login
-	cache    oboCache
+	cfg     OBOConfig
+	clients oboClients
+	multi   bool // the authority's tenant is organizations or common
+	cache   oboCache
 }
 
 // NewOnBehalfOf validates cfg (client ID, exactly one credential, scopes of one resource)
@@ -173,10 +172,9 @@ func NewOnBehalfOf(cfg OBOConfig) (*OnBehalfOf, error) {
 		return nil, fmt.Errorf("could not set up On-Behalf-Of for %s: %w", cfg.Authority, err)
 	}
 	o := &OnBehalfOf{
-		cfg:      cfg,
-		clients:  oboClients{client: client, newClient: newClient},
-		multi:    IsMultiTenant(AuthorityTenant(cfg.Authority)),
-		classify: &Login{cfg: LoginConfig{Authority: cfg.Authority}},
+		cfg:     cfg,
+		clients: oboClients{client: client, newClient: newClient},
+		multi:   IsMultiTenant(AuthorityTenant(cfg.Authority)),
 	}
 	o.cache.init(cfg.Now, cfg.FailureTTL, cfg.MaxEntries)
 	return o, nil
@@ -294,7 +292,7 @@ func (o *OnBehalfOf) classifyError(ctx context.Context, err error) error {
 		return fmt.Errorf("on-behalf-of exchange cancelled: %w", ctx.Err())
 	}
 	if IsUnreachable(err) {
-		return o.classify.unreachable(err)
+		return unreachableAuthority(o.cfg.Authority, err)
 	}
 	oe, ok := parseOBOError(err)
 	if !ok {
