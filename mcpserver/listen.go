@@ -38,6 +38,9 @@ const (
 	// maxHeaderBytes leaves room for a 16 KiB token and then some.
 	maxHeaderBytes         = 64 << 10
 	defaultShutdownTimeout = 10 * time.Second
+	// streamGrace is how long the standalone event streams outlive the last answered call
+	// at shutdown (see ListenAndServe).
+	streamGrace = 250 * time.Millisecond
 )
 
 // ListenAndServe serves h on sc.Addr until ctx ends, then shuts down gracefully: it stops
@@ -118,6 +121,14 @@ func ListenAndServe(ctx context.Context, h http.Handler, sc ServeConfig, logger 
 		case <-sctx.Done():
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+	// The last answers have been handed to their connections, but a client reads them on one
+	// connection and sees its event stream end on another: the go-sdk client, when the end
+	// comes first, drops the session with the answer unread (seen once in CI as "standalone SSE
+	// stream: exceeded 0 retries" failing an answered call). A short grace lets it read them.
+	select {
+	case <-sctx.Done():
+	case <-time.After(streamGrace):
 	}
 	stopStreams()
 	if err := <-shutdown; err != nil {
