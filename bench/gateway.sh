@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The gateway benchmark (issue 14): the same MCP server (@modelcontextprotocol/server-everything,
 # pinned in interop/gateway) called directly over its own Streamable HTTP mode, behind
-# `fastmcp-auth serve -- node ... stdio` (one child per session), behind `fastmcp-auth serve
-# --upstream` (in front of the direct server), and behind supergateway 4.0.0 --stateful (pinned
+# `fastmcp-auth serve -- node ... stdio` (one child per session), the same with
+# --shared-upstream (one child for all sessions), behind `fastmcp-auth serve --upstream` (in front of the direct server), and behind supergateway 4.0.0 --stateful (pinned
 # in bench/gateway). bench/loadgen opens SESSIONS sessions and calls the echo tool (with a
 # progress token) in a loop; the table gives p50/p99 per call, the added p50/p99 over direct,
 # the front process's CPU per call, and its memory per session (peak RSS minus the RSS before
@@ -82,6 +82,16 @@ wait_port "$sport"
 measure gateway-stdio "http://127.0.0.1:$sport/mcp" "$spid"
 kill "$spid"
 
+# 3b. the same with one child shared by all sessions (--shared-upstream): no process per
+# session, the answer to the "process explosion" that per-session fronts have.
+hport=$(freeport)
+"$bin/fastmcp-auth" serve --no-auth --addr "127.0.0.1:$hport" --max-sessions 1000 --shared-upstream \
+  -- node "$EV" stdio >"$bin/gw-shared.log" 2>&1 &
+hpid=$!; pids+=("$hpid")
+wait_port "$hport"
+measure gateway-stdio-shared "http://127.0.0.1:$hport/mcp" "$hpid"
+kill "$hpid"
+
 # 4. supergateway, stateful (a child per session, like the gateway).
 pport=$(freeport)
 node "$SG" --stdio "node $EV stdio" --outputTransport streamableHttp --stateful --port "$pport" \
@@ -96,7 +106,7 @@ python3 - "$bin" "$SESSIONS" <<'PY'
 import json, sys
 d, n = sys.argv[1], int(sys.argv[2])
 rows = {}
-for name in ["direct", "gateway-http", "gateway-stdio", "supergateway-stdio"]:
+for name in ["direct", "gateway-http", "gateway-stdio", "gateway-stdio-shared", "supergateway-stdio"]:
     r = json.load(open(f"{d}/{name}.json"))
     r0 = int(open(f"{d}/{name}.rss0").read().strip() or 0) / 1024
     r["mem_per_session"] = max(r.get("server_peak_rss_mib", 0) - r0, 0) / n
@@ -110,6 +120,12 @@ for name, r in rows.items():
     print(f"| {name} | {r['calls_per_second']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
           f"{'' if name == 'direct' else f'{ap50:+.2f}'} | {'' if name == 'direct' else f'{ap99:+.2f}'} | "
           f"{r.get('server_cpu_us_per_call', 0):.0f} | {r['mem_per_session']:.2f} | {r['errors']} |")
+ours, theirs = rows["gateway-stdio"], rows["supergateway-stdio"]
+def ratio(a, b):
+    return f"{a / b:.2f}x" if b > 0 else "n/a (supergateway added nothing)"
+print(f"\nstdio gateway / supergateway (a child per session each): p99 {ratio(ours['p99_ms'], theirs['p99_ms'])}, "
+      f"added p99 {ratio(ours['p99_ms'] - base['p99_ms'], theirs['p99_ms'] - base['p99_ms'])}, "
+      f"CPU per call {ratio(ours['server_cpu_us_per_call'], theirs['server_cpu_us_per_call'])}")
 print(f"\nother CPU on the machine while measuring (cores): " +
       ", ".join(f"{k} {v['other_cpu_cores']:.2f}" for k, v in rows.items()))
 PY
