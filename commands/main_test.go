@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"os"
 	"strings"
@@ -12,6 +14,15 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+
+// runMain runs `fastmcp-auth args...` as main does (Run, which prints the "error: ..." line)
+// and returns the exit code and both outputs. Run reads os.Stdin: commands that read stdin
+// are run through NewApp with a Reader instead.
+func runMain(ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = Run(ctx, append([]string{"fastmcp-auth"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
 
 // runAction runs cmd with args in an app that discards its output, for tests whose cmd.Action
 // reads the flags into settings; a parse error of the flags themselves fails t.

@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/pem"
@@ -488,13 +487,12 @@ func TestServeNoAuthWarns(t *testing.T) {
 // token, so serve stops at once with a usage error that says what to set.
 func TestServeRefusesAMultiTenantIssuerTemplate(t *testing.T) {
 	authorityURL, caFile := fakeAuthority(t, authtest.NewKey(t, "k1"), "common", "{tenantid}")
-	var out, errb bytes.Buffer
-	code := Run(context.Background(), []string{"fastmcp-auth", "serve", "--addr", "127.0.0.1:0",
-		"--authority", authorityURL + "/common", "--ca-file", caFile, "--api-client-id", "api"}, &out, &errb)
+	code, _, msg := runMain(context.Background(), "serve", "--addr", "127.0.0.1:0",
+		"--authority", authorityURL+"/common", "--ca-file", caFile, "--api-client-id", "api")
 	if code != ExitUsage {
-		t.Fatalf("exit %d, want %d; stderr %s", code, ExitUsage, errb.String())
+		t.Fatalf("exit %d, want %d; stderr %s", code, ExitUsage, msg)
 	}
-	if msg := errb.String(); !strings.Contains(msg, "multi-tenant") || !strings.Contains(msg, "--tenant-id") || !strings.Contains(msg, "--issuer") {
+	if !strings.Contains(msg, "multi-tenant") || !strings.Contains(msg, "--tenant-id") || !strings.Contains(msg, "--issuer") {
 		t.Errorf("stderr %q: want the multi-tenant explanation naming --tenant-id and --issuer", msg)
 	}
 }
