@@ -63,25 +63,9 @@ func startFixtureWith(t *testing.T, urlAsAppID bool) *fixture {
 		cfg.AppIDURI = "http://" + addr + "/mcp"
 		extra = append(extra, "--app-id-uri", cfg.AppIDURI)
 	}
-	a := testenv.DevAuthority(t, cfg)
-	cmd := exec.Command(testenv.Binary(t), append([]string{"serve", "--addr", addr, "--progress-interval", "50ms"}, extra...)...)
-	cmd.Env = append(os.Environ(),
-		"FASTMCP_AUTH_AUTHORITY="+a.URL(), "FASTMCP_AUTH_CA_FILE="+a.CAFile(),
-		"FASTMCP_AUTH_API_CLIENT_ID=fastmcp-dev-api", "FASTMCP_AUTH_PUBLIC_URL=http://"+addr+"/mcp")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait() // the exit status of a server stopped by a signal says nothing
-		if t.Failed() {
-			t.Logf("serve logs:\n%s", logs.String())
-		}
-	})
-	testenv.WaitHealthy(t, "http://"+addr+"/healthz", 15*time.Second) // the cleanup prints the serve logs
-	return &fixture{authority: a, serverURL: "http://" + addr + "/mcp"}
+	f := &fixture{authority: testenv.DevAuthority(t, cfg), serverURL: "http://" + addr + "/mcp"}
+	testenv.Serve(t, f.authority, addr, f.serverURL, append([]string{"--progress-interval", "50ms"}, extra...)...)
+	return f
 }
 
 // tsReport is what interop/ts-client.mjs prints.

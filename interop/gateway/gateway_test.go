@@ -65,32 +65,19 @@ func startGateway(t *testing.T, flags []string, upstream ...string) *gateway {
 		upstream = append([]string{"node", "--title=" + marker}, upstream[1:]...)
 	}
 	addr := testenv.FreeAddr(t)
-	args := append([]string{"serve", "--addr", addr}, flags...)
+	args := flags
 	if upstream[0] != "" { // "" for --upstream URL, given in flags
-		args = append(append(args, "--"), upstream...)
+		args = append(append(slices.Clone(flags), "--"), upstream...)
 	}
-	cmd := exec.Command(testenv.Binary(t), args...)
-	cmd.Env = append(os.Environ(),
-		"FASTMCP_AUTH_AUTHORITY="+a.URL(), "FASTMCP_AUTH_CA_FILE="+a.CAFile(),
-		"FASTMCP_AUTH_API_CLIENT_ID=fastmcp-dev-api", "FASTMCP_AUTH_PUBLIC_URL=http://"+addr+"/mcp")
-	logs := &testenv.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	g := &gateway{authority: a, url: "http://" + addr + "/mcp", cmd: cmd, logs: logs, marker: marker}
+	g := &gateway{authority: a, url: "http://" + addr + "/mcp", marker: marker}
+	// Registered first, so it runs after testenv.Serve's cleanup has stopped the gateway: no
+	// child outlives the gateway, whatever the test did.
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
+		if g.cmd != nil {
+			waitNoChildren(t, marker, g.cmd.Process.Pid, "after the gateway stopped")
 		}
-		if t.Failed() {
-			t.Logf("serve logs:\n%s", logs.String())
-		}
-		// No child outlives the gateway, whatever the test did.
-		waitNoChildren(t, marker, cmd.Process.Pid, "after the gateway stopped")
 	})
-	testenv.WaitHealthy(t, "http://"+addr+"/healthz", 15*time.Second)
+	g.cmd, g.logs = testenv.Serve(t, a, addr, g.url, args...)
 	return g
 }
 

@@ -9,10 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,25 +52,9 @@ func startReplicas(t *testing.T, a *devauthority.Authority, public string, args 
 	t.Helper()
 	var addrs []string
 	var logs []*testenv.SyncBuffer
-	for i, flags := range args {
+	for _, flags := range args {
 		addr := testenv.FreeAddr(t)
-		cmd := exec.Command(testenv.Binary(t), append([]string{"serve", "--addr", addr}, flags...)...)
-		cmd.Env = append(os.Environ(),
-			"FASTMCP_AUTH_AUTHORITY="+a.URL(), "FASTMCP_AUTH_CA_FILE="+a.CAFile(),
-			"FASTMCP_AUTH_API_CLIENT_ID=fastmcp-dev-api", "FASTMCP_AUTH_PUBLIC_URL="+public)
-		l := &testenv.SyncBuffer{}
-		cmd.Stdout, cmd.Stderr = l, l
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
-			if t.Failed() {
-				t.Logf("replica %d logs:\n%s", i, l.String())
-			}
-		})
-		testenv.WaitHealthy(t, "http://"+addr+"/healthz", 15*time.Second)
+		_, l := testenv.Serve(t, a, addr, public, flags...)
 		addrs = append(addrs, addr)
 		logs = append(logs, l)
 	}
