@@ -5,12 +5,7 @@
 package interop
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,11 +22,8 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 // requireNode skips (or fails under CI) when node or the pinned npm packages are missing.
 func requireNode(t *testing.T) {
 	t.Helper()
-	_, nodeErr := exec.LookPath("node")
-	_, pkgErr := os.Stat(filepath.Join("node_modules", "@modelcontextprotocol", "sdk", "package.json"))
-	if nodeErr != nil || pkgErr != nil {
-		testenv.Missing(t, "node and the pinned npm packages are needed: run `cd interop && npm ci`")
-	}
+	testenv.NeedNode(t, "node and the pinned npm packages are needed: run `cd interop && npm ci`",
+		"node_modules/@modelcontextprotocol/sdk/package.json")
 }
 
 type fixture struct {
@@ -88,19 +80,10 @@ type tsReport struct {
 
 func runTS(t *testing.T, token string, args ...string) tsReport {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", append([]string{"ts-client.mjs"}, args...)...)
-	cmd.Env = append(os.Environ(), "MCP_TOKEN="+token)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("ts-client: %v\n%s", err, stderr.String())
-	}
 	var rep tsReport
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("ts-client printed %q: %v", out, err)
+	cmd := testenv.Node(testenv.Context(t, 60*time.Second), []string{"MCP_TOKEN=" + token}, append([]string{"ts-client.mjs"}, args...)...)
+	if stderr, err := testenv.RunJSON(t, cmd, &rep); err != nil {
+		t.Fatalf("ts-client: %v\n%s", err, stderr)
 	}
 	return rep
 }

@@ -1,10 +1,11 @@
 // Package testenv holds the test helpers shared by the packages' tests: the fastmcp-auth binary
 // built once per test process and `fastmcp-auth serve` run from it, free loopback addresses, an
-// in-process development authority, a wait for a health endpoint, a loopback server that knows
-// its own URL, a request with MCP's headers, a bounded wait for a goroutine's result, a
-// goroutine-safe buffer, the rule for a missing tool (fail under CI, skip elsewhere), an nginx
-// in front of test servers, golden-file comparison, a settable clock and a bounded test
-// context. Only test code (_test.go files and the *test helper packages) imports it.
+// in-process development authority, a wait for a health endpoint, node and the npm packages a
+// test runs, a loopback server that knows its own URL, a request with MCP's headers, a bounded
+// wait for a goroutine's result, a goroutine-safe buffer, the rule for a missing tool (fail
+// under CI, skip elsewhere), an nginx in front of test servers, golden-file comparison, a
+// settable clock and a bounded test context. Only test code (_test.go files and the *test
+// helper packages) imports it.
 //
 // It imports devauthority, so the devauthority package's internal tests (package devauthority)
 // cannot use it; its external tests (package devauthority_test) can.

@@ -35,13 +35,11 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
 const everything = "node_modules/@modelcontextprotocol/server-everything/dist/index.js"
 
-func requireNode(t *testing.T) {
+// requireNode skips (or fails under CI) when node or the pinned npm packages are missing, and
+// returns node's path.
+func requireNode(t *testing.T) string {
 	t.Helper()
-	_, nodeErr := exec.LookPath("node")
-	_, pkgErr := os.Stat(everything)
-	if nodeErr != nil || pkgErr != nil {
-		testenv.Missing(t, "node and the pinned npm packages are needed: run `cd interop/gateway && npm ci`")
-	}
+	return testenv.NeedNode(t, "node and the pinned npm packages are needed: run `cd interop/gateway && npm ci`", everything)
 }
 
 // gateway is a running `fastmcp-auth serve -- COMMAND`.
@@ -167,25 +165,16 @@ func clientCommand(ctx context.Context, args ...string) *exec.Cmd {
 	if len(args) > 1 {
 		token, args[1] = args[1], "env"
 	}
-	cmd := exec.CommandContext(ctx, "node", append([]string{"gw-client.mjs"}, args...)...)
-	cmd.Env = append(os.Environ(), "GW_TOKEN="+token)
-	return cmd
+	return testenv.Node(ctx, []string{"GW_TOKEN=" + token}, append([]string{"gw-client.mjs"}, args...)...)
 }
 
 // runClient runs gw-client.mjs; stdin, when given, keeps a "hold" client connected.
 func runClient(t *testing.T, stdin io.Reader, args ...string) report {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	cmd := clientCommand(ctx, args...)
+	cmd := clientCommand(testenv.Context(t, 120*time.Second), args...)
 	cmd.Stdin = stdin
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, _ := cmd.Output()
 	var rep report
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("gw-client printed %q (%v)\n%s", out, err, stderr.String())
-	}
+	_, _ = testenv.RunJSON(t, cmd, &rep) // the report tells what failed
 	return rep
 }
 
