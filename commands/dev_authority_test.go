@@ -112,10 +112,7 @@ func TestDevAuthorityCommandErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	empty := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	empty := testenv.WriteFile(t, t.TempDir(), "secret", "\n")
 	// Each run gets a state directory of its own.
 	da := func(args ...string) []string {
 		return append([]string{"dev-authority", "--state-dir", t.TempDir()}, args...)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // TestPolicyTest runs serially: NewApp shares the commands registered with register.
 func TestPolicyTest(t *testing.T) { //nolint:paralleltest
 	dir := t.TempDir()
-	write := func(name, body string) string { return writeFile(t, dir, name, body) }
+	write := func(name, body string) string { return testenv.WriteFile(t, dir, name, body) }
 	pol := write("p.yaml", "rules:\n  - tools: [\"get-env\", \"admin_*\"]\n    allow: \"'Admin' in claims.roles\"\n  - tools: [\"echo\"]\n    allow: \"args.message != 'no'\"\n  - tools: [\"*\"]\n    allow: \"'execute' in claims.scp\"\n")
 	bad := write("bad.yaml", "rules:\n  - tools: [x]\n    allow: \"claims.roles +\"\n")
 	user := write("user.json", `{"oid":"u","scp":"execute"}`)

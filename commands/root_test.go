@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // unsetForTest clears variables for the test and restores them afterwards, including those
@@ -28,12 +30,8 @@ func TestSettingPrecedence(t *testing.T) {
 	fromEnv := filepath.Join(dir, "env.json")
 	fromFlag := filepath.Join(dir, "flag.json")
 	fromOther := filepath.Join(dir, "other.json")
-	if err := os.WriteFile(".env", []byte("FASTMCP_AUTH_TENANT_ID=t\nFASTMCP_AUTH_CLIENT_ID=c\nFASTMCP_AUTH_CACHE_FILE="+fromDotEnv+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile("other.env", []byte("FASTMCP_AUTH_TENANT_ID=t\nFASTMCP_AUTH_CLIENT_ID=c\nFASTMCP_AUTH_CACHE_FILE="+fromOther+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testenv.WriteFile(t, dir, ".env", "FASTMCP_AUTH_TENANT_ID=t\nFASTMCP_AUTH_CLIENT_ID=c\nFASTMCP_AUTH_CACHE_FILE="+fromDotEnv+"\n")
+	testenv.WriteFile(t, dir, "other.env", "FASTMCP_AUTH_TENANT_ID=t\nFASTMCP_AUTH_CLIENT_ID=c\nFASTMCP_AUTH_CACHE_FILE="+fromOther+"\n")
 	logout := func(t *testing.T, args ...string) string {
 		t.Helper()
 		code, out, errb := runMain(context.Background(), append([]string{"logout"}, args...)...)
@@ -69,9 +67,7 @@ func TestRunUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	unsetForTest(t, "FASTMCP_AUTH_ENV_FILE")
-	if err := os.WriteFile("broken.env", []byte("this is not an env file\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testenv.WriteFile(t, dir, "broken.env", "this is not an env file\n")
 	for _, tc := range []struct {
 		name     string
 		args     []string

@@ -53,7 +53,7 @@ func TestServeOnBehalfOfEndToEnd(t *testing.T) { //nolint:paralleltest
 	upstream := startServe(t, append(authority, "--api-client-id", "downstream")...)
 	rec := &tokenRecorder{}
 	upURL := rec.start(t, upstream.base) + "/mcp"
-	secretFile := writeFile(t, t.TempDir(), "api-secret", apiSecret)
+	secretFile := testenv.WriteFile(t, t.TempDir(), "api-secret", apiSecret)
 	gw := func(scope string) *runningServe {
 		return startServe(t, append(authority, "--api-client-id", devauthority.DefaultAPIClientID, "--upstream", upURL,
 			"--obo-scope", scope, "--api-client-secret-file", secretFile)...)

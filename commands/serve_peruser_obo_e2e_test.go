@@ -28,7 +28,7 @@ func TestServePerUserOnBehalfOfEndToEnd(t *testing.T) { //nolint:paralleltest
 	}
 	da := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true, ClientSecret: apiSecret, DownstreamAPIs: []string{"downstream"}})
 	authority := []string{"--authority", da.URL(), "--ca-file", da.CAFile()}
-	secretFile := writeFile(t, t.TempDir(), "api-secret", apiSecret)
+	secretFile := testenv.WriteFile(t, t.TempDir(), "api-secret", apiSecret)
 	gw := startServe(t, append(authority, "--api-client-id", devauthority.DefaultAPIClientID, "--per-user",
 		"--obo-scope", "api://downstream/execute", "--api-client-secret-file", secretFile, "--obo-token-env", "DOWNSTREAM_TOKEN",
 		"--", "node", everything, "stdio")...)

@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -441,11 +439,7 @@ func fakeAuthority(t *testing.T, key *authtest.Key, tenant, issuerTenant string)
 // writeCA writes the certificate of a TLS test server to a PEM file for --ca-file.
 func writeCA(t *testing.T, srv *httptest.Server) string {
 	t.Helper()
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return caFile
+	return testenv.WriteFile(t, t.TempDir(), "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
 }
 
 func TestServeDiscoversTheAuthority(t *testing.T) {

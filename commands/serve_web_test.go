@@ -3,13 +3,10 @@ package commands
 import (
 	"bytes"
 	"context"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -115,11 +112,7 @@ func newFakeSPAAuthority(t *testing.T) (authority *httptest.Server, caFile strin
 		}
 	}))
 	t.Cleanup(authority.Close)
-	caFile = filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: authority.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return authority, caFile
+	return authority, writeCA(t, authority)
 }
 
 func TestServeWebServesTheConsole(t *testing.T) {

@@ -259,10 +259,7 @@ func TestRefreshFileDamaged(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			path := filepath.Join(dir, refreshFileName)
-			if err := os.WriteFile(path, []byte(tc.data), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := testenv.WriteFile(t, dir, refreshFileName, tc.data)
 			clk := newFakeClock()
 			logs := &testenv.SyncBuffer{}
 			a := testenv.DevAuthority(t, devauthority.Config{StateDir: dir, AutoApprove: true, Now: clk.Now,

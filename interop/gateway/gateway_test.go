@@ -250,10 +250,7 @@ rules:
 
 func TestPolicyAndUserIsolation(t *testing.T) {
 	requireNode(t)
-	pol := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(pol, []byte(policyYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pol := testenv.WriteFile(t, t.TempDir(), "policy.yaml", policyYAML)
 	g := startGateway(t, []string{"--policy", pol}, "node", everything, "stdio")
 	admin, user := g.token(t, "alice", "Admin"), g.token(t, "bob")
 
@@ -403,9 +400,7 @@ func TestCrashingChild(t *testing.T) {
 func TestFilesystemServer(t *testing.T) {
 	requireNode(t)
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from disk"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testenv.WriteFile(t, dir, "hello.txt", "hello from disk")
 	g := startGateway(t, nil, "node", "node_modules/@modelcontextprotocol/server-filesystem/dist/index.js", dir)
 	rep := runClient(t, nil, g.url, g.token(t, "alice"), "list", "list_allowed_directories")
 	if rep.Fatal != "" || rep.Call == nil || !strings.Contains(rep.Call.Text, dir) {
@@ -468,13 +463,9 @@ func TestEverythingServerOverStreamableHTTP(t *testing.T) {
 
 func TestPolicyReloadOnSIGHUP(t *testing.T) {
 	requireNode(t)
-	pol := filepath.Join(t.TempDir(), "policy.yaml")
-	write := func(s string) {
-		if err := os.WriteFile(pol, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("rules:\n  - tools: [\"echo\"]\n    allow: \"true\"\n")
+	dir := t.TempDir()
+	write := func(s string) string { return testenv.WriteFile(t, dir, "policy.yaml", s) }
+	pol := write("rules:\n  - tools: [\"echo\"]\n    allow: \"true\"\n")
 	g := startGateway(t, []string{"--policy", pol}, "node", everything, "stdio")
 	tok := g.token(t, "alice")
 	tools := func() string {

@@ -8,8 +8,6 @@ package gatewayinterop
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -119,10 +117,7 @@ func TestStatelessReplicasBehindRoundRobin(t *testing.T) {
 	requireNode(t)
 	testenv.NginxPath(t)
 	upstream := startEverythingHTTP(t)
-	pol := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(pol, []byte(policyYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pol := testenv.WriteFile(t, t.TempDir(), "policy.yaml", policyYAML)
 	a := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true})
 	front := testenv.FreeAddr(t)
 	public := "http://" + front + "/mcp"
