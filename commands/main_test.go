@@ -34,6 +34,21 @@ func runAction(t *testing.T, cmd *cli.Command, args ...string) {
 	}
 }
 
+// parseFlags runs cmd with args (through runAction) with an Action that only resolves its flags
+// with resolve, and returns what resolve returned: the flag resolution of a command, tested
+// without running it.
+func parseFlags[T any](t *testing.T, cmd *cli.Command, resolve func(*cli.Context) (T, error), args ...string) (T, error) {
+	t.Helper()
+	var got T
+	var err error
+	cmd.Action = func(c *cli.Context) error {
+		got, err = resolve(c)
+		return nil
+	}
+	runAction(t, cmd, args...)
+	return got, err
+}
+
 // wantUsageError checks err against a table case's wantErr: with wantErr set, err must be a
 // usage error (exit 2) containing it; without, err must be nil. It reports whether the case
 // wanted an error, so that the caller stops checking there.

@@ -17,7 +17,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/urfave/cli/v2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth/authtest"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
@@ -58,15 +57,7 @@ func TestServeSettingErrors(t *testing.T) {
 // parseServe runs only the flag resolution of serve on args.
 func parseServe(t *testing.T, args ...string) (*serveSettings, error) {
 	t.Helper()
-	cmd := newServeCommand()
-	var got *serveSettings
-	var perr error
-	cmd.Action = func(c *cli.Context) error {
-		got, perr = serveSettingsFromFlags(c)
-		return nil
-	}
-	runAction(t, cmd, args...)
-	return got, perr
+	return parseFlags(t, newServeCommand(), serveSettingsFromFlags, args...)
 }
 
 func TestServeSettingsDefaults(t *testing.T) {

@@ -19,20 +19,13 @@ import (
 // parseWeb runs only the flag resolution of serve and --web on args.
 func parseWeb(t *testing.T, args ...string) (*webSettings, error) {
 	t.Helper()
-	cmd := newServeCommand()
-	var got *webSettings
-	var perr error
-	cmd.Action = func(c *cli.Context) error {
+	return parseFlags(t, newServeCommand(), func(c *cli.Context) (*webSettings, error) {
 		s, err := serveSettingsFromFlags(c)
 		if err != nil {
-			perr = err
-			return nil
+			return nil, err
 		}
-		got, perr = webSettingsFromFlags(c, s)
-		return nil
-	}
-	runAction(t, cmd, args...)
-	return got, perr
+		return webSettingsFromFlags(c, s)
+	}, args...)
 }
 
 func TestServeWebSettings(t *testing.T) {
