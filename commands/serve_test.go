@@ -407,16 +407,18 @@ func TestServeWithExplicitKeySet(t *testing.T) {
 }
 
 // fakeAuthority serves an HTTPS discovery document for tenant whose issuer is
-// <url>/<issuerTenant>/v2.0, and key's key set; it returns the server URL and a CA file
-// trusting it.
+// <url>/<issuerTenant>/v2.0 (with the authorization and token endpoints the web console
+// needs), and key's key set; it returns the server URL and a CA file trusting it.
 func fakeAuthority(t *testing.T, key *authtest.Key, tenant, issuerTenant string) (string, string) {
 	t.Helper()
 	var authority *httptest.Server
 	authority = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		b := authority.URL + "/" + tenant
 		switch r.URL.Path {
 		case "/" + tenant + "/v2.0/.well-known/openid-configuration":
-			fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, authority.URL+"/"+issuerTenant+"/v2.0", authority.URL+"/"+tenant+"/discovery/v2.0/keys")
+			fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q,"authorization_endpoint":%q,"token_endpoint":%q}`,
+				authority.URL+"/"+issuerTenant+"/v2.0", b+"/discovery/v2.0/keys", b+"/oauth2/v2.0/authorize", b+"/oauth2/v2.0/token")
 		case "/" + tenant + "/discovery/v2.0/keys":
 			_, _ = w.Write(authtest.JWKS(key))
 		default:
