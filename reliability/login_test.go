@@ -3,6 +3,7 @@ package reliability
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,8 +164,8 @@ func TestAuthorityDown(t *testing.T) {
 }
 
 // mountTmpfs mounts a tmpfs of size on a new directory, or skips when that is not possible
-// (not root, no mount permission in this sandbox); under CI (env CI set) it fails instead, as
-// the other tests needing something from the machine do. It is unmounted at cleanup.
+// (not root, no mount permission in this sandbox); under CI it fails instead (testenv.Missing),
+// as the other tests needing something from the machine do. It is unmounted at cleanup.
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "mnt")
@@ -172,10 +173,7 @@ func mountTmpfs(t *testing.T, size string) string {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
-		if inCI() {
-			t.Fatalf("cannot mount a tmpfs (%v: %s): under CI this test must run; run it as root with mount permission", err, strings.TrimSpace(string(out)))
-		}
-		t.Skipf("cannot mount a tmpfs here (%v: %s): skipping", err, strings.TrimSpace(string(out)))
+		testenv.Missing(t, fmt.Sprintf("cannot mount a tmpfs (%v: %s): run the test as root with mount permission", err, strings.TrimSpace(string(out))))
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
@@ -194,10 +192,7 @@ func TestCacheWriteFailure(t *testing.T) {
 		e := newAuthority(t, true, time.Hour, mnt)
 		before := e.login(t)
 		if out, err := exec.Command("mount", "-o", "remount,ro", mnt).CombinedOutput(); err != nil {
-			if inCI() {
-				t.Fatalf("cannot remount the tmpfs read-only: %v: %s", err, out)
-			}
-			t.Skipf("cannot remount read-only: %v: %s", err, out)
+			testenv.Missing(t, fmt.Sprintf("cannot remount the tmpfs read-only: %v: %s", err, out))
 		}
 		r := runBin(t, "", e.args("login", "--force")...)
 		checkError(t, "login, read-only cache directory", r, r.code, "cache", "read-only")
