@@ -67,9 +67,7 @@ func restart(t *testing.T, a *devauthority.Authority, cfg devauthority.Config) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := a.Shutdown(ctx); err != nil {
+	if err := testenv.StopAuthority(a); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	cfg.Addr = u.Host

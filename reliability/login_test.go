@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -47,12 +46,6 @@ func newAuthority(t *testing.T, autoApprove bool, lifetime time.Duration, cacheD
 		cacheDir = t.TempDir()
 	}
 	return &authorityEnv{da: da, cacheFile: filepath.Join(cacheDir, "fastmcp-auth", "token_cache.json")}
-}
-
-func stopAuthority(da *devauthority.Authority) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = da.Shutdown(ctx)
 }
 
 // args are the login settings plus extra.
@@ -119,7 +112,7 @@ func TestAuthorityDown(t *testing.T) {
 	t.Run("before login", func(t *testing.T) {
 		e := newAuthority(t, true, time.Hour, "")
 		before := e.login(t)
-		stopAuthority(e.da)
+		_ = testenv.StopAuthority(e.da)
 		r := runBin(t, "", e.args("login", "--force")...)
 		checkError(t, "login, authority down", r, 4, "127.0.0.1")
 		checkCacheUnharmed(t, e.cacheFile, before)
@@ -137,7 +130,7 @@ func TestAuthorityDown(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, "the device code prompt", 20*time.Second, func() bool { return strings.Contains(stderr.String(), "/device") })
-		stopAuthority(e.da)
+		_ = testenv.StopAuthority(e.da)
 		start := time.Now()
 		err := cmd.Wait()
 		report(t, "login-authority-down-mid-flow", map[string]any{"seconds_to_exit_after_stop": round(time.Since(start).Seconds())})
@@ -156,7 +149,7 @@ func TestAuthorityDown(t *testing.T) {
 			t.Fatalf("token with the authority up: exit %d, %s", r.code, r.stderr)
 		}
 		before, _ := os.ReadFile(e.cacheFile)
-		stopAuthority(e.da)
+		_ = testenv.StopAuthority(e.da)
 		r := runBin(t, "", e.args("token")...)
 		checkError(t, "token refresh, authority down", r, 4, "127.0.0.1")
 		checkCacheUnharmed(t, e.cacheFile, before)

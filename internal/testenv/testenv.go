@@ -93,9 +93,9 @@ func FreeAddr(t testing.TB) string {
 	return addr
 }
 
-// DevAuthority starts an in-process development authority with cfg and stops it (within 5s)
-// at cleanup. An empty Addr becomes a free loopback port and an empty StateDir a temporary
-// directory.
+// DevAuthority starts an in-process development authority with cfg and stops it
+// (StopAuthority) at cleanup. An empty Addr becomes a free loopback port and an empty StateDir
+// a temporary directory.
 func DevAuthority(t testing.TB, cfg devauthority.Config) *devauthority.Authority {
 	t.Helper()
 	if cfg.Addr == "" {
@@ -111,12 +111,16 @@ func DevAuthority(t testing.TB, cfg devauthority.Config) *devauthority.Authority
 	if err := a.Start(); err != nil {
 		t.Fatalf("devauthority.Start: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = a.Shutdown(ctx)
-	})
+	t.Cleanup(func() { _ = StopAuthority(a) })
 	return a
+}
+
+// StopAuthority shuts a down, giving the requests in flight at most 5s, for a test that stops
+// its authority before the end (to see what its clients do then, or to restart it).
+func StopAuthority(a *devauthority.Authority) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return a.Shutdown(ctx)
 }
 
 // Serve runs `fastmcp-auth serve --addr addr args...` (Binary) as a process set up through its
