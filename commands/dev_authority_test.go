@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,12 +53,8 @@ func TestDevAuthorityCommandServes(t *testing.T) {
 		}
 		env[k] = v
 	}
-	keys := []string{}
-	for k := range env {
-		keys = append(keys, k)
-	}
 	wantKeys := []string{"FASTMCP_AUTH_API_CLIENT_ID", "FASTMCP_AUTH_AUTHORITY", "FASTMCP_AUTH_CA_FILE", "FASTMCP_AUTH_CLIENT_ID"}
-	if diff := cmp.Diff(wantKeys, sortStrings(keys)); diff != "" {
+	if diff := cmp.Diff(wantKeys, slices.Sorted(maps.Keys(env))); diff != "" {
 		t.Fatalf("printed settings (-want +got):\n%s", diff)
 	}
 	if env["FASTMCP_AUTH_CA_FILE"] != filepath.Join(dir, "ca.pem") || !strings.HasSuffix(env["FASTMCP_AUTH_AUTHORITY"], "/lab") {
@@ -90,18 +88,6 @@ func TestDevAuthorityCommandServes(t *testing.T) {
 	}
 	cancel()
 	testenv.Returns(t, done, 10*time.Second, "the command after cancel")
-}
-
-func sortStrings(s []string) []string {
-	out := append([]string(nil), s...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
 }
 
 // TestDevAuthorityCommandErrors: bad settings exit 2, a busy port exits 1, each naming what
