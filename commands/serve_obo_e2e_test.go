@@ -13,6 +13,7 @@ import (
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
@@ -32,7 +33,8 @@ func (r *tokenRecorder) start(t *testing.T, target string) string {
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
-		r.tokens = append(r.tokens, strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "))
+		tok, _ := httpx.BearerToken(req)
+		r.tokens = append(r.tokens, tok)
 		r.mu.Unlock()
 		proxy.ServeHTTP(w, req)
 	}))
