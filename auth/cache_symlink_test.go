@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // recordingUnmarshaler is a cache.Unmarshaler that keeps what it was given.
@@ -44,11 +46,10 @@ func TestCacheRefusesSymlinks(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			path := filepath.Join(dir, "token_cache.json")
-			victim := filepath.Join(t.TempDir(), "victim")
+			victimDir := t.TempDir()
+			victim := filepath.Join(victimDir, "victim")
 			if tc.targetKept {
-				if err := os.WriteFile(victim, []byte(victimContent), 0o600); err != nil {
-					t.Fatal(err)
-				}
+				testenv.WriteFile(t, victimDir, "victim", victimContent)
 			}
 			linkPath := path
 			if tc.link == "lock" {

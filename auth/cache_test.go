@@ -31,10 +31,7 @@ func TestDamagedCacheIsMovedAside(t *testing.T) {
 			t.Parallel()
 			f := newFakeAuthority(t)
 			dir := t.TempDir()
-			cacheFile := filepath.Join(dir, "token_cache.json")
-			if err := os.WriteFile(cacheFile, []byte(tt.content), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			cacheFile := testenv.WriteFile(t, dir, "token_cache.json", tt.content)
 			var logs bytes.Buffer
 			l, _ := newTestLogin(t, f, cacheFile, func(c *LoginConfig) {
 				c.Logger = slog.New(slog.NewTextHandler(&logs, nil))

@@ -110,11 +110,7 @@ func getBounded(ctx context.Context, client *http.Client, u string, timeout time
 	c.CheckRedirect = netx.CheckRedirect
 	resp, err := c.Do(req)
 	if err != nil {
-		// url.Error repeats the URL; keep only its cause so the message names it once.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
+		err = netx.Cause(err) // the message names the URL once
 		if errors.Is(err, netx.ErrCrossOriginRedirect) {
 			return nil, fmt.Errorf("%s: %w", u, err)
 		}

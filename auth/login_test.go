@@ -371,10 +371,7 @@ func TestConcurrentRefreshProcesses(t *testing.T) {
 	f.set(func(f *fakeAuthority) { f.lifetime = 200 * time.Second })
 	dir := t.TempDir()
 	cacheFile := filepath.Join(dir, "token_cache.json")
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	caFile := testenv.WriteFile(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})))
 	ctx := testCtx(t)
 	l, _ := newTestLogin(t, f, cacheFile)
 	deviceSignIn(t, ctx, l)

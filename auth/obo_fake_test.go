@@ -10,11 +10,11 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // entraFake is an Entra-like authority answering the token endpoint with body (status), and
@@ -63,9 +63,5 @@ func writeCertPEM(t *testing.T) string {
 		t.Fatal(err)
 	}
 	data := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})...)
-	p := filepath.Join(t.TempDir(), "api.pem")
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testenv.WriteFile(t, t.TempDir(), "api.pem", string(data))
 }

@@ -126,11 +126,7 @@ func challengeMetadataURL(ctx context.Context, client *http.Client, serverURL st
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	resp, err := client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return "", fmt.Errorf("could not reach the MCP server %s: %w: %w", serverURL, ErrUnreachable, err)
+		return "", fmt.Errorf("could not reach the MCP server %s: %w: %w", serverURL, ErrUnreachable, netx.Cause(err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()

@@ -17,14 +17,8 @@ func TestTokenClientCredentials(t *testing.T) {
 	const secret = "s3cret-for-the-test"
 	da := testenv.DevAuthority(t, devauthority.Config{ClientSecret: secret})
 	dir := t.TempDir()
-	secretFile := filepath.Join(dir, "secret")
-	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	wrongFile := filepath.Join(dir, "wrong")
-	if err := os.WriteFile(wrongFile, []byte("not-it"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secretFile := testenv.WriteFile(t, dir, "secret", secret+"\n")
+	wrongFile := testenv.WriteFile(t, dir, "wrong", "not-it")
 	cacheFile := filepath.Join(dir, "cache", "token_cache.json")
 	base := []string{"--authority", da.URL(), "--ca-file", da.CAFile(), "--client-id", "ci-app",
 		"--api-client-id", devauthority.DefaultAPIClientID, "--cache-file", cacheFile}

@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -24,14 +23,13 @@ func TestCallUsageErrorsBeforeConnecting(t *testing.T) {
 		{"no equals sign", []string{"reverse_tool", "query"}, "write key=value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			args := append([]string{"fastmcp-auth", "call"}, tc.args...)
-			args = append(args, "--no-auth", "--server", server)
-			if code := Run(context.Background(), args, &out, &errb); code != ExitUsage {
-				t.Errorf("exit %d, want %d (stderr %q)", code, ExitUsage, errb.String())
+			args := append([]string{"call"}, tc.args...)
+			code, _, errb := runMain(context.Background(), append(args, "--no-auth", "--server", server)...)
+			if code != ExitUsage {
+				t.Errorf("exit %d, want %d (stderr %q)", code, ExitUsage, errb)
 			}
-			if !strings.Contains(errb.String(), tc.contains) {
-				t.Errorf("stderr %q lacks %q", errb.String(), tc.contains)
+			if !strings.Contains(errb, tc.contains) {
+				t.Errorf("stderr %q lacks %q", errb, tc.contains)
 			}
 		})
 	}

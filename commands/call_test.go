@@ -21,17 +21,10 @@ import (
 // The bearer tokens of the test server: "good" has the execute scope, "noscope" does not.
 var clientTestTokens = map[string][]string{"good": {"execute"}, "noscope": {"read"}}
 
-// runClientCLI runs the command line as main does and returns the exit code and both outputs.
-func runClientCLI(ctx context.Context, args ...string) (code int, stdout, stderr string) {
-	var out, errb bytes.Buffer
-	code = Run(ctx, append([]string{"fastmcp-auth"}, args...), &out, &errb)
-	return code, out.String(), errb.String()
-}
-
 func TestToolsCommand(t *testing.T) {
 	srv := mcpclienttest.NewServer(t, mcpclienttest.Options{Tokens: clientTestTokens})
 
-	code, stdout, stderr := runClientCLI(context.Background(), "tools", "--server", srv.URL, "--token", "good")
+	code, stdout, stderr := runMain(context.Background(), "tools", "--server", srv.URL, "--token", "good")
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
@@ -41,7 +34,7 @@ func TestToolsCommand(t *testing.T) {
 		t.Errorf("stdout (-want +got):\n%s", diff)
 	}
 
-	code, stdout, stderr = runClientCLI(context.Background(), "tools", "--server", srv.URL, "--token", "good", "--json")
+	code, stdout, stderr = runMain(context.Background(), "tools", "--server", srv.URL, "--token", "good", "--json")
 	if code != 0 || stderr != "" {
 		t.Fatalf("--json: exit %d, stderr %q", code, stderr)
 	}
@@ -111,7 +104,7 @@ func TestCallExitCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := runClientCLI(context.Background(), tt.args...)
+			code, stdout, stderr := runMain(context.Background(), tt.args...)
 			if code != tt.wantCode {
 				t.Errorf("exit code = %d, want %d (stderr %q)", code, tt.wantCode, stderr)
 			}
@@ -155,7 +148,7 @@ func TestCallFlagPlacement(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := runClientCLI(context.Background(), tt.args...)
+			code, stdout, stderr := runMain(context.Background(), tt.args...)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
@@ -170,7 +163,7 @@ func TestCallFlagPlacement(t *testing.T) {
 		})
 	}
 	// The -- case sent the argument untouched.
-	_, stdout, _ := runClientCLI(context.Background(), "call", srvFlag, "--no-auth", "reverse_tool", "--", "query=--json")
+	_, stdout, _ := runMain(context.Background(), "call", srvFlag, "--no-auth", "reverse_tool", "--", "query=--json")
 	if want := "{\n  \"reversed_query\": \"nosj--\"\n}\n"; stdout != want {
 		t.Errorf("stdout = %q, want %q", stdout, want)
 	}
@@ -178,7 +171,7 @@ func TestCallFlagPlacement(t *testing.T) {
 
 func TestCallJSONOutput(t *testing.T) {
 	srv := mcpclienttest.NewServer(t, mcpclienttest.Options{})
-	code, stdout, stderr := runClientCLI(context.Background(), "call", "reverse_tool", "query=abc", "--json", "--server", srv.URL, "--no-auth")
+	code, stdout, stderr := runMain(context.Background(), "call", "reverse_tool", "query=abc", "--json", "--server", srv.URL, "--no-auth")
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
@@ -195,7 +188,7 @@ func TestCallJSONOutput(t *testing.T) {
 	}
 
 	// A tool error with --json: the result still goes to stdout, exit 1.
-	code, stdout, stderr = runClientCLI(context.Background(), "call", "random_number_tool", "min=2", "max=1", "--json", "--server", srv.URL, "--no-auth")
+	code, stdout, stderr = runMain(context.Background(), "call", "random_number_tool", "min=2", "max=1", "--json", "--server", srv.URL, "--no-auth")
 	if code != 1 || !strings.Contains(stdout, `"isError": true`) || !strings.Contains(stderr, "min must not be greater than max") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
@@ -269,7 +262,7 @@ func TestCallProgressOrder(t *testing.T) {
 
 func TestCallProgressBar(t *testing.T) {
 	srv := mcpclienttest.NewServer(t, mcpclienttest.Options{})
-	code, stdout, stderr := runClientCLI(context.Background(), "call", "reverse_tool", "query=abc", "--progress", "bar", "--server", srv.URL, "--no-auth")
+	code, stdout, stderr := runMain(context.Background(), "call", "reverse_tool", "query=abc", "--progress", "bar", "--server", srv.URL, "--no-auth")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -311,7 +304,7 @@ func TestCallInterrupted(t *testing.T) {
 		cancel()
 	}()
 	start := time.Now()
-	code, stdout, stderr := runClientCLI(ctx, "call", "reverse_tool", "query=abc", "--server", srv.URL, "--no-auth")
+	code, stdout, stderr := runMain(ctx, "call", "reverse_tool", "query=abc", "--server", srv.URL, "--no-auth")
 	if code != ExitInterrupted {
 		t.Errorf("exit code = %d, want 130 (stderr %q)", code, stderr)
 	}
@@ -333,7 +326,7 @@ func TestCallInterrupted(t *testing.T) {
 func TestToolsAcceptsProgress(t *testing.T) {
 	srv := mcpclienttest.NewServer(t, mcpclienttest.Options{Tokens: clientTestTokens})
 	for _, mode := range []string{"auto", "bar", "plain", "none"} {
-		code, stdout, stderr := runClientCLI(context.Background(), "tools", "--progress", mode, "--server", srv.URL, "--token", "good")
+		code, stdout, stderr := runMain(context.Background(), "tools", "--progress", mode, "--server", srv.URL, "--token", "good")
 		if code != 0 || !strings.Contains(stdout, "reverse_tool") || !strings.Contains(stdout, "random_number_tool") {
 			t.Errorf("tools --progress %s: exit %d, stdout %q, stderr %q; want exit 0 and both tools", mode, code, stdout, stderr)
 		}

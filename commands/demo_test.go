@@ -1,24 +1,21 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 func TestDemoRunsTheWholeFlow(t *testing.T) {
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	code := Run(ctx, []string{"fastmcp-auth", "demo", "--progress-interval", "20ms", "--query", "e\u0301🇫🇷ab"}, &out, &errb)
+	code, text, errb := runMain(testenv.Context(t, 60*time.Second), "demo", "--progress-interval", "20ms", "--query", "e\u0301🇫🇷ab")
 	if code != ExitOK {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, text, errb)
 	}
-	text := out.String()
 	for _, want := range []string{
 		"development authority  https://127.0.0.1:",
 		"no token               refused: 401",
@@ -52,20 +49,19 @@ func TestDemoRunsTheWholeFlow(t *testing.T) {
 	if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
 		t.Errorf("%s still exists (err %v)", m[1], err)
 	}
-	if strings.Contains(text, "eyJ") || strings.Contains(errb.String(), "eyJ") {
+	if strings.Contains(text, "eyJ") || strings.Contains(errb, "eyJ") {
 		t.Error("a token (eyJ...) was printed")
 	}
 }
 
 func TestDemoInterrupted(t *testing.T) {
-	var out, errb bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(300 * time.Millisecond); cancel() }()
-	code := Run(ctx, []string{"fastmcp-auth", "demo", "--progress-interval", "1s"}, &out, &errb)
+	code, out, errb := runMain(ctx, "demo", "--progress-interval", "1s")
 	if code != ExitInterrupted {
-		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitInterrupted, out.String(), errb.String())
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitInterrupted, out, errb)
 	}
-	if !strings.HasPrefix(errb.String(), "error: ") {
-		t.Errorf("stderr %q does not start with error:", errb.String())
+	if !strings.HasPrefix(errb, "error: ") {
+		t.Errorf("stderr %q does not start with error:", errb)
 	}
 }

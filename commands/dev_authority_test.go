@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,12 +53,8 @@ func TestDevAuthorityCommandServes(t *testing.T) {
 		}
 		env[k] = v
 	}
-	keys := []string{}
-	for k := range env {
-		keys = append(keys, k)
-	}
 	wantKeys := []string{"FASTMCP_AUTH_API_CLIENT_ID", "FASTMCP_AUTH_AUTHORITY", "FASTMCP_AUTH_CA_FILE", "FASTMCP_AUTH_CLIENT_ID"}
-	if diff := cmp.Diff(wantKeys, sortStrings(keys)); diff != "" {
+	if diff := cmp.Diff(wantKeys, slices.Sorted(maps.Keys(env))); diff != "" {
 		t.Fatalf("printed settings (-want +got):\n%s", diff)
 	}
 	if env["FASTMCP_AUTH_CA_FILE"] != filepath.Join(dir, "ca.pem") || !strings.HasSuffix(env["FASTMCP_AUTH_AUTHORITY"], "/lab") {
@@ -92,18 +90,6 @@ func TestDevAuthorityCommandServes(t *testing.T) {
 	testenv.Returns(t, done, 10*time.Second, "the command after cancel")
 }
 
-func sortStrings(s []string) []string {
-	out := append([]string(nil), s...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
-}
-
 // TestDevAuthorityCommandErrors: bad settings exit 2, a busy port exits 1, each naming what
 // to change.
 func TestDevAuthorityCommandErrors(t *testing.T) {
@@ -112,10 +98,7 @@ func TestDevAuthorityCommandErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	empty := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	empty := testenv.WriteFile(t, t.TempDir(), "secret", "\n")
 	// Each run gets a state directory of its own.
 	da := func(args ...string) []string {
 		return append([]string{"dev-authority", "--state-dir", t.TempDir()}, args...)

@@ -71,10 +71,9 @@ func TestServeMaxTokenLifetimeSetting(t *testing.T) {
 		t.Fatalf("FASTMCP_AUTH_MAX_TOKEN_LIFETIME=30h gave %v (%v)", s.MaxTokenLifetime, err)
 	}
 	for _, v := range []string{"0s", "-1h"} {
-		var stdout, stderr bytes.Buffer
-		code := Run(context.Background(), []string{"fastmcp-auth", "serve", "--no-auth", "--max-token-lifetime", v}, &stdout, &stderr)
-		if code != ExitUsage || !strings.Contains(stderr.String(), "error: --max-token-lifetime must be a positive duration") {
-			t.Errorf("--max-token-lifetime %s: exit %d, stderr %q", v, code, stderr.String())
+		code, _, stderr := runMain(context.Background(), "serve", "--no-auth", "--max-token-lifetime", v)
+		if code != ExitUsage || !strings.Contains(stderr, "error: --max-token-lifetime must be a positive duration") {
+			t.Errorf("--max-token-lifetime %s: exit %d, stderr %q", v, code, stderr)
 		}
 	}
 }
@@ -131,7 +130,7 @@ func TestClientRefusesPlainHTTP(t *testing.T) {
 		{"proxy", "--server", remote, "--token", "good"},
 		{"tools", "--server", "HTTP://192.0.2.1:8000/mcp", "--token", "good"},
 	} {
-		code, stdout, stderr := runClientCLI(context.Background(), args...)
+		code, stdout, stderr := runMain(context.Background(), args...)
 		if code != ExitUsage || stdout != "" {
 			t.Errorf("%v: exit %d, stdout %q; want 2 and nothing", args, code, stdout)
 		}
@@ -216,7 +215,7 @@ func TestClientTokenStaysOnOrigin(t *testing.T) {
 	t.Cleanup(thief.Close)
 	from := redirectingServer(t, thief.URL)
 
-	code, _, stderr := runClientCLI(context.Background(), "tools", "--server", from+"/mcp", "--token", "tok-SECRET")
+	code, _, stderr := runMain(context.Background(), "tools", "--server", from+"/mcp", "--token", "tok-SECRET")
 	if code == ExitOK || !strings.Contains(stderr, "redirect") || !strings.Contains(stderr, thief.URL) {
 		t.Errorf("tools: exit %d, stderr %q; want a failure naming the redirect and its target", code, stderr)
 	}

@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"os"
 	"strings"
@@ -13,6 +15,15 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
+// runMain runs `fastmcp-auth args...` as main does (Run, which prints the "error: ..." line)
+// and returns the exit code and both outputs. Run reads os.Stdin: commands that read stdin
+// are run through NewApp with a Reader instead.
+func runMain(ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = Run(ctx, append([]string{"fastmcp-auth"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
 // runAction runs cmd with args in an app that discards its output, for tests whose cmd.Action
 // reads the flags into settings; a parse error of the flags themselves fails t.
 func runAction(t *testing.T, cmd *cli.Command, args ...string) {
@@ -21,6 +32,21 @@ func runAction(t *testing.T, cmd *cli.Command, args ...string) {
 	if err := app.Run(append([]string{"fastmcp-auth", cmd.Name}, args...)); err != nil {
 		t.Fatalf("flags: %v", err)
 	}
+}
+
+// parseFlags runs cmd with args (through runAction) with an Action that only resolves its flags
+// with resolve, and returns what resolve returned: the flag resolution of a command, tested
+// without running it.
+func parseFlags[T any](t *testing.T, cmd *cli.Command, resolve func(*cli.Context) (T, error), args ...string) (T, error) {
+	t.Helper()
+	var got T
+	var err error
+	cmd.Action = func(c *cli.Context) error {
+		got, err = resolve(c)
+		return nil
+	}
+	runAction(t, cmd, args...)
+	return got, err
 }
 
 // wantUsageError checks err against a table case's wantErr: with wantErr set, err must be a

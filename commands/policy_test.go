@@ -1,24 +1,17 @@
 package commands
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // TestPolicyTest runs serially: NewApp shares the commands registered with register.
 func TestPolicyTest(t *testing.T) { //nolint:paralleltest
 	dir := t.TempDir()
-	write := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, body string) string { return testenv.WriteFile(t, dir, name, body) }
 	pol := write("p.yaml", "rules:\n  - tools: [\"get-env\", \"admin_*\"]\n    allow: \"'Admin' in claims.roles\"\n  - tools: [\"echo\"]\n    allow: \"args.message != 'no'\"\n  - tools: [\"*\"]\n    allow: \"'execute' in claims.scp\"\n")
 	bad := write("bad.yaml", "rules:\n  - tools: [x]\n    allow: \"claims.roles +\"\n")
 	user := write("user.json", `{"oid":"u","scp":"execute"}`)
@@ -44,10 +37,9 @@ func TestPolicyTest(t *testing.T) { //nolint:paralleltest
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			code := Run(context.Background(), append([]string{"fastmcp-auth", "policy", "test"}, tt.args...), &out, &errb)
-			if code != tt.code || !strings.Contains(out.String(), tt.stdout) || !strings.Contains(errb.String(), tt.stderrs) {
-				t.Errorf("exit %d stdout %q stderr %q; want exit %d, stdout ~%q, stderr ~%q", code, out.String(), errb.String(), tt.code, tt.stdout, tt.stderrs)
+			code, out, errb := runMain(context.Background(), append([]string{"policy", "test"}, tt.args...)...)
+			if code != tt.code || !strings.Contains(out, tt.stdout) || !strings.Contains(errb, tt.stderrs) {
+				t.Errorf("exit %d stdout %q stderr %q; want exit %d, stdout ~%q, stderr ~%q", code, out, errb, tt.code, tt.stdout, tt.stderrs)
 			}
 		})
 	}

@@ -51,7 +51,7 @@ func TestProxyCommand(t *testing.T) {
 			}
 			if tc.wantErrIn != "" {
 				// The App returns the error; Run would print it.
-				_, _, err := captureRunError(t, tc.args)
+				_, _, err := runMain(context.Background(), append([]string{"proxy"}, tc.args...)...)
 				if !strings.Contains(err, tc.wantErrIn) {
 					t.Errorf("error %q does not contain %q", err, tc.wantErrIn)
 				}
@@ -80,14 +80,4 @@ func TestProxyCommand(t *testing.T) {
 			}
 		})
 	}
-}
-
-// captureRunError runs the command as main does (Run) and returns its exit code, stdout and
-// the "error: ..." line of stderr. Run reads os.Stdin, so it is only used for commands that
-// fail before reading it.
-func captureRunError(t *testing.T, args []string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code := Run(context.Background(), append([]string{"fastmcp-auth", "proxy"}, args...), &out, &errb)
-	return code, out.String(), errb.String()
 }

@@ -1,12 +1,12 @@
 package commands
 
 import (
-	"bytes"
-	"context"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // TestCommandsWithoutArgumentsRejectThem: a positional argument stops flag parsing, so
@@ -23,19 +23,16 @@ func TestCommandsWithoutArgumentsRejectThem(t *testing.T) {
 	} {
 		name := args[0]
 		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			var out, errb bytes.Buffer
-			code := Run(ctx, append(append([]string{"fastmcp-auth"}, args...), "extra", "--help"), &out, &errb)
+			code, out, line := runMain(testenv.Context(t, 10*time.Second), append(args, "extra", "--help")...)
 			if code != ExitUsage {
-				t.Errorf("exit %d, want %d (stderr %q)", code, ExitUsage, errb.String())
+				t.Errorf("exit %d, want %d (stderr %q)", code, ExitUsage, line)
 			}
 			want := "error: " + name + ` takes no arguments, got "extra"`
-			if line := errb.String(); !strings.HasPrefix(line, want) || strings.Count(line, "\n") != 1 {
+			if !strings.HasPrefix(line, want) || strings.Count(line, "\n") != 1 {
 				t.Errorf("stderr %q, want one line starting %q", line, want)
 			}
-			if out.Len() != 0 {
-				t.Errorf("stdout %q, want nothing", out.String())
+			if out != "" {
+				t.Errorf("stdout %q, want nothing", out)
 			}
 		})
 	}

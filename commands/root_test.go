@@ -1,12 +1,13 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // unsetForTest clears variables for the test and restores them afterwards, including those
@@ -29,20 +30,15 @@ func TestSettingPrecedence(t *testing.T) {
 	fromEnv := filepath.Join(dir, "env.json")
 	fromFlag := filepath.Join(dir, "flag.json")
 	fromOther := filepath.Join(dir, "other.json")
-	if err := os.WriteFile(".env", []byte("FASTMCP_AUTH_TENANT_ID=t\nFASTMCP_AUTH_CLIENT_ID=c\nFASTMCP_AUTH_CACHE_FILE="+fromDotEnv+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile("other.env", []byte("FASTMCP_AUTH_TENANT_ID=t\nFASTMCP_AUTH_CLIENT_ID=c\nFASTMCP_AUTH_CACHE_FILE="+fromOther+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testenv.WriteFile(t, dir, ".env", "FASTMCP_AUTH_TENANT_ID=t\nFASTMCP_AUTH_CLIENT_ID=c\nFASTMCP_AUTH_CACHE_FILE="+fromDotEnv+"\n")
+	testenv.WriteFile(t, dir, "other.env", "FASTMCP_AUTH_TENANT_ID=t\nFASTMCP_AUTH_CLIENT_ID=c\nFASTMCP_AUTH_CACHE_FILE="+fromOther+"\n")
 	logout := func(t *testing.T, args ...string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		code := Run(context.Background(), append([]string{"fastmcp-auth", "logout"}, args...), &out, &errb)
+		code, out, errb := runMain(context.Background(), append([]string{"logout"}, args...)...)
 		if code != ExitOK {
-			t.Fatalf("exit %d: %s", code, errb.String())
+			t.Fatalf("exit %d: %s", code, errb)
 		}
-		return out.String() + errb.String()
+		return out + errb
 	}
 	for _, tc := range []struct {
 		name string
@@ -71,9 +67,7 @@ func TestRunUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	unsetForTest(t, "FASTMCP_AUTH_ENV_FILE")
-	if err := os.WriteFile("broken.env", []byte("this is not an env file\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testenv.WriteFile(t, dir, "broken.env", "this is not an env file\n")
 	for _, tc := range []struct {
 		name     string
 		args     []string
@@ -87,17 +81,15 @@ func TestRunUsageErrors(t *testing.T) {
 		{"bad log format", []string{"serve", "--no-auth", "--log-format", "xml"}, ExitUsage, "--log-format"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			code := Run(context.Background(), append([]string{"fastmcp-auth"}, tc.args...), &out, &errb)
+			code, out, line := runMain(context.Background(), tc.args...)
 			if code != tc.code {
-				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, errb.String())
+				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, line)
 			}
-			line := errb.String()
 			if !strings.HasPrefix(line, "error: ") || !strings.Contains(line, tc.contains) {
 				t.Errorf("stderr %q: want an error: line containing %q", line, tc.contains)
 			}
-			if out.Len() != 0 {
-				t.Errorf("stdout %q, want nothing", out.String())
+			if out != "" {
+				t.Errorf("stdout %q, want nothing", out)
 			}
 		})
 	}
@@ -105,11 +97,11 @@ func TestRunUsageErrors(t *testing.T) {
 
 func TestVersionAndHelp(t *testing.T) {
 	for _, args := range [][]string{{"--version"}, {"--help"}, {"serve", "--help"}, {"call", "--help"}} {
-		var out, errb bytes.Buffer
-		if code := Run(context.Background(), append([]string{"fastmcp-auth"}, args...), &out, &errb); code != ExitOK {
-			t.Errorf("%v: exit %d (%s)", args, code, errb.String())
+		code, out, errb := runMain(context.Background(), args...)
+		if code != ExitOK {
+			t.Errorf("%v: exit %d (%s)", args, code, errb)
 		}
-		if out.Len() == 0 {
+		if out == "" {
 			t.Errorf("%v printed nothing on stdout", args)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // TestServeGatewayUsageErrors: every bad gateway setting is exit 2 naming the flag, before
@@ -17,10 +19,7 @@ func TestServeGatewayUsageErrors(t *testing.T) { //nolint:paralleltest
 		t.Fatal(err)
 	}
 	_ = os.Chmod(open, 0o644)
-	badPolicy := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(badPolicy, []byte("rules:\n  - tools: [\"x\"]\n    allow: \"claims.roles +\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	badPolicy := testenv.WriteFile(t, dir, "policy.yaml", "rules:\n  - tools: [\"x\"]\n    allow: \"claims.roles +\"\n")
 	// serve --no-auth, on a free port unless the case names --addr.
 	serve := func(args ...string) []string {
 		if !slices.Contains(args, "--addr") {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
@@ -32,7 +33,8 @@ func (r *tokenRecorder) start(t *testing.T, target string) string {
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
-		r.tokens = append(r.tokens, strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "))
+		tok, _ := httpx.BearerToken(req)
+		r.tokens = append(r.tokens, tok)
 		r.mu.Unlock()
 		proxy.ServeHTTP(w, req)
 	}))
@@ -53,7 +55,7 @@ func TestServeOnBehalfOfEndToEnd(t *testing.T) { //nolint:paralleltest
 	upstream := startServe(t, append(authority, "--api-client-id", "downstream")...)
 	rec := &tokenRecorder{}
 	upURL := rec.start(t, upstream.base) + "/mcp"
-	secretFile := writeFile(t, t.TempDir(), "api-secret", apiSecret)
+	secretFile := testenv.WriteFile(t, t.TempDir(), "api-secret", apiSecret)
 	gw := func(scope string) *runningServe {
 		return startServe(t, append(authority, "--api-client-id", devauthority.DefaultAPIClientID, "--upstream", upURL,
 			"--obo-scope", scope, "--api-client-secret-file", secretFile)...)

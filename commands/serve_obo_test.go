@@ -2,10 +2,10 @@ package commands
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // TestServeOBOUsageErrors: every bad On-Behalf-Of setting is exit 2 with the fix, before
@@ -13,8 +13,8 @@ import (
 func TestServeOBOUsageErrors(t *testing.T) { //nolint:paralleltest
 	t.Setenv(envAPIClientSecret, "")
 	dir := t.TempDir()
-	secret := writeFile(t, dir, "secret", "s3cret")
-	authz := writeFile(t, dir, "headers", "Authorization: Bearer static\n")
+	secret := testenv.WriteFile(t, dir, "secret", "s3cret")
+	authz := testenv.WriteFile(t, dir, "headers", "Authorization: Bearer static\n")
 	auth := []string{"--addr", "127.0.0.1:0", "--authority", "https://127.0.0.1:1/dev", "--api-client-id", "api"}
 	up := []string{"--upstream", "http://127.0.0.1:1/mcp"}
 	cat := func(parts ...[]string) []string {
@@ -50,14 +50,4 @@ func TestServeOBOUsageErrors(t *testing.T) { //nolint:paralleltest
 			}
 		})
 	}
-}
-
-// writeFile writes content to dir/name (0600) and returns the path.
-func writeFile(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

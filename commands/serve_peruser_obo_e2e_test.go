@@ -2,7 +2,6 @@ package commands
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,16 +18,10 @@ import (
 func TestServePerUserOnBehalfOfEndToEnd(t *testing.T) { //nolint:paralleltest
 	const apiSecret = "api-s3cret-e2e"
 	everything, _ := filepath.Abs("../interop/gateway/node_modules/@modelcontextprotocol/server-everything/dist/index.js")
-	if _, err := os.Stat(everything); err != nil {
-		msg := "server-everything is needed: run `cd interop/gateway && npm ci`"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	testenv.NeedNode(t, "node and server-everything are needed: run `cd interop/gateway && npm ci`", everything)
 	da := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true, ClientSecret: apiSecret, DownstreamAPIs: []string{"downstream"}})
 	authority := []string{"--authority", da.URL(), "--ca-file", da.CAFile()}
-	secretFile := writeFile(t, t.TempDir(), "api-secret", apiSecret)
+	secretFile := testenv.WriteFile(t, t.TempDir(), "api-secret", apiSecret)
 	gw := startServe(t, append(authority, "--api-client-id", devauthority.DefaultAPIClientID, "--per-user",
 		"--obo-scope", "api://downstream/execute", "--api-client-secret-file", secretFile, "--obo-token-env", "DOWNSTREAM_TOKEN",
 		"--", "node", everything, "stdio")...)

@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/pem"
@@ -9,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -20,7 +17,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/urfave/cli/v2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth/authtest"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
@@ -61,15 +57,7 @@ func TestServeSettingErrors(t *testing.T) {
 // parseServe runs only the flag resolution of serve on args.
 func parseServe(t *testing.T, args ...string) (*serveSettings, error) {
 	t.Helper()
-	cmd := newServeCommand()
-	var got *serveSettings
-	var perr error
-	cmd.Action = func(c *cli.Context) error {
-		got, perr = serveSettingsFromFlags(c)
-		return nil
-	}
-	runAction(t, cmd, args...)
-	return got, perr
+	return parseFlags(t, newServeCommand(), serveSettingsFromFlags, args...)
 }
 
 func TestServeSettingsDefaults(t *testing.T) {
@@ -419,16 +407,18 @@ func TestServeWithExplicitKeySet(t *testing.T) {
 }
 
 // fakeAuthority serves an HTTPS discovery document for tenant whose issuer is
-// <url>/<issuerTenant>/v2.0, and key's key set; it returns the server URL and a CA file
-// trusting it.
+// <url>/<issuerTenant>/v2.0 (with the authorization and token endpoints the web console
+// needs), and key's key set; it returns the server URL and a CA file trusting it.
 func fakeAuthority(t *testing.T, key *authtest.Key, tenant, issuerTenant string) (string, string) {
 	t.Helper()
 	var authority *httptest.Server
 	authority = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		b := authority.URL + "/" + tenant
 		switch r.URL.Path {
 		case "/" + tenant + "/v2.0/.well-known/openid-configuration":
-			fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, authority.URL+"/"+issuerTenant+"/v2.0", authority.URL+"/"+tenant+"/discovery/v2.0/keys")
+			fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q,"authorization_endpoint":%q,"token_endpoint":%q}`,
+				authority.URL+"/"+issuerTenant+"/v2.0", b+"/discovery/v2.0/keys", b+"/oauth2/v2.0/authorize", b+"/oauth2/v2.0/token")
 		case "/" + tenant + "/discovery/v2.0/keys":
 			_, _ = w.Write(authtest.JWKS(key))
 		default:
@@ -442,11 +432,7 @@ func fakeAuthority(t *testing.T, key *authtest.Key, tenant, issuerTenant string)
 // writeCA writes the certificate of a TLS test server to a PEM file for --ca-file.
 func writeCA(t *testing.T, srv *httptest.Server) string {
 	t.Helper()
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return caFile
+	return testenv.WriteFile(t, t.TempDir(), "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
 }
 
 func TestServeDiscoversTheAuthority(t *testing.T) {
@@ -488,13 +474,12 @@ func TestServeNoAuthWarns(t *testing.T) {
 // token, so serve stops at once with a usage error that says what to set.
 func TestServeRefusesAMultiTenantIssuerTemplate(t *testing.T) {
 	authorityURL, caFile := fakeAuthority(t, authtest.NewKey(t, "k1"), "common", "{tenantid}")
-	var out, errb bytes.Buffer
-	code := Run(context.Background(), []string{"fastmcp-auth", "serve", "--addr", "127.0.0.1:0",
-		"--authority", authorityURL + "/common", "--ca-file", caFile, "--api-client-id", "api"}, &out, &errb)
+	code, _, msg := runMain(context.Background(), "serve", "--addr", "127.0.0.1:0",
+		"--authority", authorityURL+"/common", "--ca-file", caFile, "--api-client-id", "api")
 	if code != ExitUsage {
-		t.Fatalf("exit %d, want %d; stderr %s", code, ExitUsage, errb.String())
+		t.Fatalf("exit %d, want %d; stderr %s", code, ExitUsage, msg)
 	}
-	if msg := errb.String(); !strings.Contains(msg, "multi-tenant") || !strings.Contains(msg, "--tenant-id") || !strings.Contains(msg, "--issuer") {
+	if !strings.Contains(msg, "multi-tenant") || !strings.Contains(msg, "--tenant-id") || !strings.Contains(msg, "--issuer") {
 		t.Errorf("stderr %q: want the multi-tenant explanation naming --tenant-id and --issuer", msg)
 	}
 }

@@ -3,13 +3,8 @@ package commands
 import (
 	"bytes"
 	"context"
-	"encoding/pem"
-	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,20 +17,13 @@ import (
 // parseWeb runs only the flag resolution of serve and --web on args.
 func parseWeb(t *testing.T, args ...string) (*webSettings, error) {
 	t.Helper()
-	cmd := newServeCommand()
-	var got *webSettings
-	var perr error
-	cmd.Action = func(c *cli.Context) error {
+	return parseFlags(t, newServeCommand(), func(c *cli.Context) (*webSettings, error) {
 		s, err := serveSettingsFromFlags(c)
 		if err != nil {
-			perr = err
-			return nil
+			return nil, err
 		}
-		got, perr = webSettingsFromFlags(c, s)
-		return nil
-	}
-	runAction(t, cmd, args...)
-	return got, perr
+		return webSettingsFromFlags(c, s)
+	}, args...)
 }
 
 func TestServeWebSettings(t *testing.T) {
@@ -96,35 +84,9 @@ func TestServeWebSettings(t *testing.T) {
 	}
 }
 
-// newFakeSPAAuthority serves discovery (with the authorization and token endpoints) and the
-// key set over TLS, and writes its CA to a file for --ca-file.
-func newFakeSPAAuthority(t *testing.T) (authority *httptest.Server, caFile string) {
-	t.Helper()
-	key := authtest.NewKey(t, "k1")
-	authority = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		b := authority.URL + "/dev"
-		switch r.URL.Path {
-		case "/dev/v2.0/.well-known/openid-configuration":
-			fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q,"authorization_endpoint":%q,"token_endpoint":%q}`,
-				b+"/v2.0", b+"/discovery/v2.0/keys", b+"/oauth2/v2.0/authorize", b+"/oauth2/v2.0/token")
-		case "/dev/discovery/v2.0/keys":
-			_, _ = w.Write(authtest.JWKS(key))
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(authority.Close)
-	caFile = filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: authority.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return authority, caFile
-}
-
 func TestServeWebServesTheConsole(t *testing.T) {
-	authority, caFile := newFakeSPAAuthority(t)
-	srv := startServe(t, "--web", "--client-id", "spa-id", "--authority", authority.URL+"/dev", "--ca-file", caFile, "--api-client-id", "dev-api")
+	authority, caFile := fakeAuthority(t, authtest.NewKey(t, "k1"), "dev", "dev")
+	srv := startServe(t, "--web", "--client-id", "spa-id", "--authority", authority+"/dev", "--ca-file", caFile, "--api-client-id", "dev-api")
 
 	resp, err := http.Get(srv.base + "/")
 	if err != nil {
@@ -135,18 +97,18 @@ func TestServeWebServesTheConsole(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !bytes.Contains(body, []byte(`src="assets/app.js"`)) {
 		t.Fatalf("GET /: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' "+authority.URL+";") {
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' "+authority+";") {
 		t.Errorf("CSP %q does not allow exactly this origin and the authority's", csp)
 	}
 	got := getJSONMap(t, srv.base+"/config.json")
 	want := map[string]any{
 		"authRequired":      true,
-		"authority":         authority.URL + "/dev",
-		"issuer":            authority.URL + "/dev/v2.0",
+		"authority":         authority + "/dev",
+		"issuer":            authority + "/dev/v2.0",
 		"clientId":          "spa-id",
 		"scopes":            []any{"api://dev-api/execute", "openid", "profile"},
-		"authorizeEndpoint": authority.URL + "/dev/oauth2/v2.0/authorize",
-		"tokenEndpoint":     authority.URL + "/dev/oauth2/v2.0/token",
+		"authorizeEndpoint": authority + "/dev/oauth2/v2.0/authorize",
+		"tokenEndpoint":     authority + "/dev/oauth2/v2.0/token",
 		"mcpPath":           "/mcp",
 		"restPath":          "/reverse",
 	}
@@ -171,8 +133,8 @@ func TestServeWebNoAuth(t *testing.T) {
 }
 
 func TestServeWebExitCodes(t *testing.T) {
-	authority, caFile := newFakeSPAAuthority(t)
-	keys := []string{"--jwks-uri", authority.URL + "/dev/discovery/v2.0/keys", "--issuer", authority.URL + "/dev/v2.0", "--ca-file", caFile, "--api-client-id", "a"}
+	authority, caFile := fakeAuthority(t, authtest.NewKey(t, "k1"), "dev", "dev")
+	keys := []string{"--jwks-uri", authority + "/dev/discovery/v2.0/keys", "--issuer", authority + "/dev/v2.0", "--ca-file", caFile, "--api-client-id", "a"}
 	tests := []struct {
 		name     string
 		args     []string
@@ -182,7 +144,7 @@ func TestServeWebExitCodes(t *testing.T) {
 		{"missing client id", []string{"--web", "--no-auth=false", "--authority", "https://127.0.0.1:1/dev", "--api-client-id", "a"}, ExitUsage, "error: --web needs --client-id"},
 		// The key set answers but the authority the console signs in at does not.
 		{"unreachable authority", append([]string{"--web", "--client-id", "spa", "--authority", "https://127.0.0.1:1/dev"}, keys...), ExitUnreachable, "error: web console: could not discover the authority: could not reach https://127.0.0.1:1/dev/v2.0/.well-known/openid-configuration"},
-		{"authority without the endpoints", append([]string{"--web", "--client-id", "spa", "--authority", authority.URL + "/other"}, keys...), ExitFailure, "error: web console: could not discover the authority: " + authority.URL + "/other/v2.0/.well-known/openid-configuration answered 404 Not Found"},
+		{"authority without the endpoints", append([]string{"--web", "--client-id", "spa", "--authority", authority + "/other"}, keys...), ExitFailure, "error: web console: could not discover the authority: " + authority + "/other/v2.0/.well-known/openid-configuration answered 404 Not Found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

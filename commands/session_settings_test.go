@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -17,16 +16,15 @@ func TestClientWithoutSignInSettingsIsNotSignedIn(t *testing.T) {
 		"FASTMCP_AUTH_TOKEN", "FASTMCP_AUTH_API_CLIENT_ID", "FASTMCP_AUTH_ENV_FILE", "FASTMCP_AUTH_NO_AUTH")
 	server := "http://" + testenv.FreeAddr(t) + "/mcp"
 	for _, args := range [][]string{{"tools"}, {"call", "reverse_tool", "query=hi"}} {
-		var out, errb bytes.Buffer
-		code := Run(context.Background(), append(append([]string{"fastmcp-auth"}, args...), "--server", server), &out, &errb)
+		code, out, msg := runMain(context.Background(), append(args, "--server", server)...)
 		if code != ExitAuth {
-			t.Errorf("%v: exit %d, want %d (%s)", args, code, ExitAuth, errb.String())
+			t.Errorf("%v: exit %d, want %d (%s)", args, code, ExitAuth, msg)
 		}
-		if msg := errb.String(); !strings.HasPrefix(msg, "error: not signed in: run fastmcp-auth login") || !strings.Contains(msg, "--client-id") {
+		if !strings.HasPrefix(msg, "error: not signed in: run fastmcp-auth login") || !strings.Contains(msg, "--client-id") {
 			t.Errorf("%v: stderr %q", args, msg)
 		}
-		if out.Len() != 0 {
-			t.Errorf("%v: stdout %q", args, out.String())
+		if out != "" {
+			t.Errorf("%v: stdout %q", args, out)
 		}
 	}
 }

@@ -31,7 +31,7 @@ func TestToolsGolden(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			args := append([]string{"tools", "--no-auth", "--server", srv.URL + "/mcp"}, tc.args...)
-			code, stdout, stderr := runClientCLI(context.Background(), args...)
+			code, stdout, stderr := runMain(context.Background(), args...)
 			if code != ExitOK || stderr != "" {
 				t.Fatalf("exit %d, stderr %q", code, stderr)
 			}

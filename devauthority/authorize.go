@@ -287,11 +287,11 @@ func (a *Authority) grantAuthorizationCode(r *http.Request, form url.Values, cli
 	code, verifier, redirectURI := form.Get("code"), form.Get("code_verifier"), form.Get("redirect_uri")
 	switch {
 	case code == "":
-		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'code'.")
+		return nil, errMissingParameter("code")
 	case redirectURI == "":
-		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'redirect_uri'.")
+		return nil, errMissingParameter("redirect_uri")
 	case verifier == "":
-		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'code_verifier'.")
+		return nil, errMissingParameter("code_verifier")
 	}
 	now := a.cfg.Now()
 	a.mu.Lock()

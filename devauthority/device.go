@@ -64,7 +64,7 @@ func (a *Authority) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]any, *oauthError) {
 	clientID := form.Get("client_id")
 	if clientID == "" {
-		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'client_id'.")
+		return nil, errMissingParameter("client_id")
 	}
 	if !validClientID(clientID) {
 		return nil, errInvalidRequest(aadstsMalformed, "The client_id is not valid.")
@@ -77,7 +77,7 @@ func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]an
 		return nil, oerr
 	}
 	if len(sr.requested) == 0 {
-		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'scope'.")
+		return nil, errMissingParameter("scope")
 	}
 	now := a.cfg.Now()
 	dc := "dev." + randomToken(32)
@@ -152,7 +152,7 @@ func normalizeUserCode(s string) string {
 func (a *Authority) grantDevice(r *http.Request, form url.Values, clientID string) (map[string]any, *oauthError) {
 	dc := form.Get("device_code")
 	if dc == "" {
-		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'device_code'.")
+		return nil, errMissingParameter("device_code")
 	}
 	now := a.cfg.Now()
 	a.mu.Lock()
@@ -168,7 +168,7 @@ func (a *Authority) grantDevice(r *http.Request, form url.Values, clientID strin
 	// device code grant has no way to: Entra refuses it so, whatever the person decided.
 	case a.isConfidential(clientID):
 		a.removeDeviceLocked(d)
-		oerr = errInvalidClient(aadstsMissingSecret, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+		oerr = errMissingSecret()
 	case now.After(d.expires):
 		// Kept (pruneLocked forgets it later), so that the page, and a later poll, still say
 		// "expired" rather than "unknown code" after the client's poll saw the expiry.

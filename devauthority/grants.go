@@ -47,7 +47,7 @@ func (a *Authority) handleToken(w http.ResponseWriter, r *http.Request) {
 func (a *Authority) grant(r *http.Request, form url.Values) (map[string]any, *oauthError) {
 	gt := form.Get("grant_type")
 	if gt == "" {
-		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'grant_type'.")
+		return nil, errMissingParameter("grant_type")
 	}
 	switch gt {
 	case grantClientCreds:
@@ -57,7 +57,7 @@ func (a *Authority) grant(r *http.Request, form url.Values) (map[string]any, *oa
 	}
 	clientID := form.Get("client_id")
 	if clientID == "" {
-		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'client_id'.")
+		return nil, errMissingParameter("client_id")
 	}
 	if !validClientID(clientID) {
 		return nil, errInvalidRequest(aadstsMalformed, "The client_id is not valid.")
@@ -134,7 +134,7 @@ func (a *Authority) tokenResponse(r *http.Request, form url.Values, clientID str
 func (a *Authority) grantRefresh(r *http.Request, form url.Values, clientID string) (map[string]any, *oauthError) {
 	rt := form.Get("refresh_token")
 	if rt == "" {
-		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'refresh_token'.")
+		return nil, errMissingParameter("refresh_token")
 	}
 	now := a.cfg.Now()
 	a.mu.Lock()
@@ -227,7 +227,7 @@ func (a *Authority) authenticateClient(r *http.Request, form url.Values) (string
 		clientID, secret = uu, pp
 	}
 	if clientID == "" {
-		return "", errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'client_id'.")
+		return "", errMissingParameter("client_id")
 	}
 	if !validClientID(clientID) {
 		return "", errInvalidRequest(aadstsMalformed, "The client_id is not valid.")
@@ -238,7 +238,7 @@ func (a *Authority) authenticateClient(r *http.Request, form url.Values) (string
 		return "", errInvalidClient(aadstsMissingSecret, "The client credentials and On-Behalf-Of grants are disabled: start dev-authority with --client-secret-file or FASTMCP_AUTH_DEV_CLIENT_SECRET.")
 	}
 	if secret == "" {
-		return "", errInvalidClient(aadstsMissingSecret, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+		return "", errMissingSecret()
 	}
 	// Compare digests in constant time, so neither the content nor the length of the
 	// configured secret leaks through timing.

@@ -81,6 +81,18 @@ func errInvalidClient(aadsts int, msg string) *oauthError {
 	return &oauthError{401, "invalid_client", aadsts, msg}
 }
 
+// errMissingParameter is Entra's answer to a token or device code request without a required
+// form parameter.
+func errMissingParameter(name string) *oauthError {
+	return errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: '"+name+"'.")
+}
+
+// errMissingSecret is Entra's answer to a client that must authenticate (a confidential one)
+// and sent no secret.
+func errMissingSecret() *oauthError {
+	return errInvalidClient(aadstsMissingSecret, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+}
+
 // correlationIDPattern limits the echoed client-request-id to a GUID-like token, so that the
 // error body never reflects arbitrary input.
 var correlationIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`) })

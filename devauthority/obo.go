@@ -34,7 +34,7 @@ func (a *Authority) grantOnBehalfOf(r *http.Request, form url.Values) (map[strin
 	}
 	assertion := form.Get("assertion")
 	if assertion == "" {
-		return nil, errInvalidRequest(aadstsInvalidRequest, "The request body must contain the following parameter: 'assertion'.")
+		return nil, errMissingParameter("assertion")
 	}
 	clientID, oerr := a.authenticateClient(r, form)
 	if oerr != nil {

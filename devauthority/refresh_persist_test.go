@@ -67,9 +67,7 @@ func restart(t *testing.T, a *devauthority.Authority, cfg devauthority.Config) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := a.Shutdown(ctx); err != nil {
+	if err := testenv.StopAuthority(a); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	cfg.Addr = u.Host
@@ -259,10 +257,7 @@ func TestRefreshFileDamaged(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			path := filepath.Join(dir, refreshFileName)
-			if err := os.WriteFile(path, []byte(tc.data), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := testenv.WriteFile(t, dir, refreshFileName, tc.data)
 			clk := newFakeClock()
 			logs := &testenv.SyncBuffer{}
 			a := testenv.DevAuthority(t, devauthority.Config{StateDir: dir, AutoApprove: true, Now: clk.Now,

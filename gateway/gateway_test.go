@@ -172,9 +172,12 @@ func events(t testing.TB, resp *http.Response, fn func(rpcMsg)) []rpcMsg {
 	return out
 }
 
+// initializeRequest is a client's initialize request (protocol 2025-11-25).
+const initializeRequest = `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+
 func (c *client) initialize() {
 	c.h.t.Helper()
-	resp := c.request(http.MethodPost, []byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
+	resp := c.request(http.MethodPost, []byte(initializeRequest))
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
 		c.h.t.Fatalf("initialize: %d %s", resp.StatusCode, b)

@@ -87,13 +87,8 @@ func (g *Gateway) session(w http.ResponseWriter, r *http.Request) *session {
 // an initialize starts the session first. The whole body is read and checked before anything
 // is relayed, so a malformed batch relays none of its messages.
 func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r)
+	_, raws, ok := readBody(w, r)
 	if !ok {
-		return
-	}
-	raws, err := splitBody(body)
-	if err != nil {
-		httpError(w, http.StatusBadRequest, codeParseError, "the body is not a JSON-RPC message: "+err.Error())
 		return
 	}
 	msgs := make([]*message, len(raws))
@@ -127,6 +122,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, codeInvalidRequest, "initialize starts a session: send it without Mcp-Session-Id")
 			return
 		}
+		var err error
 		s, err = g.newSession(r.Context(), ownerOf(id), id)
 		var tokenErr *TokenError
 		switch {
@@ -228,18 +224,24 @@ func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// readBody reads a POST body of at most maxBody bytes, answering 413 for a larger one and 400
-// for one that could not be read (the client went away mid-body), and reports whether it did.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// readBody reads a POST body of at most maxBody bytes and splits it into its JSON-RPC messages
+// (one, or a batch's), answering 413 for a larger body, 400 for one that could not be read
+// (the client went away mid-body) and a parse error for one that is not JSON-RPC; it reports
+// whether it did.
+func readBody(w http.ResponseWriter, r *http.Request) (body []byte, raws [][]byte, ok bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			httpError(w, http.StatusRequestEntityTooLarge, codeInvalidRequest, "the request body is too large")
-			return nil, false
+			return nil, nil, false
 		}
 		httpError(w, http.StatusBadRequest, codeInvalidRequest, "could not read the request body")
-		return nil, false
+		return nil, nil, false
 	}
-	return body, true
+	if raws, err = splitBody(body); err != nil {
+		httpError(w, http.StatusBadRequest, codeParseError, "the body is not a JSON-RPC message: "+err.Error())
+		return nil, nil, false
+	}
+	return body, raws, true
 }

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/jsonrpc"
 )
 
@@ -86,11 +86,11 @@ func (g *Gateway) noteAssertion(r *http.Request) {
 		return
 	}
 	id := g.identity(r)
-	fields := strings.Fields(r.Header.Get("Authorization"))
-	if id == nil || len(fields) != 2 || !strings.EqualFold(fields[0], "Bearer") {
+	token, ok := httpx.BearerToken(r)
+	if id == nil || !ok {
 		return
 	}
-	g.assertions.note(ownerOf(id), id, fields[1])
+	g.assertions.note(ownerOf(id), id, token)
 }
 
 // userToken is SessionInfo.UserToken for owner's sessions: the On-Behalf-Of token of the

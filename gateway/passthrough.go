@@ -81,13 +81,9 @@ func (h *passthrough) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body []byte
 	calls := map[string]*call{}
 	if r.Method == http.MethodPost {
+		var raws [][]byte
 		var ok bool
-		if body, ok = readBody(w, r); !ok {
-			return
-		}
-		raws, err := splitBody(body)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, codeParseError, "the body is not a JSON-RPC message: "+err.Error())
+		if body, raws, ok = readBody(w, r); !ok {
 			return
 		}
 		// A throwaway session: authorize needs one for the policy and the logs, and nothing

@@ -265,7 +265,7 @@ func TestPerUserExchangeFailure(t *testing.T) {
 	need := errors.New("AADSTS65001: the user has not consented: ask an administrator to grant consent")
 	x.setFail(need)
 	h, pu := perUserHarness(t, x)
-	resp := h.client("alice").request(http.MethodPost, []byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
+	resp := h.client("alice").request(http.MethodPost, []byte(initializeRequest))
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	var m rpcMsg

@@ -5,12 +5,7 @@
 package interop
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,11 +22,8 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 // requireNode skips (or fails under CI) when node or the pinned npm packages are missing.
 func requireNode(t *testing.T) {
 	t.Helper()
-	_, nodeErr := exec.LookPath("node")
-	_, pkgErr := os.Stat(filepath.Join("node_modules", "@modelcontextprotocol", "sdk", "package.json"))
-	if nodeErr != nil || pkgErr != nil {
-		testenv.Missing(t, "node and the pinned npm packages are needed: run `cd interop && npm ci`")
-	}
+	testenv.NeedNode(t, "node and the pinned npm packages are needed: run `cd interop && npm ci`",
+		"node_modules/@modelcontextprotocol/sdk/package.json")
 }
 
 type fixture struct {
@@ -63,25 +55,9 @@ func startFixtureWith(t *testing.T, urlAsAppID bool) *fixture {
 		cfg.AppIDURI = "http://" + addr + "/mcp"
 		extra = append(extra, "--app-id-uri", cfg.AppIDURI)
 	}
-	a := testenv.DevAuthority(t, cfg)
-	cmd := exec.Command(testenv.Binary(t), append([]string{"serve", "--addr", addr, "--progress-interval", "50ms"}, extra...)...)
-	cmd.Env = append(os.Environ(),
-		"FASTMCP_AUTH_AUTHORITY="+a.URL(), "FASTMCP_AUTH_CA_FILE="+a.CAFile(),
-		"FASTMCP_AUTH_API_CLIENT_ID=fastmcp-dev-api", "FASTMCP_AUTH_PUBLIC_URL=http://"+addr+"/mcp")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait() // the exit status of a server stopped by a signal says nothing
-		if t.Failed() {
-			t.Logf("serve logs:\n%s", logs.String())
-		}
-	})
-	testenv.WaitHealthy(t, "http://"+addr+"/healthz", 15*time.Second) // the cleanup prints the serve logs
-	return &fixture{authority: a, serverURL: "http://" + addr + "/mcp"}
+	f := &fixture{authority: testenv.DevAuthority(t, cfg), serverURL: "http://" + addr + "/mcp"}
+	testenv.Serve(t, f.authority, addr, f.serverURL, append([]string{"--progress-interval", "50ms"}, extra...)...)
+	return f
 }
 
 // tsReport is what interop/ts-client.mjs prints.
@@ -104,19 +80,10 @@ type tsReport struct {
 
 func runTS(t *testing.T, token string, args ...string) tsReport {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", append([]string{"ts-client.mjs"}, args...)...)
-	cmd.Env = append(os.Environ(), "MCP_TOKEN="+token)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("ts-client: %v\n%s", err, stderr.String())
-	}
 	var rep tsReport
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("ts-client printed %q: %v", out, err)
+	cmd := testenv.Node(testenv.Context(t, 60*time.Second), []string{"MCP_TOKEN=" + token}, append([]string{"ts-client.mjs"}, args...)...)
+	if stderr, err := testenv.RunJSON(t, cmd, &rep); err != nil {
+		t.Fatalf("ts-client: %v\n%s", err, stderr)
 	}
 	return rep
 }

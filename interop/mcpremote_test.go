@@ -2,10 +2,6 @@ package interop
 
 import (
 	"bytes"
-	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,28 +10,24 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
+// mcpRemote is the pinned mcp-remote's client.
+const mcpRemote = "node_modules/mcp-remote/dist/client.js"
+
 // requireMCPRemote skips (or fails under CI) when node or the pinned mcp-remote is missing.
-func requireMCPRemote(t *testing.T) string {
+func requireMCPRemote(t *testing.T) {
 	t.Helper()
 	requireNode(t)
-	bin := filepath.Join("node_modules", "mcp-remote", "dist", "client.js")
-	if _, err := os.Stat(bin); err != nil {
-		testenv.Missing(t, "mcp-remote 0.15.1 is needed: run `cd interop && npm ci`")
-	}
-	return bin
+	testenv.NeedNode(t, "mcp-remote 0.15.1 is needed: run `cd interop && npm ci`", mcpRemote)
 }
 
 // runMCPRemote runs mcp-remote-client 0.15.1 against the fixture's server the way the README's
 // recipe does: the pre-registered public client fastmcp-dev-cli as static client information,
 // the device grant (no browser), the development authority's CA through NODE_EXTRA_CA_CERTS,
 // and extra arguments. It returns everything mcp-remote logged and its error.
-func runMCPRemote(t *testing.T, bin string, f *fixture, extra ...string) (string, error) {
+func runMCPRemote(t *testing.T, f *fixture, extra ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	args := append([]string{bin, f.serverURL, "--static-oauth-client-info", `{"client_id":"` + devauthority.DevClientID + `"}`, "--device-code"}, extra...)
-	cmd := exec.CommandContext(ctx, "node", args...)
-	cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+f.authority.CAFile(), "MCP_REMOTE_CONFIG_DIR="+t.TempDir())
+	args := append([]string{mcpRemote, f.serverURL, "--static-oauth-client-info", `{"client_id":"` + devauthority.DevClientID + `"}`, "--device-code"}, extra...)
+	cmd := testenv.Node(testenv.Context(t, 90*time.Second), []string{"NODE_EXTRA_CA_CERTS=" + f.authority.CAFile(), "MCP_REMOTE_CONFIG_DIR=" + t.TempDir()}, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// mcp-remote-client shuts down when its stdin ends: keep it open until the process exits
@@ -59,7 +51,7 @@ func runMCPRemote(t *testing.T, bin string, f *fixture, extra ...string) (string
 // (--disable-resource-parameter). Without either, mcp-remote sends the server URL as resource
 // and the authority answers AADSTS9010010, as Entra would.
 func TestMCPRemoteSignsInAndListsTools(t *testing.T) {
-	bin := requireMCPRemote(t)
+	requireMCPRemote(t)
 	f := startFixture(t)
 	for _, tc := range []struct {
 		name  string
@@ -71,7 +63,7 @@ func TestMCPRemoteSignsInAndListsTools(t *testing.T) {
 		{"server URL as resource", nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := runMCPRemote(t, bin, f, tc.extra...)
+			out, err := runMCPRemote(t, f, tc.extra...)
 			listed := strings.Contains(out, `"reverse_tool"`) && strings.Contains(out, `"random_number_tool"`)
 			if tc.ok && (err != nil || !listed) {
 				t.Fatalf("mcp-remote did not list the tools (err %v):\n%s", err, out)
@@ -88,9 +80,9 @@ func TestMCPRemoteSignsInAndListsTools(t *testing.T) {
 // SDK inside it picks scopes (<url>/execute), authority and resource (the URL) from the
 // metadata, and the authority accepts them.
 func TestMCPRemoteWithURLAsIdentifierURI(t *testing.T) {
-	bin := requireMCPRemote(t)
+	requireMCPRemote(t)
 	f := startFixtureWith(t, true)
-	out, err := runMCPRemote(t, bin, f)
+	out, err := runMCPRemote(t, f)
 	if err != nil || !strings.Contains(out, `"reverse_tool"`) {
 		t.Fatalf("mcp-remote did not list the tools (err %v):\n%s", err, out)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 )
 
 // AuthError is a 401 or 403 answer from the MCP server, with its WWW-Authenticate challenge
@@ -185,12 +186,7 @@ var errEndpointNotFound = errors.New("HTTP 404 Not Found: no MCP endpoint at thi
 // unreachable wraps err as an UnreachableError for endpoint, keeping the innermost useful
 // cause (the *url.Error's own error, which names the dial or TLS failure).
 func unreachable(endpoint string, err error) *UnreachableError {
-	cause := err
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		cause = ue.Err
-	}
-	return &UnreachableError{URL: redactURL(endpoint), Err: cause}
+	return &UnreachableError{URL: redactURL(endpoint), Err: netx.Cause(err)}
 }
 
 // redactURL hides a password in the URL's user info.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 )
 
 // bearerAuth is the go-sdk OAuthHandler of the client: it supplies the bearer token of an
@@ -43,7 +43,7 @@ func (b bearerAuth) Authorize(ctx context.Context, req *http.Request, resp *http
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	_ = resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized && b.tokens != nil {
-		rejected := strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")
+		rejected, _ := httpx.BearerToken(req)
 		if fresh, err := b.tokens.Refresh(ctx, rejected); err == nil && fresh != rejected {
 			return nil
 		}

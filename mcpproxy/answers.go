@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"unicode"
 
@@ -88,11 +87,7 @@ func loginScope(s string) string {
 
 // unreachable is the answer when the server could not be reached at all.
 func (p *proxy) unreachable(err error) *rpcError {
-	var ue *url.Error
-	// A *url.Error repeats the method and URL; the message names the server once.
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
+	err = netx.Cause(err) // the message names the server once
 	if errors.Is(err, netx.ErrCrossOriginRedirect) {
 		return &rpcError{Code: CodeUpstream, Message: fmt.Sprintf("the MCP server at %s: %v", p.cfg.Server, err)}
 	}

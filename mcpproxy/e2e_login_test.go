@@ -21,6 +21,7 @@ import (
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 )
@@ -165,7 +166,7 @@ func newLoginEnv(t *testing.T, lifetime time.Duration) *loginEnv {
 // the server's own checks.
 func (e *loginEnv) front(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok := bearer(r)
+		tok, _ := httpx.BearerToken(r)
 		if r.Method == http.MethodPost {
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))

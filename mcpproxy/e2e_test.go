@@ -1,7 +1,6 @@
 package mcpproxy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -157,32 +156,18 @@ type tsReport struct {
 // packages of interop/) missing: the test fails under CI and skips otherwise.
 func runTSClient(t *testing.T, scenario, server, token string) tsReport {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err == nil {
-		if _, serr := os.Stat("../interop/node_modules/@modelcontextprotocol/sdk"); serr != nil {
-			err = fmt.Errorf("interop/node_modules is missing (run npm ci in interop): %w", serr)
-		}
-	}
-	if err != nil {
-		testenv.Missing(t, fmt.Sprintf("the TypeScript interop test needs node: %v", err))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "ts-client.mjs", "stdio", scenario, "--",
-		testenv.Binary(t), "proxy", "--server", server)
+	testenv.NeedNode(t, "the TypeScript interop test needs node and interop/node_modules: run `cd interop && npm ci`",
+		"../interop/node_modules/@modelcontextprotocol/sdk/package.json")
+	cmd := testenv.Node(testenv.Context(t, 60*time.Second), []string{"FASTMCP_AUTH_TOKEN=" + token, "FASTMCP_AUTH_ENV_FILE=/dev/null"},
+		"ts-client.mjs", "stdio", scenario, "--", testenv.Binary(t), "proxy", "--server", server)
 	cmd.Dir = "../interop"
-	cmd.Env = append(os.Environ(), "FASTMCP_AUTH_TOKEN="+token, "FASTMCP_AUTH_ENV_FILE=/dev/null")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("ts-client: %v\nstderr:\n%s", err, stderr.String())
-	}
-	if strings.Contains(stderr.String(), token) {
-		t.Errorf("the token appears in the proxy's logs:\n%s", stderr.String())
-	}
 	var r tsReport
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		t.Fatalf("ts-client report %q: %v\nstderr:\n%s", stdout.String(), err, stderr.String())
+	stderr, err := testenv.RunJSON(t, cmd, &r)
+	if err != nil {
+		t.Fatalf("ts-client: %v\nstderr:\n%s", err, stderr)
+	}
+	if strings.Contains(stderr, token) {
+		t.Errorf("the token appears in the proxy's logs:\n%s", stderr)
 	}
 	return r
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 )
 
 // upstream is a fake remote MCP server: the go-sdk Streamable HTTP handler (stateful, as
@@ -132,8 +132,9 @@ func (u *upstream) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
 		u.methods = append(u.methods, r.Method)
-		valid, noScope := u.valid, u.noScope[bearer(r)]
-		ok := valid == nil || valid[bearer(r)]
+		tok, _ := httpx.BearerToken(r)
+		valid, noScope := u.valid, u.noScope[tok]
+		ok := valid == nil || valid[tok]
 		if !ok && !noScope {
 			u.rejected++
 		}
@@ -152,10 +153,6 @@ func (u *upstream) wrap(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 		}
 	})
-}
-
-func bearer(r *http.Request) string {
-	return strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 }
 
 func (u *upstream) setValid(tokens ...string) {

@@ -11,6 +11,7 @@ import (
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 )
 
 // identityKey is the key of the *auth.Identity in the SDK TokenInfo.Extra map, which is how
@@ -86,7 +87,7 @@ func (a *authenticator) wrap(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := bearerToken(r)
+		token, ok := httpx.BearerToken(r) // the same field rule the SDK middleware applies after us
 		if !ok {
 			noteReason(r, "missing_token")
 			a.challenge(w, r, "", "")
@@ -126,18 +127,6 @@ func (a *authenticator) wrap(next http.Handler) http.Handler {
 		}
 		serveAs(next, w, r, id)
 	})
-}
-
-// bearerToken extracts the token of "Authorization: Bearer <token>" (scheme case-insensitive,
-// [RFC 6750] section 2.1), with the same field rule the SDK middleware applies after us.
-//
-// [RFC 6750]: https://www.rfc-editor.org/rfc/rfc6750
-func bearerToken(r *http.Request) (string, bool) {
-	fields := strings.Fields(r.Header.Get("Authorization"))
-	if len(fields) != 2 || !strings.EqualFold(fields[0], "Bearer") {
-		return "", false
-	}
-	return fields[1], true
 }
 
 // challenge sets the WWW-Authenticate header of a 401 or 403: error (when given), scope (all

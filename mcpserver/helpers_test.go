@@ -134,6 +134,24 @@ func (p *progressLog) waitFor(n int, d time.Duration) []mcp.ProgressNotification
 	return p.snapshot()
 }
 
+// connectInMemory connects a client to s over in-memory transports and returns the client's
+// session; both sessions close when the test ends.
+func connectInMemory(t *testing.T, ctx context.Context, s *mcp.Server) *mcp.ClientSession {
+	t.Helper()
+	ct, st := mcp.NewInMemoryTransports()
+	ss, err := s.Connect(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ss.Close() })
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1"}, nil).Connect(ctx, ct, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+	return cs
+}
+
 // connect opens an MCP client session on url with token (none when empty), speaking the
 // 2025-11-25 protocol as the TypeScript SDK and the inspector do.
 func connect(t *testing.T, ctx context.Context, url, token string, progress *progressLog) *mcp.ClientSession {

@@ -299,18 +299,7 @@ func TestReverseGraphemes(t *testing.T) {
 func TestToolsGolden(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	ct, st := mcp.NewInMemoryTransports()
-	ss, err := NewServer(Config{}).Connect(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ss.Close()
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "golden", Version: "1"}, nil).Connect(ctx, ct, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
-	res, err := cs.ListTools(ctx, &mcp.ListToolsParams{})
+	res, err := connectInMemory(t, ctx, NewServer(Config{})).ListTools(ctx, &mcp.ListToolsParams{})
 	if err != nil {
 		t.Fatal(err)
 	}

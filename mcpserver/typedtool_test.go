@@ -1,7 +1,6 @@
 package mcpserver
 
 import (
-	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"regexp"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 // TestTypedToolMatchesSDK calls reverse_tool as registered by register (raw AddTool, schemas
@@ -20,25 +21,13 @@ import (
 // valid and invalid arguments of every shape, and generated ones.
 func TestTypedToolMatchesSDK(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testenv.Context(t, 60*time.Second)
 	tl := &tools{logger: discardLogger()}
 
 	connect := func(register func(*mcp.Server)) *mcp.ClientSession {
 		s := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
 		register(s)
-		ct, st := mcp.NewInMemoryTransports()
-		ss, err := s.Connect(ctx, st, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = ss.Close() })
-		cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, ct, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cs.Close() })
-		return cs
+		return connectInMemory(t, ctx, s)
 	}
 	ours := connect(func(s *mcp.Server) { tl.register(s) })
 	sdk := connect(func(s *mcp.Server) { mcp.AddTool(s, reverseToolDef(), tl.reverse) })

@@ -1,10 +1,10 @@
 package policy
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
 const sample = `
@@ -159,13 +159,9 @@ func TestMatch(t *testing.T) {
 
 func TestHolderReloadKeepsOldOnError(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "policy.yaml")
-	write := func(s string) {
-		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("rules:\n  - tools: [a]\n    allow: \"true\"\n")
+	dir := t.TempDir()
+	write := func(s string) string { return testenv.WriteFile(t, dir, "policy.yaml", s) }
+	path := write("rules:\n  - tools: [a]\n    allow: \"true\"\n")
 	h, err := NewHolder(path)
 	if err != nil {
 		t.Fatal(err)

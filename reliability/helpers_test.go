@@ -21,9 +21,6 @@ import (
 // long reports whether the long runs (figures for docs/reliability.md) were asked for.
 func long() bool { return os.Getenv("RELIABILITY_LONG") != "" }
 
-// inCI reports whether the test runs under CI, where a missing external tool fails the test.
-func inCI() bool { return os.Getenv("CI") != "" }
-
 // TestMain removes the binary testenv.Binary built.
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 

@@ -2,7 +2,7 @@ package reliability
 
 import (
 	"bytes"
-	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,12 +46,6 @@ func newAuthority(t *testing.T, autoApprove bool, lifetime time.Duration, cacheD
 		cacheDir = t.TempDir()
 	}
 	return &authorityEnv{da: da, cacheFile: filepath.Join(cacheDir, "fastmcp-auth", "token_cache.json")}
-}
-
-func stopAuthority(da *devauthority.Authority) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = da.Shutdown(ctx)
 }
 
 // args are the login settings plus extra.
@@ -118,7 +112,7 @@ func TestAuthorityDown(t *testing.T) {
 	t.Run("before login", func(t *testing.T) {
 		e := newAuthority(t, true, time.Hour, "")
 		before := e.login(t)
-		stopAuthority(e.da)
+		_ = testenv.StopAuthority(e.da)
 		r := runBin(t, "", e.args("login", "--force")...)
 		checkError(t, "login, authority down", r, 4, "127.0.0.1")
 		checkCacheUnharmed(t, e.cacheFile, before)
@@ -136,7 +130,7 @@ func TestAuthorityDown(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, "the device code prompt", 20*time.Second, func() bool { return strings.Contains(stderr.String(), "/device") })
-		stopAuthority(e.da)
+		_ = testenv.StopAuthority(e.da)
 		start := time.Now()
 		err := cmd.Wait()
 		report(t, "login-authority-down-mid-flow", map[string]any{"seconds_to_exit_after_stop": round(time.Since(start).Seconds())})
@@ -155,7 +149,7 @@ func TestAuthorityDown(t *testing.T) {
 			t.Fatalf("token with the authority up: exit %d, %s", r.code, r.stderr)
 		}
 		before, _ := os.ReadFile(e.cacheFile)
-		stopAuthority(e.da)
+		_ = testenv.StopAuthority(e.da)
 		r := runBin(t, "", e.args("token")...)
 		checkError(t, "token refresh, authority down", r, 4, "127.0.0.1")
 		checkCacheUnharmed(t, e.cacheFile, before)
@@ -163,8 +157,8 @@ func TestAuthorityDown(t *testing.T) {
 }
 
 // mountTmpfs mounts a tmpfs of size on a new directory, or skips when that is not possible
-// (not root, no mount permission in this sandbox); under CI (env CI set) it fails instead, as
-// the other tests needing something from the machine do. It is unmounted at cleanup.
+// (not root, no mount permission in this sandbox); under CI it fails instead (testenv.Missing),
+// as the other tests needing something from the machine do. It is unmounted at cleanup.
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "mnt")
@@ -172,10 +166,7 @@ func mountTmpfs(t *testing.T, size string) string {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
-		if inCI() {
-			t.Fatalf("cannot mount a tmpfs (%v: %s): under CI this test must run; run it as root with mount permission", err, strings.TrimSpace(string(out)))
-		}
-		t.Skipf("cannot mount a tmpfs here (%v: %s): skipping", err, strings.TrimSpace(string(out)))
+		testenv.Missing(t, fmt.Sprintf("cannot mount a tmpfs (%v: %s): run the test as root with mount permission", err, strings.TrimSpace(string(out))))
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
@@ -194,10 +185,7 @@ func TestCacheWriteFailure(t *testing.T) {
 		e := newAuthority(t, true, time.Hour, mnt)
 		before := e.login(t)
 		if out, err := exec.Command("mount", "-o", "remount,ro", mnt).CombinedOutput(); err != nil {
-			if inCI() {
-				t.Fatalf("cannot remount the tmpfs read-only: %v: %s", err, out)
-			}
-			t.Skipf("cannot remount read-only: %v: %s", err, out)
+			testenv.Missing(t, fmt.Sprintf("cannot remount the tmpfs read-only: %v: %s", err, out))
 		}
 		r := runBin(t, "", e.args("login", "--force")...)
 		checkError(t, "login, read-only cache directory", r, r.code, "cache", "read-only")

@@ -1,6 +1,9 @@
 package httpx
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // BearerTransport is an http.RoundTripper that sends every request with the header
 // "Authorization: Bearer <Token>", through Base (http.DefaultTransport when nil). It is for
@@ -25,4 +28,18 @@ func (b *BearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 	return base.RoundTrip(r)
+}
+
+// BearerToken returns the token of r's "Authorization: Bearer <token>" header (the scheme
+// case-insensitive, [RFC 6750] section 2.1), and false when r has none: the one reading of
+// what BearerTransport writes, for the server's bearer check, the gateway's On-Behalf-Of
+// assertion and the fakes of the tests.
+//
+// [RFC 6750]: https://www.rfc-editor.org/rfc/rfc6750
+func BearerToken(r *http.Request) (string, bool) {
+	fields := strings.Fields(r.Header.Get("Authorization"))
+	if len(fields) != 2 || !strings.EqualFold(fields[0], "Bearer") {
+		return "", false
+	}
+	return fields[1], true
 }

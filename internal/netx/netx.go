@@ -5,6 +5,7 @@
 //   - may a bearer token be sent to this URL over plain HTTP ([CheckTokenURL])?
 //   - may a request follow this redirect, and may this request carry the Authorization header
 //     ([CheckRedirect], [GuardAuthorization], [Origin])?
+//   - what failed in a request that did not reach its server ([Cause])?
 //
 // The token checks exist because an outside audit (issue 10) found the client sending its
 // bearer token over plain HTTP to any host, and Go's http.Client keeping the Authorization
@@ -124,6 +125,17 @@ func CheckRedirect(req *http.Request, via []*http.Request) error {
 			ErrCrossOriginRedirect, Origin(via[0].URL), Origin(req.URL), Origin(via[0].URL))
 	}
 	return nil
+}
+
+// Cause returns the error of a failed request without its *url.Error wrapper, which repeats
+// the method and URL: the dial, TLS or redirect failure itself, for a message that names the
+// server once. Any other error is returned as it is.
+func Cause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // GuardAuthorization wraps base (nil means http.DefaultTransport) so that the Authorization

@@ -31,3 +31,14 @@ func Golden(t testing.TB, name, got string, update bool) {
 		t.Errorf("%s changed (-want +got); if intended, run the test with -update:\n%s", path, diff)
 	}
 }
+
+// WriteFile writes content to dir/name, readable by the owner only (0600: test files stand in
+// for secrets, policies and caches), and returns the path; a failure fails t.
+func WriteFile(t testing.TB, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -1,10 +1,11 @@
 // Package testenv holds the test helpers shared by the packages' tests: the fastmcp-auth binary
-// built once per test process, free loopback addresses, an in-process development authority,
-// a wait for a health endpoint, a loopback server that knows its own URL, a request with MCP's
-// headers, a bounded wait for a goroutine's result, a goroutine-safe buffer, the rule for a
-// missing tool (fail under CI, skip elsewhere), an nginx in front of test servers, golden-file
-// comparison, a settable clock and a bounded test context. Only test code (_test.go files and
-// the *test helper packages) imports it.
+// built once per test process and `fastmcp-auth serve` run from it, free loopback addresses, an
+// in-process development authority, a wait for a health endpoint, node and the npm packages a
+// test runs, a loopback server that knows its own URL, a request with MCP's headers, a bounded
+// wait for a goroutine's result, a goroutine-safe buffer, the rule for a missing tool (fail
+// under CI, skip elsewhere), an nginx in front of test servers, golden-file comparison, a
+// settable clock and a bounded test context. Only test code (_test.go files and the *test
+// helper packages) imports it.
 //
 // It imports devauthority, so the devauthority package's internal tests (package devauthority)
 // cannot use it; its external tests (package devauthority_test) can.
@@ -20,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,9 +93,9 @@ func FreeAddr(t testing.TB) string {
 	return addr
 }
 
-// DevAuthority starts an in-process development authority with cfg and stops it (within 5s)
-// at cleanup. An empty Addr becomes a free loopback port and an empty StateDir a temporary
-// directory.
+// DevAuthority starts an in-process development authority with cfg and stops it
+// (StopAuthority) at cleanup. An empty Addr becomes a free loopback port and an empty StateDir
+// a temporary directory.
 func DevAuthority(t testing.TB, cfg devauthority.Config) *devauthority.Authority {
 	t.Helper()
 	if cfg.Addr == "" {
@@ -109,12 +111,46 @@ func DevAuthority(t testing.TB, cfg devauthority.Config) *devauthority.Authority
 	if err := a.Start(); err != nil {
 		t.Fatalf("devauthority.Start: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = a.Shutdown(ctx)
-	})
+	t.Cleanup(func() { _ = StopAuthority(a) })
 	return a
+}
+
+// StopAuthority shuts a down, giving the requests in flight at most 5s, for a test that stops
+// its authority before the end (to see what its clients do then, or to restart it).
+func StopAuthority(a *devauthority.Authority) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return a.Shutdown(ctx)
+}
+
+// Serve runs `fastmcp-auth serve --addr addr args...` (Binary) as a process set up through its
+// environment for the development authority a, with public as its public URL (that of the MCP
+// endpoint), and waits until its /healthz answers. Its stdout and stderr go to the returned
+// buffer. At cleanup, unless the test has already waited for it, it gets SIGTERM and is waited
+// for (the exit status of a server stopped by a signal says nothing); a failed test's log
+// shows its output.
+func Serve(t testing.TB, a *devauthority.Authority, addr, public string, args ...string) (*exec.Cmd, *SyncBuffer) {
+	t.Helper()
+	cmd := exec.Command(Binary(t), append([]string{"serve", "--addr", addr}, args...)...) //nolint:gosec // G204: the binary under test
+	cmd.Env = append(os.Environ(),
+		"FASTMCP_AUTH_AUTHORITY="+a.URL(), "FASTMCP_AUTH_CA_FILE="+a.CAFile(),
+		"FASTMCP_AUTH_API_CLIENT_ID="+devauthority.DefaultAPIClientID, "FASTMCP_AUTH_PUBLIC_URL="+public)
+	logs := &SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("serve %s logs:\n%s", addr, logs.String())
+		}
+	})
+	WaitHealthy(t, "http://"+addr+"/healthz", 15*time.Second) // the cleanup prints the logs
+	return cmd, logs
 }
 
 // WaitHealthy polls url with GET every 50ms until it answers 200 OK, and fails t if it has

@@ -35,13 +35,11 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
 const everything = "node_modules/@modelcontextprotocol/server-everything/dist/index.js"
 
-func requireNode(t *testing.T) {
+// requireNode skips (or fails under CI) when node or the pinned npm packages are missing, and
+// returns node's path.
+func requireNode(t *testing.T) string {
 	t.Helper()
-	_, nodeErr := exec.LookPath("node")
-	_, pkgErr := os.Stat(everything)
-	if nodeErr != nil || pkgErr != nil {
-		testenv.Missing(t, "node and the pinned npm packages are needed: run `cd interop/gateway && npm ci`")
-	}
+	return testenv.NeedNode(t, "node and the pinned npm packages are needed: run `cd interop/gateway && npm ci`", everything)
 }
 
 // gateway is a running `fastmcp-auth serve -- COMMAND`.
@@ -65,32 +63,19 @@ func startGateway(t *testing.T, flags []string, upstream ...string) *gateway {
 		upstream = append([]string{"node", "--title=" + marker}, upstream[1:]...)
 	}
 	addr := testenv.FreeAddr(t)
-	args := append([]string{"serve", "--addr", addr}, flags...)
+	args := flags
 	if upstream[0] != "" { // "" for --upstream URL, given in flags
-		args = append(append(args, "--"), upstream...)
+		args = append(append(slices.Clone(flags), "--"), upstream...)
 	}
-	cmd := exec.Command(testenv.Binary(t), args...)
-	cmd.Env = append(os.Environ(),
-		"FASTMCP_AUTH_AUTHORITY="+a.URL(), "FASTMCP_AUTH_CA_FILE="+a.CAFile(),
-		"FASTMCP_AUTH_API_CLIENT_ID=fastmcp-dev-api", "FASTMCP_AUTH_PUBLIC_URL=http://"+addr+"/mcp")
-	logs := &testenv.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	g := &gateway{authority: a, url: "http://" + addr + "/mcp", cmd: cmd, logs: logs, marker: marker}
+	g := &gateway{authority: a, url: "http://" + addr + "/mcp", marker: marker}
+	// Registered first, so it runs after testenv.Serve's cleanup has stopped the gateway: no
+	// child outlives the gateway, whatever the test did.
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
+		if g.cmd != nil {
+			waitNoChildren(t, marker, g.cmd.Process.Pid, "after the gateway stopped")
 		}
-		if t.Failed() {
-			t.Logf("serve logs:\n%s", logs.String())
-		}
-		// No child outlives the gateway, whatever the test did.
-		waitNoChildren(t, marker, cmd.Process.Pid, "after the gateway stopped")
 	})
-	testenv.WaitHealthy(t, "http://"+addr+"/healthz", 15*time.Second)
+	g.cmd, g.logs = testenv.Serve(t, a, addr, g.url, args...)
 	return g
 }
 
@@ -180,25 +165,16 @@ func clientCommand(ctx context.Context, args ...string) *exec.Cmd {
 	if len(args) > 1 {
 		token, args[1] = args[1], "env"
 	}
-	cmd := exec.CommandContext(ctx, "node", append([]string{"gw-client.mjs"}, args...)...)
-	cmd.Env = append(os.Environ(), "GW_TOKEN="+token)
-	return cmd
+	return testenv.Node(ctx, []string{"GW_TOKEN=" + token}, append([]string{"gw-client.mjs"}, args...)...)
 }
 
 // runClient runs gw-client.mjs; stdin, when given, keeps a "hold" client connected.
 func runClient(t *testing.T, stdin io.Reader, args ...string) report {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	cmd := clientCommand(ctx, args...)
+	cmd := clientCommand(testenv.Context(t, 120*time.Second), args...)
 	cmd.Stdin = stdin
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, _ := cmd.Output()
 	var rep report
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("gw-client printed %q (%v)\n%s", out, err, stderr.String())
-	}
+	_, _ = testenv.RunJSON(t, cmd, &rep) // the report tells what failed
 	return rep
 }
 
@@ -274,10 +250,7 @@ rules:
 
 func TestPolicyAndUserIsolation(t *testing.T) {
 	requireNode(t)
-	pol := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(pol, []byte(policyYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pol := testenv.WriteFile(t, t.TempDir(), "policy.yaml", policyYAML)
 	g := startGateway(t, []string{"--policy", pol}, "node", everything, "stdio")
 	admin, user := g.token(t, "alice", "Admin"), g.token(t, "bob")
 
@@ -427,9 +400,7 @@ func TestCrashingChild(t *testing.T) {
 func TestFilesystemServer(t *testing.T) {
 	requireNode(t)
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from disk"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testenv.WriteFile(t, dir, "hello.txt", "hello from disk")
 	g := startGateway(t, nil, "node", "node_modules/@modelcontextprotocol/server-filesystem/dist/index.js", dir)
 	rep := runClient(t, nil, g.url, g.token(t, "alice"), "list", "list_allowed_directories")
 	if rep.Fatal != "" || rep.Call == nil || !strings.Contains(rep.Call.Text, dir) {
@@ -492,13 +463,9 @@ func TestEverythingServerOverStreamableHTTP(t *testing.T) {
 
 func TestPolicyReloadOnSIGHUP(t *testing.T) {
 	requireNode(t)
-	pol := filepath.Join(t.TempDir(), "policy.yaml")
-	write := func(s string) {
-		if err := os.WriteFile(pol, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("rules:\n  - tools: [\"echo\"]\n    allow: \"true\"\n")
+	dir := t.TempDir()
+	write := func(s string) string { return testenv.WriteFile(t, dir, "policy.yaml", s) }
+	pol := write("rules:\n  - tools: [\"echo\"]\n    allow: \"true\"\n")
 	g := startGateway(t, []string{"--policy", pol}, "node", everything, "stdio")
 	tok := g.token(t, "alice")
 	tools := func() string {

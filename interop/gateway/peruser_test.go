@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -41,11 +40,7 @@ type perUserGateway struct {
 
 func startPerUserGateway(t *testing.T) *perUserGateway {
 	t.Helper()
-	requireNode(t)
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := requireNode(t)
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	pg := &perUserGateway{clock: testenv.NewClock(time.Now()), marker: "gwtest-" + hex.EncodeToString(rnd[:]), exchanged: map[string]int{}}

@@ -8,11 +8,7 @@ package gatewayinterop
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,25 +50,9 @@ func startReplicas(t *testing.T, a *devauthority.Authority, public string, args 
 	t.Helper()
 	var addrs []string
 	var logs []*testenv.SyncBuffer
-	for i, flags := range args {
+	for _, flags := range args {
 		addr := testenv.FreeAddr(t)
-		cmd := exec.Command(testenv.Binary(t), append([]string{"serve", "--addr", addr}, flags...)...)
-		cmd.Env = append(os.Environ(),
-			"FASTMCP_AUTH_AUTHORITY="+a.URL(), "FASTMCP_AUTH_CA_FILE="+a.CAFile(),
-			"FASTMCP_AUTH_API_CLIENT_ID=fastmcp-dev-api", "FASTMCP_AUTH_PUBLIC_URL="+public)
-		l := &testenv.SyncBuffer{}
-		cmd.Stdout, cmd.Stderr = l, l
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
-			if t.Failed() {
-				t.Logf("replica %d logs:\n%s", i, l.String())
-			}
-		})
-		testenv.WaitHealthy(t, "http://"+addr+"/healthz", 15*time.Second)
+		_, l := testenv.Serve(t, a, addr, public, flags...)
 		addrs = append(addrs, addr)
 		logs = append(logs, l)
 	}
@@ -137,10 +117,7 @@ func TestStatelessReplicasBehindRoundRobin(t *testing.T) {
 	requireNode(t)
 	testenv.NginxPath(t)
 	upstream := startEverythingHTTP(t)
-	pol := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(pol, []byte(policyYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pol := testenv.WriteFile(t, t.TempDir(), "policy.yaml", policyYAML)
 	a := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true})
 	front := testenv.FreeAddr(t)
 	public := "http://" + front + "/mcp"

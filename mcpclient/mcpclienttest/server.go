@@ -13,13 +13,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/fastmcp-auth/fastmcp-auth/internal/httpx"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 )
 
@@ -96,7 +96,7 @@ func (s *Server) record(h http.Handler) http.Handler {
 func (s *Server) bearer(opts Options, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		meta := fmt.Sprintf(`resource_metadata="http://%s/.well-known/oauth-protected-resource/mcp"`, r.Host)
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		tok, ok := httpx.BearerToken(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer %s, scope="%s"`, meta, opts.RequiredScope))
 			http.Error(w, "no bearer token", http.StatusUnauthorized)
