@@ -84,6 +84,13 @@ func BenchmarkHandlerCallTool(b *testing.B) {
 
 // benchPost sends one JSON-RPC message to h as a client would and returns the recorded answer.
 func benchPost(h http.Handler, bearer, sid, body string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, benchRequest(bearer, sid, body))
+	return rec
+}
+
+// benchRequest is the POST of body to the MCP endpoint as a client in session sid sends it.
+func benchRequest(bearer, sid, body string) *http.Request {
 	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8000/mcp", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
@@ -94,9 +101,7 @@ func benchPost(h http.Handler, bearer, sid, body string) *httptest.ResponseRecor
 		req.Header.Set("Mcp-Session-Id", sid)
 		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
 	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
+	return req
 }
 
 // benchInitialize opens an MCP session on h and returns its ID.

@@ -56,6 +56,9 @@ func Handler(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	if cfg.MCPHandler == nil {
+		mcpHandler = coalesceFlushes(mcpHandler)
+	}
 	mux.Handle(cfg.Path, guard.wrap(mcpHandler))
 	if cfg.MCPHandler == nil {
 		mux.Handle("POST /reverse", guard.wrap(http.HandlerFunc(restReverse)))
