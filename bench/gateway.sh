@@ -8,7 +8,7 @@
 # the front process's CPU per call, and its memory per session (peak RSS minus the RSS before
 # the sessions, divided by SESSIONS; the children excluded).
 #
-#   bench/gateway.sh                                  # 50 sessions, 10 s each
+#   bench/gateway.sh                                  # 50 sessions, 10 s each after 10 s of warm-up
 #   SESSIONS=50 DURATION=10s RATE=0 bench/gateway.sh  # RATE=0: as fast as possible
 #
 # Not a test: figures depend on the machine. The gateway runs with --no-auth here, as
@@ -18,7 +18,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SESSIONS=${SESSIONS:-50}
 DURATION=${DURATION:-10s}
-WARMUP=${WARMUP:-2s}
+# The warm-up is long because loadgen opens the sessions one after another and each stdio
+# session starts its own node child: after a 2 s warm-up the last children were a few seconds
+# old, their first calls (V8 still compiling the server's code) made the p99 of both stdio
+# fronts, and the "other CPU" column showed the children still busy (0.3-0.4 core against
+# 0.06-0.08 after 10 s). A gateway in use runs warm children; all targets get the same warm-up.
+WARMUP=${WARMUP:-10s}
 RATE=${RATE:-0}
 
 bin=$(mktemp -d)
