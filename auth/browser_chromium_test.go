@@ -1,17 +1,16 @@
 package auth_test
 
 import (
-	"context"
 	"errors"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv/chromiumtest"
 )
 
 // TestBrowserSignInInChromium runs Login.Browser end to end in headless Chromium against the
@@ -19,7 +18,7 @@ import (
 // response_mode=form_post, loopback redirect), the person approves or declines, the form_post
 // page posts the code to MSAL's listener, and the code is redeemed.
 func TestBrowserSignInInChromium(t *testing.T) {
-	exe := testenv.LookPath(t, "chromium is not installed: apt-get install chromium (the browser sign-in test needs it under CI)", "chromium", "chromium-browser")
+	chromiumtest.Path(t) // before the subtests: a missing browser skips (or fails) once
 	for _, tc := range []struct {
 		name    string
 		button  string
@@ -30,24 +29,7 @@ func TestBrowserSignInInChromium(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			da := testenv.DevAuthority(t, devauthority.Config{})
-			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-			defer cancel()
-			actx, acancel := chromedp.NewExecAllocator(ctx,
-				chromedp.ExecPath(exe),
-				chromedp.UserDataDir(t.TempDir()),
-				chromedp.Flag("headless", true),
-				chromedp.Flag("no-sandbox", true), // tests run as root in the container
-				chromedp.Flag("disable-gpu", true),
-				chromedp.Flag("no-first-run", true),
-				chromedp.Flag("disable-dev-shm-usage", true),
-				chromedp.Flag("ignore-certificate-errors", true), // the authority's own CA
-			)
-			defer acancel()
-			bctx, bcancel := chromedp.NewContext(actx)
-			defer bcancel()
-			if err := chromedp.Run(bctx); err != nil { // start the browser
-				t.Fatalf("start chromium: %v", err)
-			}
+			ctx := chromiumtest.New(t, 0, 0) // its deadline bounds the sign-in too
 			browserErr := make(chan error, 1)
 			l, err := auth.NewLogin(auth.LoginConfig{
 				Authority:  da.URL(),
@@ -57,7 +39,7 @@ func TestBrowserSignInInChromium(t *testing.T) {
 				HTTPClient: da.HTTPClient(),
 				OpenURL: func(u string) error {
 					go func() {
-						browserErr <- chromedp.Run(bctx, chromedp.Navigate(u),
+						browserErr <- chromedp.Run(ctx, chromedp.Navigate(u),
 							chromedp.WaitVisible(tc.button, chromedp.ByQuery), chromedp.Click(tc.button, chromedp.ByQuery),
 							chromedp.WaitVisible(`body`, chromedp.ByQuery))
 					}()

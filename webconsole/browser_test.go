@@ -18,20 +18,13 @@ import (
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv/chromiumtest"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 	"github.com/fastmcp-auth/fastmcp-auth/webconsole"
 )
 
 // testAPIClientID is the API the development authority issues tokens for.
 const testAPIClientID = "fastmcp-console-test-api"
-
-// chromiumPath finds Debian's chromium. Missing, the browser tests fail under CI (where
-// scripts/test.sh installs it) and skip elsewhere (testenv.Missing).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	return testenv.LookPath(t, "chromium is not installed: apt-get install chromium (the browser tests need it under CI)",
-		"chromium", "chromium-browser", "/usr/bin/chromium")
-}
 
 // consoleStack is a development authority (approval page on, no auto-approve) and a server
 // running mcpserver.Handler with the real token verifier and the console mounted, as
@@ -82,31 +75,11 @@ func newConsoleStack(t *testing.T, requiredScopes []string, now func() time.Time
 	return &consoleStack{authority: da, baseURL: srv.URL + "/"}
 }
 
-// newBrowser starts headless chromium with a throw-away profile and returns its context.
+// newBrowser starts headless chromium (chromiumtest.New) and fails the test on a script
+// exception or a Content-Security-Policy / Trusted Types refusal in its pages.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		// The development authority's certificate comes from its own CA.
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.WindowSize(1100, 900),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(acancel)
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
-	t.Cleanup(bcancel)
+	bctx := chromiumtest.New(t, 1100, 900, chromedp.WithErrorf(t.Logf))
 	// A script exception or a Content-Security-Policy / Trusted Types refusal means the page
 	// is broken in a way the assertions might not see: fail on either.
 	var mu sync.Mutex
@@ -163,7 +136,7 @@ func signIn(t *testing.T, ctx context.Context, base string) {
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	path := filepath.Join("..", "docs", name)
-	if _, err := os.Stat(path); err == nil && os.Getenv("UPDATE_SCREENSHOTS") != "1" {
+	if !chromiumtest.WantScreenshot(path) {
 		return
 	}
 	var png []byte
