@@ -95,6 +95,22 @@ func builtinHandler(cfg Config) http.Handler {
 		Logger:                       cfg.Logger,
 		// DisableLocalhostProtection stays false: the SDK refuses non-loopback Host headers
 		// arriving on a loopback address, which defeats DNS rebinding.
+		//
+		// DisableStandaloneSSE (our go-sdk patch, third_party/README.md): a session's GET,
+		// once the SDK has checked the session and its owner, is answered 405, the spec's way
+		// of saying "no SSE stream at this endpoint" (MCP 2025-06-18, basic/transports,
+		// "Listening for Messages from the Server"). The built-in server never has anything
+		// to send outside a call: its two tools are fixed (no list_changed), it logs nothing
+		// to clients and makes no requests, progress goes on the call's own POST stream, and
+		// there is no event store to resume from. A GET stream would stay silent for the
+		// whole session while holding a connection, two goroutines and their buffers: at 200
+		// sessions, 12 of the server's 52 MiB. Clients take 405 as "no stream" and go on: the
+		// TypeScript SDK (StreamableHTTPClientTransport._startOrAuthSse: "405 indicates that
+		// the server does not offer an SSE stream at GET endpoint"), the go-sdk
+		// (streamableClientConn's standalone SSE stream) and VS Code (extHostMcp.ts,
+		// _attachStreamableBackchannel: on a 4xx, async notifications "will be disabled").
+		// The gateway keeps the stream: an upstream server may send list_changed or requests.
+		DisableStandaloneSSE: true,
 	})
 }
 

@@ -1,12 +1,14 @@
 package mcpserver
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -396,5 +398,43 @@ func TestHandlerConfigErrors(t *testing.T) {
 				t.Errorf("Handler accepted %+v", tt.cfg)
 			}
 		})
+	}
+}
+
+// TestNoStandaloneStream: the built-in server answers a session's GET with 405 and Allow (the
+// spec's "no stream here"), after the bearer check, and the session goes on working.
+func TestNoStandaloneStream(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	init, header := do(t, http.MethodPost, ts.URL+"/mcp", tokAlice, initializeBody, nil)
+	session := header.Get("Mcp-Session-Id")
+	if init.Status != http.StatusOK || session == "" {
+		t.Fatalf("initialize: status %d, session %q", init.Status, session)
+	}
+	sse := map[string]string{"Mcp-Session-Id": session, "Accept": "text/event-stream"}
+
+	// Not through do: a stream that is offered never ends, so this GET has a deadline.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/mcp", nil)
+	req.Header.Set("Authorization", "Bearer "+tokAlice)
+	for k, v := range sse {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET with a session: %v (want an immediate 405)", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST, DELETE" {
+		t.Errorf("GET with a session: status %d, Allow %q; want 405 and Allow: POST, DELETE", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	if got, _ := do(t, http.MethodGet, ts.URL+"/mcp", "", "", sse); got.Status != http.StatusUnauthorized {
+		t.Errorf("GET without a token: status %d, want 401 (the bearer check comes first)", got.Status)
+	}
+	post := map[string]string{"Mcp-Session-Id": session, "Mcp-Protocol-Version": "2025-11-25"}
+	list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+	if got, _ := do(t, http.MethodPost, ts.URL+"/mcp", tokAlice, list, post); got.Status != http.StatusOK {
+		t.Errorf("tools/list after the refused GET: status %d, want 200", got.Status)
 	}
 }

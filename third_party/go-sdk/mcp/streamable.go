@@ -217,6 +217,15 @@ type StreamableHTTPOptions struct {
 	// Requests using older protocol versions (including those routed through
 	// the allowsessionsinstateless compatibility path) are unaffected.
 	PropagateRequestCancellation bool
+
+	// DisableStandaloneSSE declines the standalone SSE stream: a GET for a
+	// session, once the session and its user are checked, is answered with
+	// 405 Method Not Allowed, which is how the spec lets a server say it
+	// "does not offer an SSE stream at this endpoint". Clients then go on
+	// without it. Set it only for a server that sends nothing outside of a
+	// client request (no list_changed, resource updates, logging or requests
+	// of its own), which saves a held connection per session.
+	DisableStandaloneSSE bool
 }
 
 // DefaultMaxRequestBodyBytes is the default value used for
@@ -590,6 +599,12 @@ func (h *StreamableHTTPHandler) serveStatefulGET(w http.ResponseWriter, req *htt
 
 	sessInfo, ok := h.lookupSession(w, req, sessionID)
 	if !ok {
+		return
+	}
+	if h.opts.DisableStandaloneSSE {
+		// RFC 9110 §15.5.6: 405 responses MUST include Allow header.
+		w.Header().Set("Allow", "POST, DELETE")
+		http.Error(w, "Method Not Allowed: this server offers no standalone SSE stream", http.StatusMethodNotAllowed)
 		return
 	}
 
