@@ -483,3 +483,28 @@ func TestServeRefusesAMultiTenantIssuerTemplate(t *testing.T) {
 		t.Errorf("stderr %q: want the multi-tenant explanation naming --tenant-id and --issuer", msg)
 	}
 }
+
+// TestServeGCPercent: serve collects at GOGC=50 unless GOGC is set in the environment, even to
+// the default or to "off", which the runtime has then already applied; empty counts as unset.
+func TestServeGCPercent(t *testing.T) {
+	t.Parallel()
+	env := func(vars map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	}
+	for _, tc := range []struct {
+		vars    map[string]string
+		percent int
+		set     bool
+	}{
+		{vars: nil, percent: 50, set: true},
+		{vars: map[string]string{"GOMEMLIMIT": "64MiB"}, percent: 50, set: true},
+		{vars: map[string]string{"GOGC": "100"}},
+		{vars: map[string]string{"GOGC": "off"}},
+		{vars: map[string]string{"GOGC": ""}, percent: 50, set: true},
+	} {
+		percent, set := serveGCPercent(env(tc.vars))
+		if percent != tc.percent || set != tc.set {
+			t.Errorf("environment %v: (%d, %t), want (%d, %t)", tc.vars, percent, set, tc.percent, tc.set)
+		}
+	}
+}
