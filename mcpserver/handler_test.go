@@ -402,35 +402,41 @@ func TestHandlerConfigErrors(t *testing.T) {
 }
 
 // TestNoStandaloneStream: the built-in server answers a session's GET with 405 and Allow (the
-// spec's "no stream here"), after the bearer check, and the session goes on working.
+// spec's "no stream here"), but only after the bearer check (401) and the SDK's session check
+// (404 for an unknown one), and the session goes on working.
 func TestNoStandaloneStream(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, Config{})
-	init, header := do(t, http.MethodPost, ts.URL+"/mcp", tokAlice, initializeBody, nil)
+	initialized, header := do(t, http.MethodPost, ts.URL+"/mcp", tokAlice, initializeBody, nil)
 	session := header.Get("Mcp-Session-Id")
-	if init.Status != http.StatusOK || session == "" {
-		t.Fatalf("initialize: status %d, session %q", init.Status, session)
+	if initialized.Status != http.StatusOK || session == "" {
+		t.Fatalf("initialize: status %d, session %q", initialized.Status, session)
 	}
-	sse := map[string]string{"Mcp-Session-Id": session, "Accept": "text/event-stream"}
-
-	// Not through do: a stream that is offered never ends, so this GET has a deadline.
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/mcp", nil)
-	req.Header.Set("Authorization", "Bearer "+tokAlice)
-	for k, v := range sse {
-		req.Header.Set(k, v)
+	// Not through do: a stream that is offered never ends, so each GET has a deadline.
+	get := func(token, session string) (status int, allow string) {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/mcp", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		req.Header.Set("Mcp-Session-Id", session)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET: %v (want an immediate answer)", err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Allow")
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET with a session: %v (want an immediate 405)", err)
+	if status, allow := get(tokAlice, session); status != http.StatusMethodNotAllowed || allow != "POST, DELETE" {
+		t.Errorf("GET with a session: status %d, Allow %q; want 405 and Allow: POST, DELETE", status, allow)
 	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST, DELETE" {
-		t.Errorf("GET with a session: status %d, Allow %q; want 405 and Allow: POST, DELETE", resp.StatusCode, resp.Header.Get("Allow"))
+	if status, _ := get("", session); status != http.StatusUnauthorized {
+		t.Errorf("GET without a token: status %d, want 401", status)
 	}
-	if got, _ := do(t, http.MethodGet, ts.URL+"/mcp", "", "", sse); got.Status != http.StatusUnauthorized {
-		t.Errorf("GET without a token: status %d, want 401 (the bearer check comes first)", got.Status)
+	if status, _ := get(tokAlice, "no-such-session"); status != http.StatusNotFound {
+		t.Errorf("GET with an unknown session: status %d, want 404", status)
 	}
 	post := map[string]string{"Mcp-Session-Id": session, "Mcp-Protocol-Version": "2025-11-25"}
 	list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
