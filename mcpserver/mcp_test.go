@@ -217,6 +217,10 @@ func TestToolErrors(t *testing.T) {
 		{name: "query over 64 KiB", tool: ReverseToolName, args: map[string]any{"query": strings.Repeat("é", MaxQuery/2+1)}, wantText: "query is 65538 bytes, over the 65536-byte (64 KiB) limit: send a shorter text"},
 		{name: "missing max", tool: RandomToolName, args: map[string]any{"min": 1}, wantText: "max"},
 		{name: "unknown argument", tool: ReverseToolName, args: map[string]any{"text": "a"}, wantText: "text"},
+		// 2^53+1 would arrive as 2^53 (the SDK decodes arguments into float64) and be drawn
+		// outside [min, max]; the schema's bound refuses it instead.
+		{name: "max over 2^53-1", tool: RandomToolName, args: map[string]any{"min": int64(MaxSafeInteger + 2), "max": int64(MaxSafeInteger + 2)}, wantText: "maximum"},
+		{name: "min below -(2^53-1)", tool: RandomToolName, args: map[string]any{"min": int64(math.MinInt64), "max": 0}, wantText: "minimum"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,6 +234,16 @@ func TestToolErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the largest safe integer is exact", func(t *testing.T) {
+		t.Parallel()
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: RandomToolName, Arguments: map[string]any{"min": int64(MaxSafeInteger), "max": int64(MaxSafeInteger)}})
+		if err != nil || res.IsError {
+			t.Fatalf("got %v %v", err, res)
+		}
+		if got := structured(t, res)["random_number"]; got != float64(MaxSafeInteger) {
+			t.Errorf("random_number = %v, want %d", got, int64(MaxSafeInteger))
+		}
+	})
 	t.Run("exactly 64 KiB is fine", func(t *testing.T) {
 		t.Parallel()
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: ReverseToolName, Arguments: map[string]any{"query": strings.Repeat("ab", MaxQuery/2)}})

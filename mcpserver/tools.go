@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rivo/uniseg"
 
@@ -70,7 +71,30 @@ func (t *tools) register(s *mcp.Server) {
 		Name:        RandomToolName,
 		Description: "Draw a random integer between min and max, both included.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, OpenWorldHint: new(false)},
+		InputSchema: randomInputSchema(),
 	}, t.random)
+}
+
+// MaxSafeInteger is the largest integer a JSON number carries exactly everywhere: 2^53-1,
+// JavaScript's Number.MAX_SAFE_INTEGER (RFC 8259 section 6 names this range as the
+// interoperable one).
+const MaxSafeInteger = 1<<53 - 1
+
+// randomInputSchema is RandomInput's schema with min and max bounded to the safe integers.
+// The go-sdk decodes arguments into float64 before the typed input, so a larger integer
+// would arrive rounded (2^53+1 as 2^53: a draw outside [min, max]) and the most negative
+// int64 would fail with a Go type name in the message; the bounds make both a schema error
+// that names the limit. It also keeps the result exact for JavaScript clients.
+func randomInputSchema() *jsonschema.Schema {
+	s, err := jsonschema.For[RandomInput](nil)
+	if err != nil {
+		panic(fmt.Sprintf("mcpserver: random_number_tool schema: %v", err)) // a programming error, found by every test
+	}
+	lo, hi := float64(-MaxSafeInteger), float64(MaxSafeInteger)
+	for _, name := range []string{"min", "max"} {
+		s.Properties[name].Minimum, s.Properties[name].Maximum = &lo, &hi
+	}
+	return s
 }
 
 // reverse is the reverse_tool handler: five progress steps, one per interval (wait, then
