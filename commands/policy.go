@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -68,13 +69,21 @@ func runPolicyTest(c *cli.Context) error {
 		return usageErrorf("%v", err)
 	}
 	var raw []byte
+	source := claimsFile
 	if claimsFile == "-" {
-		raw, err = io.ReadAll(io.LimitReader(os.Stdin, maxClaimsStdin))
+		source = "- (stdin)"
+		raw, err = io.ReadAll(io.LimitReader(c.App.Reader, maxClaimsStdin))
 	} else {
 		raw, err = os.ReadFile(claimsFile)
 	}
 	if err != nil {
 		return usageErrorf("could not read --%s: %v", flagPolicyClaims, err)
+	}
+	// Empty claims are bad input, not a token without claims: the usual cause is
+	// `fastmcp-auth whoami --json > claims.json` having failed, and deciding a call on the empty
+	// file would report a deny (exit 1) that says nothing about the policy.
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return usageErrorf("--%s %s is empty: give a JSON object of token claims, e.g. from fastmcp-auth whoami --json", flagPolicyClaims, source)
 	}
 	claims, err := policy.Claims(raw)
 	if err != nil {
