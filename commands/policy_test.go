@@ -18,6 +18,7 @@ func TestPolicyTest(t *testing.T) { //nolint:paralleltest
 	user := write("user.json", `{"oid":"u","scp":"execute"}`)
 	admin := write("admin.json", `{"oid":"a","scp":"read","roles":["Admin"]}`)
 	notJSON := write("nope.json", `not json`)
+	typo := write("typo.yaml", "rules:\n  - tool: [\"*\"]\n    allow: \"true\"\n")
 	null := write("null.json", "null\n")
 	empty := write("empty.json", "")
 	blank := write("blank.json", " \n")
@@ -36,6 +37,7 @@ func TestPolicyTest(t *testing.T) { //nolint:paralleltest
 		{"no scope", []string{"--policy", pol, "--claims", admin, "--tool", "other"}, 1, "deny rule 2", ""},
 		{"bad policy names the rule", []string{"--policy", bad, "--claims", user, "--tool", "x"}, 2, "", "rule 0 (tools: \"x\")"},
 		{"bad claims", []string{"--policy", pol, "--claims", notJSON, "--tool", "x"}, 2, "", "--claims"},
+		{"yaml detail kept on the one line", []string{"--policy", typo, "--claims", user, "--tool", "x"}, 2, "", "yaml: unmarshal errors: line 2: field tool not found"},
 		{"claims null", []string{"--policy", pol, "--claims", null, "--tool", "x"}, 2, "", "error: --claims: claims are not a JSON object: null"},
 		{"claims file empty", []string{"--policy", pol, "--claims", empty, "--tool", "x"}, 2, "", "error: --claims " + empty + " is empty: give a JSON object of token claims, e.g. from fastmcp-auth whoami --json"},
 		{"claims file blank", []string{"--policy", pol, "--claims", blank, "--tool", "x"}, 2, "", "--claims " + blank + " is empty"},
@@ -72,7 +74,7 @@ func TestPolicyTestClaimsFromStdin(t *testing.T) { //nolint:paralleltest // see 
 			app.Reader = strings.NewReader(tt.stdin)
 			err := app.RunContext(context.Background(), []string{"fastmcp-auth", "policy", "test", "--policy", pol, "--claims", "-", "--tool", "x"})
 			if err != nil {
-				errb.WriteString("error: " + firstLine(err.Error()) + "\n")
+				errb.WriteString("error: " + oneLine(err.Error()) + "\n")
 			}
 			if code := ExitCode(err); code != tt.code || !strings.Contains(out.String(), tt.stdout) || (tt.stderr != "" && errb.String() != tt.stderr) {
 				t.Errorf("exit %d stdout %q stderr %q; want exit %d, stdout ~%q, stderr %q", code, out.String(), errb.String(), tt.code, tt.stdout, tt.stderr)
