@@ -248,9 +248,8 @@ func upstreamSettings(c *cli.Context, g *gatewaySettings, upstream string, s *se
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
 		return usageErrorf("--%s must be the http(s) URL of an MCP endpoint, such as https://mcp.internal/mcp, not %q", flagUpstream, upstream)
 	}
-	// Credentials (the header file) would cross the network in clear text.
-	if err := netx.CheckTokenURL(upstream, c.Bool(flagAllowHTTP)); err != nil {
-		return usageErrorf("--%s: %v", flagUpstream, err)
+	if err := checkUpstreamHTTP(c, upstream, s.NoAuth); err != nil {
+		return err
 	}
 	g.Stateless = s.Stateless
 	if c.IsSet(flagPassEnv) {
@@ -265,6 +264,32 @@ func upstreamSettings(c *cli.Context, g *gatewaySettings, upstream string, s *se
 		g.Headers = h
 	}
 	return nil
+}
+
+// checkUpstreamHTTP refuses a plain-http --upstream whose host is not loopback, without
+// --allow-http, when something would cross the network in clear text, readable by anyone on the
+// path: the credentials of --upstream-header-file, or, with tokens required, the signed-in
+// users' calls and their On-Behalf-Of tokens. The gateway never sends the caller's own token
+// upstream (gateway.Remote). With --no-auth and no header file nothing secret travels, and
+// CLI.md says --allow-http is not needed with --no-auth.
+func checkUpstreamHTTP(c *cli.Context, upstream string, noAuth bool) error {
+	headerFile := strings.TrimSpace(c.String(flagUpstreamHeaderFile)) != ""
+	if noAuth && !headerFile {
+		return nil
+	}
+	if netx.CheckTokenURL(upstream, c.Bool(flagAllowHTTP)) == nil {
+		return nil
+	}
+	what := "the signed-in users' calls"
+	switch {
+	case headerFile:
+		what = "the credentials of --" + flagUpstreamHeaderFile
+	case len(cleanList(c.StringSlice(flagOBOScope))) > 0:
+		what = "the users' On-Behalf-Of tokens"
+	}
+	u, _ := url.Parse(upstream) // parsed by the caller already
+	return usageErrorf("--%s: refusing to send %s over plain http to %s, which is not this machine: anyone on the network path could read them; use an https URL, or pass --%s (%s=true) if the network is trusted",
+		flagUpstream, what, u.Host, flagAllowHTTP, envVar(flagAllowHTTP)[0])
 }
 
 // metricsAddrFromFlags validates --metrics-addr: a host:port other than the public one, so
