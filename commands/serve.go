@@ -146,7 +146,7 @@ func runServe(c *cli.Context) error {
 	// port the system picked.
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
-		return fmt.Errorf("could not listen on %s: %w: free the port or choose another --%s", s.Addr, err, flagAddr)
+		return listenError(flagAddr, s.Addr, err)
 	}
 	if s.derivedURL {
 		s.PublicURL = derivePublicURL(ln.Addr().String(), s.TLSCert != "", s.Path)

@@ -299,10 +299,10 @@ func metricsAddrFromFlags(c *cli.Context, s *serveSettings) (string, error) {
 	if addr == "" {
 		return "", nil
 	}
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil || port == "" {
-		return "", usageErrorf("--%s must be host:port, such as 127.0.0.1:9090, not %q", flagMetricsAddr, addr)
+	if err := checkListenAddr(flagMetricsAddr, addr, "127.0.0.1:9090"); err != nil {
+		return "", err
 	}
+	_, port, _ := net.SplitHostPort(addr)
 	if _, servePort, _ := net.SplitHostPort(s.Addr); port == servePort && port != "0" {
 		return "", usageErrorf("--%s must not be the public port of --%s (%s): metrics are for the operator, not for MCP clients", flagMetricsAddr, flagAddr, s.Addr)
 	}
@@ -313,7 +313,7 @@ func metricsAddrFromFlags(c *cli.Context, s *serveSettings) (string, error) {
 func serveMetrics(ctx context.Context, addr string, m *gateway.Metrics, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("could not listen on %s: %w: free the port or choose another --%s", addr, err, flagMetricsAddr)
+		return listenError(flagMetricsAddr, addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())

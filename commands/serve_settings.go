@@ -1,9 +1,14 @@
 package commands
 
 import (
+	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
@@ -64,8 +69,8 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 			s.Addr = defaultNoAuthServeAddr
 		}
 	}
-	if _, port, err := net.SplitHostPort(s.Addr); err != nil || port == "" {
-		return nil, usageErrorf("--%s must be host:port, such as %s, not %q", flagAddr, defaultServeAddr, s.Addr)
+	if err := checkListenAddr(flagAddr, s.Addr, defaultServeAddr); err != nil {
+		return nil, err
 	}
 
 	s.Path = strings.TrimSpace(c.String(flagPath))
@@ -250,4 +255,65 @@ func cleanList(in []string) []string {
 		}
 	}
 	return out
+}
+
+// checkListenAddr validates a listen address given to flag: host:port, where the host is empty,
+// an IP address or a host name, and the port a number from 0 to 65535 (0 picks a free one).
+// It runs with the other settings, so that a typo is exit 2 at once rather than a listen
+// failure after the authority was contacted, with a hint to free a port that cannot exist.
+func checkListenAddr(flag, addr, example string) error {
+	host, port, err := net.SplitHostPort(addr)
+	n, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || n < 0 || n > 65535 || strings.TrimLeft(port, "0123456789") != "" || !validListenHost(host) {
+		return usageErrorf("--%s must be host:port with an IP address or host name and a port from 0 to 65535, such as %s, not %q", flag, example, addr)
+	}
+	return nil
+}
+
+// validListenHost reports whether host can stand in a listen address: empty (every
+// interface), an IP address (an IPv6 one may carry a zone), or a host name of letters, digits,
+// '-' and '_' in dot-separated labels. Labels that are all digits but no IP address (999.1.1.1)
+// are a mistyped address, which the resolver would otherwise look up as a name.
+func validListenHost(host string) bool {
+	if host == "" {
+		return true
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	numeric := true
+	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			switch {
+			case r >= '0' && r <= '9':
+			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '-', r == '_':
+				numeric = false
+			default:
+				return false
+			}
+		}
+	}
+	return !numeric
+}
+
+// listenError is the error of a listen on addr (given by flag) that failed. Only a port in use
+// gets the hint to free it; an address that is not this machine's, a privileged port and a
+// name that does not resolve each get their own fix.
+func listenError(flag, addr string, err error) error {
+	var dnsErr *net.DNSError
+	hint := "check --" + flag
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		hint = "free the port or choose another --" + flag
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		hint = "the host is not an address of this machine: give one of its addresses in --" + flag + ", or 0.0.0.0 for all"
+	case errors.Is(err, syscall.EACCES):
+		hint = "the port needs privileges (below 1024): choose a higher port in --" + flag
+	case errors.As(err, &dnsErr):
+		hint = "the host name does not resolve: give an address of this machine in --" + flag
+	}
+	return fmt.Errorf("could not listen on %s: %w: %s", addr, err, hint)
 }

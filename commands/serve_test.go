@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -38,6 +39,14 @@ func TestServeSettingErrors(t *testing.T) {
 		{name: "relative public url", args: []string{"serve", "--no-auth", "--public-url", "/mcp"}, code: ExitUsage, msg: "--public-url must be the absolute http(s) URL"},
 		{name: "origin with a path", args: []string{"serve", "--no-auth", "--allowed-origin", "https://a.example/app"}, code: ExitUsage, msg: "--allowed-origin takes an origin"},
 		{name: "addr without port", args: []string{"serve", "--no-auth", "--addr", "localhost"}, code: ExitUsage, msg: "--addr must be host:port"},
+		// An impossible address is exit 2 before the authority (here unreachable, exit 4) is contacted.
+		{name: "port out of range", args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api", "--addr", "127.0.0.1:99999"}, code: ExitUsage,
+			msg: `--addr must be host:port with an IP address or host name and a port from 0 to 65535, such as 0.0.0.0:8000, not "127.0.0.1:99999"`},
+		{name: "port not a number", args: []string{"serve", "--no-auth", "--addr", "127.0.0.1:abc"}, code: ExitUsage, msg: `not "127.0.0.1:abc"`},
+		{name: "not an IP address", args: []string{"serve", "--no-auth", "--addr", "999.1.1.1:19400"}, code: ExitUsage, msg: `not "999.1.1.1:19400"`},
+		{name: "host with a space", args: []string{"serve", "--no-auth", "--addr", "my host:19400"}, code: ExitUsage, msg: `not "my host:19400"`},
+		{name: "metrics port out of range", args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api", "--upstream", "http://127.0.0.1:1/mcp", "--metrics-addr", "127.0.0.1:99999"}, code: ExitUsage,
+			msg: `--metrics-addr must be host:port with an IP address or host name and a port from 0 to 65535, such as 127.0.0.1:9090, not "127.0.0.1:99999"`},
 		{name: "path without slash", args: []string{"serve", "--no-auth", "--path", "mcp"}, code: ExitUsage, msg: "--path must be a path"},
 		{name: "plain http key set off loopback", args: []string{"serve", "--jwks-uri", "http://keys.example/keys", "--issuer", "https://iss", "--audience", "a"}, code: ExitUsage, msg: "must use https"},
 		{name: "unknown flag", args: []string{"serve", "--no-such-flag"}, code: ExitUsage, msg: "no-such-flag"},
@@ -506,5 +515,29 @@ func TestServeGCPercent(t *testing.T) {
 		if percent != tc.percent || set != tc.set {
 			t.Errorf("environment %v: (%d, %t), want (%d, %t)", tc.vars, percent, set, tc.percent, tc.set)
 		}
+	}
+}
+
+// TestListenErrorHint: "free the port" is said only when the port is taken; an address that is
+// not this machine's gets its own fix.
+func TestListenErrorHint(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	_, err = net.Listen("tcp", taken.Addr().String())
+	if got := listenError(flagAddr, taken.Addr().String(), err).Error(); !strings.Contains(got, "free the port or choose another --addr") {
+		t.Errorf("port in use: %q, want the hint to free the port", got)
+	}
+	// 192.0.2.1 (TEST-NET-1, RFC 5737) is no address of this machine.
+	_, err = net.Listen("tcp", "192.0.2.1:0")
+	if err == nil {
+		t.Skip("192.0.2.1 is an address of this machine")
+	}
+	got := listenError(flagMetricsAddr, "192.0.2.1:0", err).Error()
+	if strings.Contains(got, "free the port") || !strings.Contains(got, "--metrics-addr") {
+		t.Errorf("address not available: %q, want --metrics-addr named and no hint to free the port", got)
 	}
 }
