@@ -1,8 +1,10 @@
 package commands
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"strings"
@@ -201,4 +203,19 @@ func requireString(c *cli.Context, name string) (string, error) {
 		return "", usageErrorf("--%s is required (or set %s)", name, envVar(name)[0])
 	}
 	return v, nil
+}
+
+// fileFlagError is the usage error of the file at path, given to flag, that could not be read
+// (verb "read") or opened: it names the flag and the path, the system's reason without the
+// path said twice, and what to give instead (want), or, when permission was denied, to check
+// the permissions.
+func fileFlagError(verb, flag, path string, err error, want string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		want = "check its permissions and owner"
+	}
+	return usageErrorf("could not %s --%s %s: %v: %s", verb, flag, path, err, want)
 }

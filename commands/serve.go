@@ -189,8 +189,7 @@ func runServe(c *cli.Context) error {
 	err = mcpserver.ListenAndServe(c.Context, h, mcpserver.ServeConfig{
 		Addr:            s.Addr,
 		Listener:        ln,
-		TLSCert:         s.TLSCert,
-		TLSKey:          s.TLSKey,
+		TLSCertificate:  s.TLSPair,
 		ShutdownTimeout: serveShutdownTimeout,
 		Ready: func(a net.Addr) {
 			// Settings only: the log names what is accepted, never a key or token.

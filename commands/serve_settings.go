@@ -1,11 +1,13 @@
 package commands
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,6 +37,7 @@ type serveSettings struct {
 	Stateless        bool
 	ProgressInterval time.Duration
 	TLSCert, TLSKey  string
+	TLSPair          *tls.Certificate // the pair of TLSCert and TLSKey, loaded with the settings
 	AllowedOrigins   []string
 	CAFile           string
 	Discovered       string // the discovery document read at start, "" when none was needed
@@ -81,6 +84,13 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 	// One without the other is a mistake: refuse it rather than guess whether TLS was meant.
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		return nil, usageErrorf("--%s and --%s must be given together", flagTLSCert, flagTLSKey)
+	}
+	if s.TLSCert != "" {
+		pair, err := loadTLSPair(s.TLSCert, s.TLSKey)
+		if err != nil {
+			return nil, err
+		}
+		s.TLSPair = pair
 	}
 	if s.ClockSkew < 0 {
 		return nil, usageErrorf("--%s must not be negative", flagClockSkew)
@@ -255,6 +265,26 @@ func cleanList(in []string) []string {
 		}
 	}
 	return out
+}
+
+// loadTLSPair reads and checks the key pair of --tls-cert and --tls-key with the other
+// settings: a missing file or a key of another certificate is exit 2 naming the flag, not a
+// failure after the authority was contacted.
+func loadTLSPair(certFile, keyFile string) (*tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, fileFlagError("read", flagTLSCert, certFile, err, "give the path of a PEM certificate file")
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fileFlagError("read", flagTLSKey, keyFile, err, "give the path of the PEM private key of --"+flagTLSCert)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, usageErrorf("--%s %s and --%s %s are not a usable key pair: %v: give a PEM certificate and its own unencrypted private key",
+			flagTLSCert, certFile, flagTLSKey, keyFile, err)
+	}
+	return &pair, nil
 }
 
 // checkListenAddr validates a listen address given to flag: host:port, where the host is empty,

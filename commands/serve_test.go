@@ -2,13 +2,20 @@ package commands
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -74,6 +81,7 @@ func TestServeSettingsDefaults(t *testing.T) {
 		Path: "/mcp", RequiredScopes: []string{"execute"}, ClockSkew: 60 * time.Second, ProgressInterval: time.Second,
 	}
 	with := func(f func(s *serveSettings)) serveSettings { s := base; f(&s); return s }
+	certFile, keyFile := writeTLSPair(t, t.TempDir(), "c")
 	tests := []struct {
 		name string
 		args []string
@@ -123,12 +131,12 @@ func TestServeSettingsDefaults(t *testing.T) {
 		{
 			name: "tls, custom path and origins",
 			args: []string{
-				"--no-auth", "--addr", "[::1]:9443", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--path", "/v1/mcp",
+				"--no-auth", "--addr", "[::1]:9443", "--tls-cert", certFile, "--tls-key", keyFile, "--path", "/v1/mcp",
 				"--allowed-origin", "https://app.example", "--stateless", "--progress-interval", "0s",
 			},
 			want: with(func(s *serveSettings) {
 				s.NoAuth, s.Addr, s.PublicURL, s.derivedURL = true, "[::1]:9443", "https://[::1]:9443/v1/mcp", true
-				s.TLSCert, s.TLSKey, s.Path = "c.pem", "k.pem", "/v1/mcp"
+				s.TLSCert, s.TLSKey, s.Path = certFile, keyFile, "/v1/mcp"
 				s.AllowedOrigins, s.Stateless, s.ProgressInterval = []string{"https://app.example"}, true, 0
 			}),
 		},
@@ -153,11 +161,61 @@ func TestServeSettingsDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, *got, cmp.AllowUnexported(serveSettings{}), cmpopts.EquateEmpty(), ignoreMaxTokenLifetime); diff != "" {
+			if diff := cmp.Diff(tt.want, *got, cmp.AllowUnexported(serveSettings{}), cmpopts.EquateEmpty(), ignoreMaxTokenLifetime,
+				cmpopts.IgnoreFields(serveSettings{}, "TLSPair")); diff != "" {
 				t.Errorf("settings (-want +got):\n%s", diff)
+			}
+			if (got.TLSPair != nil) != (tt.want.TLSCert != "") {
+				t.Errorf("TLS key pair loaded: %v, want %v", got.TLSPair != nil, tt.want.TLSCert != "")
 			}
 		})
 	}
+}
+
+// writeTLSPair writes a self-signed certificate for localhost and its key as PEM files
+// <name>-cert.pem and <name>-key.pem in dir, and returns their paths.
+func writeTLSPair(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = testenv.WriteFile(t, dir, name+"-cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	keyFile = testenv.WriteFile(t, dir, name+"-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
+	return certFile, keyFile
+}
+
+// TestServeTLSFilesCheckedAtStart: a --tls-cert or --tls-key that cannot be read, or that are
+// not a key pair, are exit 2 naming the flag and the file, before the authority (unreachable
+// here: exit 4 if it were contacted) is.
+func TestServeTLSFilesCheckedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writeTLSPair(t, dir, "a")
+	_, otherKey := writeTLSPair(t, dir, "b")
+	notPEM := testenv.WriteFile(t, dir, "not.pem", "hello\n")
+	missing := filepath.Join(dir, "missing.pem")
+	serve := func(certFile, keyFile string) []string {
+		return []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api", "--addr", "127.0.0.1:0",
+			"--tls-cert", certFile, "--tls-key", keyFile}
+	}
+	checkFailures(t, 20*time.Second, []failureCase{
+		{"missing certificate", serve(missing, key), ExitUsage, "could not read --tls-cert " + missing + ": no such file or directory: give the path of a PEM certificate file"},
+		{"missing key", serve(cert, missing), ExitUsage, "could not read --tls-key " + missing + ": no such file or directory: give the path of the PEM private key of --tls-cert"},
+		{"key of another certificate", serve(cert, otherKey), ExitUsage, "--tls-cert " + cert + " and --tls-key " + otherKey + " are not a usable key pair: tls: private key does not match public key: give a PEM certificate and its own unencrypted private key"},
+		{"not PEM", serve(notPEM, key), ExitUsage, "are not a usable key pair"},
+	})
 }
 
 // TestServeSettingsFromEnvironment cannot run in parallel: it sets environment variables.
