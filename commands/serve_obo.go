@@ -56,6 +56,11 @@ func oboFromFlags(c *cli.Context, s *serveSettings, g *gatewaySettings) error {
 	case secretFile != "" && certFile != "":
 		return usageErrorf("give --%s or --%s, not both", flagAPIClientSecretFile, flagAPIClientCertFile)
 	}
+	for _, sc := range scopes {
+		if err := checkOBOScope(sc); err != nil {
+			return err
+		}
+	}
 	if _, err := auth.OBOResource(scopes); err != nil {
 		return usageErrorf("--%s: %v", flagOBOScope, err)
 	}
@@ -90,6 +95,30 @@ func oboFromFlags(c *cli.Context, s *serveSettings, g *gatewaySettings) error {
 	g.OBOScopes = scopes
 	return nil
 }
+
+// checkOBOScope refuses an --obo-scope that is not one scope of the form <resource>/<name> or
+// <resource>/.default (an OpenID Connect scope, such as offline_access, aside): a space would
+// make it two scopes in the token request, and a bare name is resolved by Entra against
+// Microsoft Graph, whatever API was meant. Either way the mistake would show only at the first
+// exchange, as an error the caller of a tool sees.
+func checkOBOScope(sc string) error {
+	if strings.ContainsAny(sc, " \t\r\n\",") {
+		return usageErrorf("--%s takes one scope without spaces (repeat the flag for more, or list them with commas in %s), such as %s, not %q",
+			flagOBOScope, envVar(flagOBOScope)[0], exampleOBOScope, sc)
+	}
+	switch strings.ToLower(sc) {
+	case "openid", "profile", "email", "offline_access":
+		return nil
+	}
+	i := strings.LastIndex(sc, "/")
+	if i <= 0 || i == len(sc)-1 || strings.TrimRight(sc[:i], "/") == "" {
+		return usageErrorf("--%s takes <resource>/<permission> or <resource>/.default, such as %s, not %q", flagOBOScope, exampleOBOScope, sc)
+	}
+	return nil
+}
+
+// exampleOBOScope is the downstream scope messages show.
+const exampleOBOScope = "https://graph.microsoft.com/User.Read"
 
 // apiClientSecret returns the API's client secret from --api-client-secret-file, else
 // FASTMCP_AUTH_API_CLIENT_SECRET; "" with a certificate. Neither given is a usage error.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 	"github.com/urfave/cli/v2"
 )
@@ -59,6 +60,13 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		Issuers:          cleanList(c.StringSlice(flagIssuer)),
 		Audiences:        cleanList(c.StringSlice(flagAudience)),
 		RequiredScopes:   cleanList(c.StringSlice(flagRequiredScope)),
+	}
+
+	for _, iss := range s.Issuers {
+		if !validIssuer(iss) {
+			return nil, usageErrorf("--%s must be an issuer URL as the tokens' iss claim has it, such as https://login.microsoftonline.com/<tenant-id>/v2.0 or https://sts.windows.net/<tenant-id>/ (https, or http on loopback), not %q",
+				flagIssuer, iss)
+		}
 	}
 
 	// --addr has no Value: an explicit address, even 0.0.0.0 with --no-auth, is obeyed, and
@@ -265,6 +273,22 @@ func cleanList(in []string) []string {
 		}
 	}
 	return out
+}
+
+// validIssuer reports whether iss can be an accepted issuer: an absolute https URL without
+// query or fragment, which is what OpenID Connect Discovery 1.0 section 3 requires of an
+// issuer, and what Entra's are: https://login.microsoftonline.com/<tid>/v2.0 (v2 tokens) and
+// https://sts.windows.net/<tid>/ (v1), per
+// https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference
+// ("iss"); the development authority's is https://<addr>/<tid>/v2.0. Plain http is accepted for
+// a loopback host only (a local test issuer), as for --jwks-uri. A value that is no URL can
+// never equal a token's iss: every token would be refused at run time.
+func validIssuer(iss string) bool {
+	u, err := url.Parse(iss)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ContainsAny(iss, " \t") {
+		return false
+	}
+	return u.Scheme == "https" || (u.Scheme == "http" && netx.IsLoopbackHost(u.Hostname()))
 }
 
 // loadTLSPair reads and checks the key pair of --tls-cert and --tls-key with the other

@@ -57,6 +57,16 @@ func TestServeSettingErrors(t *testing.T) {
 		{name: "path without slash", args: []string{"serve", "--no-auth", "--path", "mcp"}, code: ExitUsage, msg: "--path must be a path"},
 		{name: "plain http key set off loopback", args: []string{"serve", "--jwks-uri", "http://keys.example/keys", "--issuer", "https://iss", "--audience", "a"}, code: ExitUsage, msg: "must use https"},
 		{name: "unknown flag", args: []string{"serve", "--no-such-flag"}, code: ExitUsage, msg: "no-such-flag"},
+		// Malformed settings are exit 2 before the authority (unreachable here: exit 4) is contacted.
+		{name: "issuer not a URL", args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api", "--issuer", "notaurl"}, code: ExitUsage,
+			msg: `--issuer must be an issuer URL as the tokens' iss claim has it, such as https://login.microsoftonline.com/<tenant-id>/v2.0 or https://sts.windows.net/<tenant-id>/ (https, or http on loopback), not "notaurl"`},
+		{name: "issuer over plain http", args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api", "--issuer", "http://login.example.com/t/v2.0"}, code: ExitUsage,
+			msg: `not "http://login.example.com/t/v2.0"`},
+		{name: "issuer with a query", args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api", "--issuer", "https://login.example.com/t/v2.0?x=1"}, code: ExitUsage,
+			msg: `not "https://login.example.com/t/v2.0?x=1"`},
+		{name: "api client id with a space", args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "has space"}, code: ExitUsage,
+			msg: `--api-client-id must be the API's client ID, a GUID or a name of letters, digits, '.', '_' and '-' (such as fastmcp-dev-api), not "has space"; an identifier URI goes in --app-id-uri`},
+		{name: "api client id a URI", args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api://x"}, code: ExitUsage, msg: `not "api://x"`},
 		{
 			name: "authority unreachable",
 			args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api"},
