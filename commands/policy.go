@@ -3,8 +3,10 @@ package commands
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -66,7 +68,7 @@ func runPolicyTest(c *cli.Context) error {
 	}
 	p, err := policy.Load(file)
 	if err != nil {
-		return usageErrorf("%v", err)
+		return policyError(file, err)
 	}
 	var raw []byte
 	source := claimsFile
@@ -77,7 +79,7 @@ func runPolicyTest(c *cli.Context) error {
 		raw, err = os.ReadFile(claimsFile)
 	}
 	if err != nil {
-		return usageErrorf("could not read --%s: %v", flagPolicyClaims, err)
+		return fileFlagError("read", flagPolicyClaims, source, err, "give a JSON file of token claims, e.g. from fastmcp-auth whoami --json")
 	}
 	// Empty claims are bad input, not a token without claims: the usual cause is
 	// `fastmcp-auth whoami --json > claims.json` having failed, and deciding a call on the empty
@@ -112,4 +114,15 @@ func runPolicyTest(c *cli.Context) error {
 		return withCode(ExitFailure, fmt.Errorf("the policy denies %s for these claims", tool))
 	}
 	return nil
+}
+
+// policyError is the usage error of a --policy file that could not be loaded: a file that
+// cannot be read names the flag and the path; a document that does not compile already names
+// the file and the rule (policy.Load).
+func policyError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fileFlagError("read", flagPolicy, path, err, "give the path of a YAML policy file")
+	}
+	return usageErrorf("%v", err)
 }

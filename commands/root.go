@@ -156,13 +156,6 @@ func commandList() []*cli.Command {
 	}
 }
 
-// onUsageError turns urfave's flag-parsing errors (unknown flag, a value that does not
-// parse) into exit 2, as CLI.md requires. Without it urfave prints "Incorrect Usage" and the
-// whole help on stdout, which would pollute the output a script captures.
-func onUsageError(_ *cli.Context, err error, _ bool) error {
-	return &exitError{code: ExitUsage, err: fmt.Errorf("%w (see --help)", err)}
-}
-
 // Run runs the command line and returns the process exit code. Errors are printed as one
 // line "error: ..." on stderr.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

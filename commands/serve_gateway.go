@@ -173,7 +173,7 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 		return nil, usageErrorf("--%s must be a positive duration such as 15m", flagSessionIdleTimeout)
 	}
 	if g.MaxSessions < 1 {
-		return nil, usageErrorf("--%s must be at least 1", flagMaxSessions)
+		return nil, usageErrorf("--%s must be at least 1, not %d: give a number such as %d", flagMaxSessions, g.MaxSessions, gateway.DefaultMaxSessions)
 	}
 	if g.ReplicaID != "" && !replicaIDPattern().MatchString(g.ReplicaID) {
 		return nil, usageErrorf("--%s takes letters, digits, - and _ (at most 64), not %q", flagReplicaID, g.ReplicaID)
@@ -186,9 +186,18 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 	if p := strings.TrimSpace(c.String(flagPolicy)); p != "" {
 		h, err := policy.NewHolder(p)
 		if err != nil {
-			return nil, usageErrorf("%v", err)
+			return nil, policyError(p, err)
 		}
 		g.Policy = h
+	}
+	if g.AuditLog != "" {
+		// Opened (and created, 0600 as the audit log itself) now, to fail with exit 2 before the
+		// authority is contacted; the gateway opens it again for good once it is built.
+		f, err := os.OpenFile(g.AuditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fileFlagError("open", flagAuditLog, g.AuditLog, err, "give a file in an existing directory that this user can write")
+		}
+		_ = f.Close()
 	}
 	if err := oboFromFlags(c, s, g); err != nil {
 		return nil, err

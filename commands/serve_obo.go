@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"errors"
 	"os"
 	"strings"
 
@@ -126,11 +125,11 @@ func apiClientSecret(secretFile, certFile string) (string, error) {
 	if secretFile != "" {
 		b, err := os.ReadFile(secretFile) //nolint:gosec // G304: the operator's own file
 		if err != nil {
-			return "", usageErrorf("could not read --%s: %v", flagAPIClientSecretFile, errors.Unwrap(err))
+			return "", fileFlagError("read", flagAPIClientSecretFile, secretFile, err, "give the file holding the API's client secret")
 		}
 		secret := strings.TrimSpace(string(b))
 		if secret == "" {
-			return "", usageErrorf("--%s %s is empty", flagAPIClientSecretFile, secretFile)
+			return "", usageErrorf("--%s %s is empty: put the API's client secret in it", flagAPIClientSecretFile, secretFile)
 		}
 		return secret, nil
 	}

@@ -101,13 +101,13 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		s.TLSPair = pair
 	}
 	if s.ClockSkew < 0 {
-		return nil, usageErrorf("--%s must not be negative", flagClockSkew)
+		return nil, usageErrorf("--%s must not be negative (%s): give a duration such as 60s, or 0s for none", flagClockSkew, s.ClockSkew)
 	}
 	if s.MaxTokenLifetime <= 0 {
 		return nil, usageErrorf("--%s must be a positive duration such as 48h, not %s", flagMaxTokenLifetime, s.MaxTokenLifetime)
 	}
 	if s.ProgressInterval < 0 {
-		return nil, usageErrorf("--%s must not be negative", flagProgressInterval)
+		return nil, usageErrorf("--%s must not be negative (%s): give a duration such as 1s, or 0s for no pause", flagProgressInterval, s.ProgressInterval)
 	}
 
 	// The public URL is the resource of the protected resource metadata (RFC 9728), which
