@@ -22,6 +22,9 @@ const (
 	flagPolicyArgs   = "args"
 )
 
+// claimsHint says what --claims takes.
+const claimsHint = "give a JSON object of token claims, e.g. from fastmcp-auth whoami --json"
+
 // maxClaimsStdin bounds the claims read by --claims - (a token's claims are a few KiB).
 const maxClaimsStdin = 1 << 20
 
@@ -85,11 +88,11 @@ func runPolicyTest(c *cli.Context) error {
 	// `fastmcp-auth whoami --json > claims.json` having failed, and deciding a call on the empty
 	// file would report a deny (exit 1) that says nothing about the policy.
 	if len(bytes.TrimSpace(raw)) == 0 {
-		return usageErrorf("--%s %s is empty: give a JSON object of token claims, e.g. from fastmcp-auth whoami --json", flagPolicyClaims, source)
+		return usageErrorf("--%s %s is empty: %s", flagPolicyClaims, source, claimsHint)
 	}
 	claims, err := policy.Claims(raw)
 	if err != nil {
-		return usageErrorf("--%s: %v", flagPolicyClaims, err)
+		return usageErrorf("--%s %s: %v: %s", flagPolicyClaims, source, err, claimsHint)
 	}
 	var args map[string]any
 	if a := strings.TrimSpace(c.String(flagPolicyArgs)); a != "" {

@@ -38,7 +38,7 @@ func TestPolicyTest(t *testing.T) { //nolint:paralleltest
 		{"bad policy names the rule", []string{"--policy", bad, "--claims", user, "--tool", "x"}, 2, "", "rule 0 (tools: \"x\")"},
 		{"bad claims", []string{"--policy", pol, "--claims", notJSON, "--tool", "x"}, 2, "", "--claims"},
 		{"yaml detail kept on the one line", []string{"--policy", typo, "--claims", user, "--tool", "x"}, 2, "", "yaml: unmarshal errors: line 2: field tool not found"},
-		{"claims null", []string{"--policy", pol, "--claims", null, "--tool", "x"}, 2, "", "error: --claims: claims are not a JSON object: null"},
+		{"claims null", []string{"--policy", pol, "--claims", null, "--tool", "x"}, 2, "", "error: --claims " + null + ": claims are not a JSON object: null: give a JSON object of token claims"},
 		{"claims file empty", []string{"--policy", pol, "--claims", empty, "--tool", "x"}, 2, "", "error: --claims " + empty + " is empty: give a JSON object of token claims, e.g. from fastmcp-auth whoami --json"},
 		{"claims file blank", []string{"--policy", pol, "--claims", blank, "--tool", "x"}, 2, "", "--claims " + blank + " is empty"},
 		{"bad args", []string{"--policy", pol, "--claims", user, "--tool", "x", "--args", "[]"}, 2, "", "--args"},
@@ -66,7 +66,7 @@ func TestPolicyTestClaimsFromStdin(t *testing.T) { //nolint:paralleltest // see 
 	}{
 		{"claims", `{"scp":"execute"}`, ExitOK, `allow rule 0 (tools: "*")`, ""},
 		{"empty", "", ExitUsage, "", "error: --claims - (stdin) is empty: give a JSON object of token claims, e.g. from fastmcp-auth whoami --json\n"},
-		{"null", "null", ExitUsage, "", "error: --claims: claims are not a JSON object: null\n"},
+		{"null", "null", ExitUsage, "", "error: --claims - (stdin): claims are not a JSON object: null: give a JSON object of token claims, e.g. from fastmcp-auth whoami --json\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
