@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -205,6 +207,28 @@ func writeTLSPair(t *testing.T, dir, name string) (certFile, keyFile string) {
 	certFile = testenv.WriteFile(t, dir, name+"-cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
 	keyFile = testenv.WriteFile(t, dir, name+"-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
 	return certFile, keyFile
+}
+
+// TestServeHTTPS: with --tls-cert and --tls-key, serve answers over HTTPS with that certificate
+// (the pair loaded with the settings).
+func TestServeHTTPS(t *testing.T) {
+	certFile, keyFile := writeTLSPair(t, t.TempDir(), "srv")
+	srv := startServe(t, "--no-auth", "--tls-cert", certFile, "--tls-key", keyFile)
+	pemCert, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemCert)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}}}
+	resp, err := hc.Get(strings.Replace(srv.base, "http://", "https://", 1) + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
+		t.Errorf("GET /healthz over https: status %d, TLS %v; want 200 over TLS", resp.StatusCode, resp.TLS != nil)
+	}
 }
 
 // TestServeTLSFilesCheckedAtStart: a --tls-cert or --tls-key that cannot be read, or that are
