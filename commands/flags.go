@@ -1,8 +1,10 @@
 package commands
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"strings"
@@ -159,12 +161,29 @@ func authorityURL(c *cli.Context) (string, error) {
 // appIDURI returns the API's identifier URI: --app-id-uri, else api://<--api-client-id>; ""
 // when neither is set. A malformed --app-id-uri is a usage error.
 func appIDURI(c *cli.Context) (string, error) {
+	if id := strings.TrimSpace(c.String(flagAPIClientID)); id != "" && !validClientID(id) {
+		return "", usageErrorf("--%s must be the API's client ID, a GUID or a name of letters, digits, '.', '_' and '-' (such as %s), not %q; an identifier URI goes in --%s",
+			flagAPIClientID, "fastmcp-dev-api", id, flagAppIDURI)
+	}
 	if u := strings.TrimSpace(c.String(flagAppIDURI)); u != "" {
 		if err := auth.CheckAppIDURI(strings.TrimRight(u, "/")); err != nil {
 			return "", usageErrorf("--%s: %v", flagAppIDURI, err)
 		}
 	}
 	return auth.AppIDURI(c.String(flagAPIClientID), c.String(flagAppIDURI)), nil
+}
+
+// validClientID reports whether id can be an application's client ID: Entra's are GUIDs, the
+// development authority's are names such as fastmcp-dev-api. Either stands in an audience, in
+// the default identifier URI api://<id> and in the scopes <app-id-uri>/<name>, where a space
+// would split the scope list in two and '/', ':' or '?' would change the URI.
+func validClientID(id string) bool {
+	for _, r := range id {
+		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '.' && r != '_' && r != '-' {
+			return false
+		}
+	}
+	return id != ""
 }
 
 // apiScope is the one place where a client command turns an API scope name into what it
@@ -201,4 +220,19 @@ func requireString(c *cli.Context, name string) (string, error) {
 		return "", usageErrorf("--%s is required (or set %s)", name, envVar(name)[0])
 	}
 	return v, nil
+}
+
+// fileFlagError is the usage error of the file at path, given to flag, that could not be read
+// (verb "read") or opened: it names the flag and the path, the system's reason without the
+// path said twice, and what to give instead (want), or, when permission was denied, to check
+// the permissions.
+func fileFlagError(verb, flag, path string, err error, want string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		want = "check its permissions and owner"
+	}
+	return usageErrorf("could not %s --%s %s: %v: %s", verb, flag, path, err, want)
 }

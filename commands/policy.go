@@ -1,9 +1,12 @@
 package commands
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -18,6 +21,9 @@ const (
 	flagPolicyTool   = "tool"
 	flagPolicyArgs   = "args"
 )
+
+// claimsHint says what --claims takes.
+const claimsHint = "give a JSON object of token claims, e.g. from fastmcp-auth whoami --json"
 
 // maxClaimsStdin bounds the claims read by --claims - (a token's claims are a few KiB).
 const maxClaimsStdin = 1 << 20
@@ -65,20 +71,28 @@ func runPolicyTest(c *cli.Context) error {
 	}
 	p, err := policy.Load(file)
 	if err != nil {
-		return usageErrorf("%v", err)
+		return policyError(file, err)
 	}
 	var raw []byte
+	source := claimsFile
 	if claimsFile == "-" {
-		raw, err = io.ReadAll(io.LimitReader(os.Stdin, maxClaimsStdin))
+		source = "- (stdin)"
+		raw, err = io.ReadAll(io.LimitReader(c.App.Reader, maxClaimsStdin))
 	} else {
 		raw, err = os.ReadFile(claimsFile)
 	}
 	if err != nil {
-		return usageErrorf("could not read --%s: %v", flagPolicyClaims, err)
+		return fileFlagError("read", flagPolicyClaims, source, err, "give a JSON file of token claims, e.g. from fastmcp-auth whoami --json")
+	}
+	// Empty claims are bad input, not a token without claims: the usual cause is
+	// `fastmcp-auth whoami --json > claims.json` having failed, and deciding a call on the empty
+	// file would report a deny (exit 1) that says nothing about the policy.
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return usageErrorf("--%s %s is empty: %s", flagPolicyClaims, source, claimsHint)
 	}
 	claims, err := policy.Claims(raw)
 	if err != nil {
-		return usageErrorf("--%s: %v", flagPolicyClaims, err)
+		return usageErrorf("--%s %s: %v: %s", flagPolicyClaims, source, err, claimsHint)
 	}
 	var args map[string]any
 	if a := strings.TrimSpace(c.String(flagPolicyArgs)); a != "" {
@@ -103,4 +117,15 @@ func runPolicyTest(c *cli.Context) error {
 		return withCode(ExitFailure, fmt.Errorf("the policy denies %s for these claims", tool))
 	}
 	return nil
+}
+
+// policyError is the usage error of a --policy file that could not be loaded: a file that
+// cannot be read names the flag and the path; a document that does not compile already names
+// the file and the rule (policy.Load).
+func policyError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fileFlagError("read", flagPolicy, path, err, "give the path of a YAML policy file")
+	}
+	return usageErrorf("%v", err)
 }

@@ -156,13 +156,6 @@ func commandList() []*cli.Command {
 	}
 }
 
-// onUsageError turns urfave's flag-parsing errors (unknown flag, a value that does not
-// parse) into exit 2, as CLI.md requires. Without it urfave prints "Incorrect Usage" and the
-// whole help on stdout, which would pollute the output a script captures.
-func onUsageError(_ *cli.Context, err error, _ bool) error {
-	return &exitError{code: ExitUsage, err: fmt.Errorf("%w (see --help)", err)}
-}
-
 // Run runs the command line and returns the process exit code. Errors are printed as one
 // line "error: ..." on stderr.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -198,17 +191,35 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code == ExitInterrupted {
 		msg = "interrupted"
 	}
-	fmt.Fprintf(stderr, "error: %s\n", firstLine(msg))
+	fmt.Fprintf(stderr, "error: %s\n", oneLine(msg))
 	return code
 }
 
-// firstLine keeps the first line of an error message: CLI.md promises one line on stderr,
-// and some wrapped errors (MSAL's, an HTTP body) carry several.
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
+// oneLine joins the lines of an error message into one: CLI.md promises one line on stderr,
+// and some wrapped errors (yaml.v3's "unmarshal errors:" list, MSAL's, an HTTP body) carry
+// several, whose detail (which line of a file, which field) is what says what to fix, and
+// after which a wrapping hint may follow. A line ending in ':' introduces the next and is
+// joined with a space; other lines with "; ". Blank lines are dropped.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
 	}
-	return s
+	var b strings.Builder
+	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			if strings.HasSuffix(b.String(), ":") {
+				b.WriteString(" ")
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(l)
+	}
+	return b.String()
 }
 
 // flagEnvFile is --env-file; its value is read before flags are parsed (clienv.LoadDotEnv).

@@ -106,3 +106,17 @@ func TestVersionAndHelp(t *testing.T) {
 		}
 	}
 }
+
+func TestOneLine(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"policy p.yaml: yaml: unmarshal errors:\n  line 2: field tool not found\n  line 3: field alow not found: fix the rule",
+			"policy p.yaml: yaml: unmarshal errors: line 2: field tool not found; line 3: field alow not found: fix the rule"},
+		{"first\r\n\r\nsecond\n", "first; second"},
+	} {
+		if got := oneLine(tc.in); got != tc.want {
+			t.Errorf("oneLine(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -146,7 +146,7 @@ func runServe(c *cli.Context) error {
 	// port the system picked.
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
-		return fmt.Errorf("could not listen on %s: %w: free the port or choose another --%s", s.Addr, err, flagAddr)
+		return listenError(flagAddr, s.Addr, err)
 	}
 	if s.derivedURL {
 		s.PublicURL = derivePublicURL(ln.Addr().String(), s.TLSCert != "", s.Path)
@@ -189,8 +189,7 @@ func runServe(c *cli.Context) error {
 	err = mcpserver.ListenAndServe(c.Context, h, mcpserver.ServeConfig{
 		Addr:            s.Addr,
 		Listener:        ln,
-		TLSCert:         s.TLSCert,
-		TLSKey:          s.TLSKey,
+		TLSCertificate:  s.TLSPair,
 		ShutdownTimeout: serveShutdownTimeout,
 		Ready: func(a net.Addr) {
 			// Settings only: the log names what is accepted, never a key or token.

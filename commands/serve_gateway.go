@@ -173,7 +173,7 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 		return nil, usageErrorf("--%s must be a positive duration such as 15m", flagSessionIdleTimeout)
 	}
 	if g.MaxSessions < 1 {
-		return nil, usageErrorf("--%s must be at least 1", flagMaxSessions)
+		return nil, usageErrorf("--%s must be at least 1, not %d: give a number such as %d", flagMaxSessions, g.MaxSessions, gateway.DefaultMaxSessions)
 	}
 	if g.ReplicaID != "" && !replicaIDPattern().MatchString(g.ReplicaID) {
 		return nil, usageErrorf("--%s takes letters, digits, - and _ (at most 64), not %q", flagReplicaID, g.ReplicaID)
@@ -186,9 +186,18 @@ func gatewaySettingsFromFlags(c *cli.Context, s *serveSettings) (*gatewaySetting
 	if p := strings.TrimSpace(c.String(flagPolicy)); p != "" {
 		h, err := policy.NewHolder(p)
 		if err != nil {
-			return nil, usageErrorf("%v", err)
+			return nil, policyError(p, err)
 		}
 		g.Policy = h
+	}
+	if g.AuditLog != "" {
+		// Opened (and created, 0600 as the audit log itself) now, to fail with exit 2 before the
+		// authority is contacted; the gateway opens it again for good once it is built.
+		f, err := os.OpenFile(g.AuditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fileFlagError("open", flagAuditLog, g.AuditLog, err, "give a file in an existing directory that this user can write")
+		}
+		_ = f.Close()
 	}
 	if err := oboFromFlags(c, s, g); err != nil {
 		return nil, err
@@ -248,9 +257,8 @@ func upstreamSettings(c *cli.Context, g *gatewaySettings, upstream string, s *se
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
 		return usageErrorf("--%s must be the http(s) URL of an MCP endpoint, such as https://mcp.internal/mcp, not %q", flagUpstream, upstream)
 	}
-	// Credentials (the header file) would cross the network in clear text.
-	if err := netx.CheckTokenURL(upstream, c.Bool(flagAllowHTTP)); err != nil {
-		return usageErrorf("--%s: %v", flagUpstream, err)
+	if err := checkUpstreamHTTP(c, upstream, s.NoAuth); err != nil {
+		return err
 	}
 	g.Stateless = s.Stateless
 	if c.IsSet(flagPassEnv) {
@@ -267,6 +275,32 @@ func upstreamSettings(c *cli.Context, g *gatewaySettings, upstream string, s *se
 	return nil
 }
 
+// checkUpstreamHTTP refuses a plain-http --upstream whose host is not loopback, without
+// --allow-http, when something would cross the network in clear text, readable by anyone on the
+// path: the credentials of --upstream-header-file, or, with tokens required, the signed-in
+// users' calls and their On-Behalf-Of tokens. The gateway never sends the caller's own token
+// upstream (gateway.Remote). With --no-auth and no header file nothing secret travels, and
+// CLI.md says --allow-http is not needed with --no-auth.
+func checkUpstreamHTTP(c *cli.Context, upstream string, noAuth bool) error {
+	headerFile := strings.TrimSpace(c.String(flagUpstreamHeaderFile)) != ""
+	if noAuth && !headerFile {
+		return nil
+	}
+	if netx.CheckTokenURL(upstream, c.Bool(flagAllowHTTP)) == nil {
+		return nil
+	}
+	what := "the signed-in users' calls"
+	switch {
+	case headerFile:
+		what = "the credentials of --" + flagUpstreamHeaderFile
+	case len(cleanList(c.StringSlice(flagOBOScope))) > 0:
+		what = "the users' On-Behalf-Of tokens"
+	}
+	u, _ := url.Parse(upstream) // parsed by the caller already
+	return usageErrorf("--%s: refusing to send %s over plain http to %s, which is not this machine: anyone on the network path could read them; use an https URL, or pass --%s (%s=true) if the network is trusted",
+		flagUpstream, what, u.Host, flagAllowHTTP, envVar(flagAllowHTTP)[0])
+}
+
 // metricsAddrFromFlags validates --metrics-addr: a host:port other than the public one, so
 // the metrics (which name tools and users' failure reasons) are never served to MCP clients.
 func metricsAddrFromFlags(c *cli.Context, s *serveSettings) (string, error) {
@@ -274,10 +308,10 @@ func metricsAddrFromFlags(c *cli.Context, s *serveSettings) (string, error) {
 	if addr == "" {
 		return "", nil
 	}
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil || port == "" {
-		return "", usageErrorf("--%s must be host:port, such as 127.0.0.1:9090, not %q", flagMetricsAddr, addr)
+	if err := checkListenAddr(flagMetricsAddr, addr, "127.0.0.1:9090"); err != nil {
+		return "", err
 	}
+	_, port, _ := net.SplitHostPort(addr)
 	if _, servePort, _ := net.SplitHostPort(s.Addr); port == servePort && port != "0" {
 		return "", usageErrorf("--%s must not be the public port of --%s (%s): metrics are for the operator, not for MCP clients", flagMetricsAddr, flagAddr, s.Addr)
 	}
@@ -288,7 +322,7 @@ func metricsAddrFromFlags(c *cli.Context, s *serveSettings) (string, error) {
 func serveMetrics(ctx context.Context, addr string, m *gateway.Metrics, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("could not listen on %s: %w: free the port or choose another --%s", addr, err, flagMetricsAddr)
+		return listenError(flagMetricsAddr, addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())

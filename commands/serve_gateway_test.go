@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
 
@@ -19,6 +21,7 @@ func TestServeGatewayUsageErrors(t *testing.T) { //nolint:paralleltest
 		t.Fatal(err)
 	}
 	_ = os.Chmod(open, 0o644)
+	headers := testenv.WriteFile(t, dir, "headers", "X-Api-Key: k\n")
 	badPolicy := testenv.WriteFile(t, dir, "policy.yaml", "rules:\n  - tools: [\"x\"]\n    allow: \"claims.roles +\"\n")
 	// serve --no-auth, on a free port unless the case names --addr.
 	serve := func(args ...string) []string {
@@ -32,7 +35,7 @@ func TestServeGatewayUsageErrors(t *testing.T) { //nolint:paralleltest
 		{"shared upstream with --upstream", serve("--shared-upstream", "--upstream", "http://127.0.0.1:1/mcp"), ExitUsage, "--shared-upstream is for -- COMMAND"},
 		{"missing command", serve("--", "no-such-command-xyz"), ExitUsage, "was not found"},
 		{"both upstreams", serve("--upstream", "http://127.0.0.1:1/mcp", "--", "sh"), ExitUsage, "not both"},
-		{"plain http off loopback", serve("--upstream", "http://mcp.example.com/mcp"), ExitUsage, "--allow-http"},
+		{"plain http off loopback with credentials", serve("--upstream", "http://mcp.example.com/mcp", "--upstream-header-file", headers), ExitUsage, "--allow-http"},
 		{"not a URL", serve("--upstream", "ftp://x/mcp"), ExitUsage, "--upstream must be"},
 		{"header file readable by others", serve("--upstream", "https://mcp.example.com/mcp", "--upstream-header-file", open), ExitUsage, "chmod 600"},
 		{"policy does not compile", serve("--policy", badPolicy, "--", "sh"), ExitUsage, `rule 0 (tools: "x")`},
@@ -63,4 +66,42 @@ func TestServePerUserUsageErrors(t *testing.T) { //nolint:paralleltest
 		{"token env not a name", signedIn("--per-user", "--obo-token-env", "GRAPH TOKEN=x", "--", "sh"), ExitUsage, "--obo-token-env takes a variable name"},
 		{"token env starting with a digit", signedIn("--per-user", "--obo-token-env", "1TOKEN", "--", "sh"), ExitUsage, "--obo-token-env takes a variable name"},
 	})
+}
+
+// TestServeUpstreamPlainHTTP: a plain-http --upstream off loopback is refused without
+// --allow-http when something worth protecting would cross the network in clear text: the
+// credentials of --upstream-header-file, or signed-in users' calls. With --no-auth and no
+// header file nothing is, and CLI.md says --allow-http is not needed with --no-auth.
+func TestServeUpstreamPlainHTTP(t *testing.T) { //nolint:paralleltest // see TestServeGatewayUsageErrors
+	headers := testenv.WriteFile(t, t.TempDir(), "headers", "X-Api-Key: k\n")
+	const plain = "http://mcp.example.com/mcp"
+	signedIn := []string{"--tenant-id", "contoso.onmicrosoft.com", "--api-client-id", "api-id"}
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"no auth, no credentials", []string{"--no-auth", "--upstream", plain}, ""},
+		{"no auth, header file", []string{"--no-auth", "--upstream", plain, "--upstream-header-file", headers},
+			"--upstream: refusing to send the credentials of --upstream-header-file over plain http to mcp.example.com, which is not this machine"},
+		{"no auth, header file, allowed", []string{"--no-auth", "--upstream", plain, "--upstream-header-file", headers, "--allow-http"}, ""},
+		{"signed in", append([]string{"--upstream", plain}, signedIn...), "pass --allow-http (FASTMCP_AUTH_ALLOW_HTTP=true) if the network is trusted"},
+		{"signed in, allowed", append([]string{"--upstream", plain, "--allow-http"}, signedIn...), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := parseFlags(t, newServeCommand(), func(c *cli.Context) (*gatewaySettings, error) {
+				s, err := serveSettingsFromFlags(c)
+				if err != nil {
+					return nil, err
+				}
+				return gatewaySettingsFromFlags(c, s)
+			}, tc.args...)
+			if wantUsageError(t, err, tc.wantErr) {
+				return
+			}
+			if g == nil || g.Upstream != plain {
+				t.Errorf("settings %+v, want the upstream %s", g, plain)
+			}
+		})
+	}
 }

@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"errors"
 	"os"
 	"strings"
 
@@ -56,6 +55,11 @@ func oboFromFlags(c *cli.Context, s *serveSettings, g *gatewaySettings) error {
 	case secretFile != "" && certFile != "":
 		return usageErrorf("give --%s or --%s, not both", flagAPIClientSecretFile, flagAPIClientCertFile)
 	}
+	for _, sc := range scopes {
+		if err := checkOBOScope(sc); err != nil {
+			return err
+		}
+	}
 	if _, err := auth.OBOResource(scopes); err != nil {
 		return usageErrorf("--%s: %v", flagOBOScope, err)
 	}
@@ -91,17 +95,41 @@ func oboFromFlags(c *cli.Context, s *serveSettings, g *gatewaySettings) error {
 	return nil
 }
 
+// checkOBOScope refuses an --obo-scope that is not one scope of the form <resource>/<name> or
+// <resource>/.default (an OpenID Connect scope, such as offline_access, aside): a space would
+// make it two scopes in the token request, and a bare name is resolved by Entra against
+// Microsoft Graph, whatever API was meant. Either way the mistake would show only at the first
+// exchange, as an error the caller of a tool sees.
+func checkOBOScope(sc string) error {
+	if strings.ContainsAny(sc, " \t\r\n\",") {
+		return usageErrorf("--%s takes one scope without spaces (repeat the flag for more, or list them with commas in %s), such as %s, not %q",
+			flagOBOScope, envVar(flagOBOScope)[0], exampleOBOScope, sc)
+	}
+	switch strings.ToLower(sc) {
+	case "openid", "profile", "email", "offline_access":
+		return nil
+	}
+	i := strings.LastIndex(sc, "/")
+	if i <= 0 || i == len(sc)-1 || strings.TrimRight(sc[:i], "/") == "" {
+		return usageErrorf("--%s takes <resource>/<permission> or <resource>/.default, such as %s, not %q", flagOBOScope, exampleOBOScope, sc)
+	}
+	return nil
+}
+
+// exampleOBOScope is the downstream scope messages show.
+const exampleOBOScope = "https://graph.microsoft.com/User.Read"
+
 // apiClientSecret returns the API's client secret from --api-client-secret-file, else
 // FASTMCP_AUTH_API_CLIENT_SECRET; "" with a certificate. Neither given is a usage error.
 func apiClientSecret(secretFile, certFile string) (string, error) {
 	if secretFile != "" {
 		b, err := os.ReadFile(secretFile) //nolint:gosec // G304: the operator's own file
 		if err != nil {
-			return "", usageErrorf("could not read --%s: %v", flagAPIClientSecretFile, errors.Unwrap(err))
+			return "", fileFlagError("read", flagAPIClientSecretFile, secretFile, err, "give the file holding the API's client secret")
 		}
 		secret := strings.TrimSpace(string(b))
 		if secret == "" {
-			return "", usageErrorf("--%s %s is empty", flagAPIClientSecretFile, secretFile)
+			return "", usageErrorf("--%s %s is empty: put the API's client secret in it", flagAPIClientSecretFile, secretFile)
 		}
 		return secret, nil
 	}

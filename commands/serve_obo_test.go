@@ -38,6 +38,11 @@ func TestServeOBOUsageErrors(t *testing.T) { //nolint:paralleltest
 		{"no auth", cat([]string{"--addr", "127.0.0.1:0", "--no-auth"}, up, []string{"--obo-scope", "api://d/read", "--api-client-secret-file", secret}), "--no-auth takes none"},
 		{"static Authorization", cat(auth, up, []string{"--upstream-header-file", authz, "--obo-scope", "api://d/read", "--api-client-secret-file", secret}), "remove Authorization from --upstream-header-file"},
 		{"stateless", cat(auth, up, []string{"--stateless", "--obo-scope", "api://d/read", "--api-client-secret-file", secret}), "drop --stateless"},
+		{"scope with a space", cat(auth, up, []string{"--obo-scope", "api://d/read api://d/write", "--api-client-secret-file", secret}),
+			`--obo-scope takes one scope without spaces (repeat the flag for more, or list them with commas in FASTMCP_AUTH_OBO_SCOPE), such as https://graph.microsoft.com/User.Read, not "api://d/read api://d/write"`},
+		{"bare permission", cat(auth, up, []string{"--obo-scope", "User.Read", "--api-client-secret-file", secret}),
+			`--obo-scope takes <resource>/<permission> or <resource>/.default, such as https://graph.microsoft.com/User.Read, not "User.Read"`},
+		{"no resource", cat(auth, up, []string{"--obo-scope", "/read", "--api-client-secret-file", secret}), `not "/read"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,12 +1,20 @@
 package commands
 
 import (
+	"crypto/tls"
+	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/netx"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpserver"
 	"github.com/urfave/cli/v2"
 )
@@ -30,6 +38,7 @@ type serveSettings struct {
 	Stateless        bool
 	ProgressInterval time.Duration
 	TLSCert, TLSKey  string
+	TLSPair          *tls.Certificate // the pair of TLSCert and TLSKey, loaded with the settings
 	AllowedOrigins   []string
 	CAFile           string
 	Discovered       string // the discovery document read at start, "" when none was needed
@@ -53,6 +62,13 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 		RequiredScopes:   cleanList(c.StringSlice(flagRequiredScope)),
 	}
 
+	for _, iss := range s.Issuers {
+		if !validIssuer(iss) {
+			return nil, usageErrorf("--%s must be an issuer URL as the tokens' iss claim has it, such as https://login.microsoftonline.com/<tenant-id>/v2.0 or https://sts.windows.net/<tenant-id>/ (https, or http on loopback), not %q",
+				flagIssuer, iss)
+		}
+	}
+
 	// --addr has no Value: an explicit address, even 0.0.0.0 with --no-auth, is obeyed, and
 	// only the default depends on --no-auth.
 	s.Addr = strings.TrimSpace(c.String(flagAddr))
@@ -64,8 +80,8 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 			s.Addr = defaultNoAuthServeAddr
 		}
 	}
-	if _, port, err := net.SplitHostPort(s.Addr); err != nil || port == "" {
-		return nil, usageErrorf("--%s must be host:port, such as %s, not %q", flagAddr, defaultServeAddr, s.Addr)
+	if err := checkListenAddr(flagAddr, s.Addr, defaultServeAddr); err != nil {
+		return nil, err
 	}
 
 	s.Path = strings.TrimSpace(c.String(flagPath))
@@ -77,14 +93,21 @@ func serveSettingsFromFlags(c *cli.Context) (*serveSettings, error) {
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		return nil, usageErrorf("--%s and --%s must be given together", flagTLSCert, flagTLSKey)
 	}
+	if s.TLSCert != "" {
+		pair, err := loadTLSPair(s.TLSCert, s.TLSKey)
+		if err != nil {
+			return nil, err
+		}
+		s.TLSPair = pair
+	}
 	if s.ClockSkew < 0 {
-		return nil, usageErrorf("--%s must not be negative", flagClockSkew)
+		return nil, usageErrorf("--%s must not be negative (%s): give a duration such as 60s, or 0s for none", flagClockSkew, s.ClockSkew)
 	}
 	if s.MaxTokenLifetime <= 0 {
 		return nil, usageErrorf("--%s must be a positive duration such as 48h, not %s", flagMaxTokenLifetime, s.MaxTokenLifetime)
 	}
 	if s.ProgressInterval < 0 {
-		return nil, usageErrorf("--%s must not be negative", flagProgressInterval)
+		return nil, usageErrorf("--%s must not be negative (%s): give a duration such as 1s, or 0s for no pause", flagProgressInterval, s.ProgressInterval)
 	}
 
 	// The public URL is the resource of the protected resource metadata (RFC 9728), which
@@ -250,4 +273,101 @@ func cleanList(in []string) []string {
 		}
 	}
 	return out
+}
+
+// validIssuer reports whether iss can be an accepted issuer: an absolute https URL without
+// query or fragment, which is what OpenID Connect Discovery 1.0 section 3 requires of an
+// issuer, and what Entra's are: https://login.microsoftonline.com/<tid>/v2.0 (v2 tokens) and
+// https://sts.windows.net/<tid>/ (v1), per
+// https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference
+// ("iss"); the development authority's is https://<addr>/<tid>/v2.0. Plain http is accepted for
+// a loopback host only (a local test issuer), as for --jwks-uri. A value that is no URL can
+// never equal a token's iss: every token would be refused at run time.
+func validIssuer(iss string) bool {
+	u, err := url.Parse(iss)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ContainsAny(iss, " \t") {
+		return false
+	}
+	return u.Scheme == "https" || (u.Scheme == "http" && netx.IsLoopbackHost(u.Hostname()))
+}
+
+// loadTLSPair reads and checks the key pair of --tls-cert and --tls-key with the other
+// settings: a missing file or a key of another certificate is exit 2 naming the flag, not a
+// failure after the authority was contacted.
+func loadTLSPair(certFile, keyFile string) (*tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, fileFlagError("read", flagTLSCert, certFile, err, "give the path of a PEM certificate file")
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fileFlagError("read", flagTLSKey, keyFile, err, "give the path of the PEM private key of --"+flagTLSCert)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, usageErrorf("--%s %s and --%s %s are not a usable key pair: %v: give a PEM certificate and its own unencrypted private key",
+			flagTLSCert, certFile, flagTLSKey, keyFile, err)
+	}
+	return &pair, nil
+}
+
+// checkListenAddr validates a listen address given to flag: host:port, where the host is empty,
+// an IP address or a host name, and the port a number from 0 to 65535 (0 picks a free one).
+// It runs with the other settings, so that a typo is exit 2 at once rather than a listen
+// failure after the authority was contacted, with a hint to free a port that cannot exist.
+func checkListenAddr(flag, addr, example string) error {
+	host, port, err := net.SplitHostPort(addr)
+	n, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || n < 0 || n > 65535 || strings.TrimLeft(port, "0123456789") != "" || !validListenHost(host) {
+		return usageErrorf("--%s must be host:port with an IP address or host name and a port from 0 to 65535, such as %s, not %q", flag, example, addr)
+	}
+	return nil
+}
+
+// validListenHost reports whether host can stand in a listen address: empty (every
+// interface), an IP address (an IPv6 one may carry a zone), or a host name of letters, digits,
+// '-' and '_' in dot-separated labels. Labels that are all digits but no IP address (999.1.1.1)
+// are a mistyped address, which the resolver would otherwise look up as a name.
+func validListenHost(host string) bool {
+	if host == "" {
+		return true
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	numeric := true
+	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			switch {
+			case r >= '0' && r <= '9':
+			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '-', r == '_':
+				numeric = false
+			default:
+				return false
+			}
+		}
+	}
+	return !numeric
+}
+
+// listenError is the error of a listen on addr (given by flag) that failed. Only a port in use
+// gets the hint to free it; an address that is not this machine's, a privileged port and a
+// name that does not resolve each get their own fix.
+func listenError(flag, addr string, err error) error {
+	var dnsErr *net.DNSError
+	hint := "check --" + flag
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		hint = "free the port or choose another --" + flag
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		hint = "the host is not an address of this machine: give one of its addresses in --" + flag + ", or 0.0.0.0 for all"
+	case errors.Is(err, syscall.EACCES):
+		hint = "the port needs privileges (below 1024): choose a higher port in --" + flag
+	case errors.As(err, &dnsErr):
+		hint = "the host name does not resolve: give an address of this machine in --" + flag
+	}
+	return fmt.Errorf("could not listen on %s: %w: %s", addr, err, hint)
 }

@@ -2,12 +2,22 @@ package commands
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -38,9 +48,27 @@ func TestServeSettingErrors(t *testing.T) {
 		{name: "relative public url", args: []string{"serve", "--no-auth", "--public-url", "/mcp"}, code: ExitUsage, msg: "--public-url must be the absolute http(s) URL"},
 		{name: "origin with a path", args: []string{"serve", "--no-auth", "--allowed-origin", "https://a.example/app"}, code: ExitUsage, msg: "--allowed-origin takes an origin"},
 		{name: "addr without port", args: []string{"serve", "--no-auth", "--addr", "localhost"}, code: ExitUsage, msg: "--addr must be host:port"},
+		// An impossible address is exit 2 before the authority (here unreachable, exit 4) is contacted.
+		{name: "port out of range", args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api", "--addr", "127.0.0.1:99999"}, code: ExitUsage,
+			msg: `--addr must be host:port with an IP address or host name and a port from 0 to 65535, such as 0.0.0.0:8000, not "127.0.0.1:99999"`},
+		{name: "port not a number", args: []string{"serve", "--no-auth", "--addr", "127.0.0.1:abc"}, code: ExitUsage, msg: `not "127.0.0.1:abc"`},
+		{name: "not an IP address", args: []string{"serve", "--no-auth", "--addr", "999.1.1.1:19400"}, code: ExitUsage, msg: `not "999.1.1.1:19400"`},
+		{name: "host with a space", args: []string{"serve", "--no-auth", "--addr", "my host:19400"}, code: ExitUsage, msg: `not "my host:19400"`},
+		{name: "metrics port out of range", args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api", "--upstream", "http://127.0.0.1:1/mcp", "--metrics-addr", "127.0.0.1:99999"}, code: ExitUsage,
+			msg: `--metrics-addr must be host:port with an IP address or host name and a port from 0 to 65535, such as 127.0.0.1:9090, not "127.0.0.1:99999"`},
 		{name: "path without slash", args: []string{"serve", "--no-auth", "--path", "mcp"}, code: ExitUsage, msg: "--path must be a path"},
 		{name: "plain http key set off loopback", args: []string{"serve", "--jwks-uri", "http://keys.example/keys", "--issuer", "https://iss", "--audience", "a"}, code: ExitUsage, msg: "must use https"},
 		{name: "unknown flag", args: []string{"serve", "--no-such-flag"}, code: ExitUsage, msg: "no-such-flag"},
+		// Malformed settings are exit 2 before the authority (unreachable here: exit 4) is contacted.
+		{name: "issuer not a URL", args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api", "--issuer", "notaurl"}, code: ExitUsage,
+			msg: `--issuer must be an issuer URL as the tokens' iss claim has it, such as https://login.microsoftonline.com/<tenant-id>/v2.0 or https://sts.windows.net/<tenant-id>/ (https, or http on loopback), not "notaurl"`},
+		{name: "issuer over plain http", args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api", "--issuer", "http://login.example.com/t/v2.0"}, code: ExitUsage,
+			msg: `not "http://login.example.com/t/v2.0"`},
+		{name: "issuer with a query", args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api", "--issuer", "https://login.example.com/t/v2.0?x=1"}, code: ExitUsage,
+			msg: `not "https://login.example.com/t/v2.0?x=1"`},
+		{name: "api client id with a space", args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "has space"}, code: ExitUsage,
+			msg: `--api-client-id must be the API's client ID, a GUID or a name of letters, digits, '.', '_' and '-' (such as fastmcp-dev-api), not "has space"; an identifier URI goes in --app-id-uri`},
+		{name: "api client id a URI", args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api://x"}, code: ExitUsage, msg: `not "api://x"`},
 		{
 			name: "authority unreachable",
 			args: []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api"},
@@ -65,6 +93,7 @@ func TestServeSettingsDefaults(t *testing.T) {
 		Path: "/mcp", RequiredScopes: []string{"execute"}, ClockSkew: 60 * time.Second, ProgressInterval: time.Second,
 	}
 	with := func(f func(s *serveSettings)) serveSettings { s := base; f(&s); return s }
+	certFile, keyFile := writeTLSPair(t, t.TempDir(), "c")
 	tests := []struct {
 		name string
 		args []string
@@ -114,12 +143,12 @@ func TestServeSettingsDefaults(t *testing.T) {
 		{
 			name: "tls, custom path and origins",
 			args: []string{
-				"--no-auth", "--addr", "[::1]:9443", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--path", "/v1/mcp",
+				"--no-auth", "--addr", "[::1]:9443", "--tls-cert", certFile, "--tls-key", keyFile, "--path", "/v1/mcp",
 				"--allowed-origin", "https://app.example", "--stateless", "--progress-interval", "0s",
 			},
 			want: with(func(s *serveSettings) {
 				s.NoAuth, s.Addr, s.PublicURL, s.derivedURL = true, "[::1]:9443", "https://[::1]:9443/v1/mcp", true
-				s.TLSCert, s.TLSKey, s.Path = "c.pem", "k.pem", "/v1/mcp"
+				s.TLSCert, s.TLSKey, s.Path = certFile, keyFile, "/v1/mcp"
 				s.AllowedOrigins, s.Stateless, s.ProgressInterval = []string{"https://app.example"}, true, 0
 			}),
 		},
@@ -144,11 +173,83 @@ func TestServeSettingsDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, *got, cmp.AllowUnexported(serveSettings{}), cmpopts.EquateEmpty(), ignoreMaxTokenLifetime); diff != "" {
+			if diff := cmp.Diff(tt.want, *got, cmp.AllowUnexported(serveSettings{}), cmpopts.EquateEmpty(), ignoreMaxTokenLifetime,
+				cmpopts.IgnoreFields(serveSettings{}, "TLSPair")); diff != "" {
 				t.Errorf("settings (-want +got):\n%s", diff)
+			}
+			if (got.TLSPair != nil) != (tt.want.TLSCert != "") {
+				t.Errorf("TLS key pair loaded: %v, want %v", got.TLSPair != nil, tt.want.TLSCert != "")
 			}
 		})
 	}
+}
+
+// writeTLSPair writes a self-signed certificate for localhost and its key as PEM files
+// <name>-cert.pem and <name>-key.pem in dir, and returns their paths.
+func writeTLSPair(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = testenv.WriteFile(t, dir, name+"-cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	keyFile = testenv.WriteFile(t, dir, name+"-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
+	return certFile, keyFile
+}
+
+// TestServeHTTPS: with --tls-cert and --tls-key, serve answers over HTTPS with that certificate
+// (the pair loaded with the settings).
+func TestServeHTTPS(t *testing.T) {
+	certFile, keyFile := writeTLSPair(t, t.TempDir(), "srv")
+	srv := startServe(t, "--no-auth", "--tls-cert", certFile, "--tls-key", keyFile)
+	pemCert, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemCert)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}}}
+	resp, err := hc.Get(strings.Replace(srv.base, "http://", "https://", 1) + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
+		t.Errorf("GET /healthz over https: status %d, TLS %v; want 200 over TLS", resp.StatusCode, resp.TLS != nil)
+	}
+}
+
+// TestServeTLSFilesCheckedAtStart: a --tls-cert or --tls-key that cannot be read, or that are
+// not a key pair, are exit 2 naming the flag and the file, before the authority (unreachable
+// here: exit 4 if it were contacted) is.
+func TestServeTLSFilesCheckedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writeTLSPair(t, dir, "a")
+	_, otherKey := writeTLSPair(t, dir, "b")
+	notPEM := testenv.WriteFile(t, dir, "not.pem", "hello\n")
+	missing := filepath.Join(dir, "missing.pem")
+	serve := func(certFile, keyFile string) []string {
+		return []string{"serve", "--authority", "https://127.0.0.1:1/tenant", "--api-client-id", "api", "--addr", "127.0.0.1:0",
+			"--tls-cert", certFile, "--tls-key", keyFile}
+	}
+	checkFailures(t, 20*time.Second, []failureCase{
+		{"missing certificate", serve(missing, key), ExitUsage, "could not read --tls-cert " + missing + ": no such file or directory: give the path of a PEM certificate file"},
+		{"missing key", serve(cert, missing), ExitUsage, "could not read --tls-key " + missing + ": no such file or directory: give the path of the PEM private key of --tls-cert"},
+		{"key of another certificate", serve(cert, otherKey), ExitUsage, "--tls-cert " + cert + " and --tls-key " + otherKey + " are not a usable key pair: tls: private key does not match public key: give a PEM certificate and its own unencrypted private key"},
+		{"not PEM", serve(notPEM, key), ExitUsage, "are not a usable key pair"},
+	})
 }
 
 // TestServeSettingsFromEnvironment cannot run in parallel: it sets environment variables.
@@ -506,5 +607,29 @@ func TestServeGCPercent(t *testing.T) {
 		if percent != tc.percent || set != tc.set {
 			t.Errorf("environment %v: (%d, %t), want (%d, %t)", tc.vars, percent, set, tc.percent, tc.set)
 		}
+	}
+}
+
+// TestListenErrorHint: "free the port" is said only when the port is taken; an address that is
+// not this machine's gets its own fix.
+func TestListenErrorHint(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	_, err = net.Listen("tcp", taken.Addr().String())
+	if got := listenError(flagAddr, taken.Addr().String(), err).Error(); !strings.Contains(got, "free the port or choose another --addr") {
+		t.Errorf("port in use: %q, want the hint to free the port", got)
+	}
+	// 192.0.2.1 (TEST-NET-1, RFC 5737) is no address of this machine.
+	_, err = net.Listen("tcp", "192.0.2.1:0")
+	if err == nil {
+		t.Skip("192.0.2.1 is an address of this machine")
+	}
+	got := listenError(flagMetricsAddr, "192.0.2.1:0", err).Error()
+	if strings.Contains(got, "free the port") || !strings.Contains(got, "--metrics-addr") {
+		t.Errorf("address not available: %q, want --metrics-addr named and no hint to free the port", got)
 	}
 }

@@ -23,6 +23,10 @@ type ServeConfig struct {
 	Listener net.Listener
 	// TLSCert and TLSKey are PEM files; both set serves HTTPS, both empty plain HTTP.
 	TLSCert, TLSKey string
+	// TLSCertificate, when set, is served over HTTPS instead of loading TLSCert and TLSKey:
+	// the caller loaded and checked the pair with its other settings, so that a bad file fails
+	// before anything else starts.
+	TLSCertificate *tls.Certificate
 	// ShutdownTimeout bounds the wait for in-flight requests once ctx ends; default 10s.
 	ShutdownTimeout time.Duration
 	// Ready, when set, is called with the bound address once the listener accepts.
@@ -56,11 +60,13 @@ func ListenAndServe(ctx context.Context, h http.Handler, sc ServeConfig, logger 
 	}
 	var tlsConfig *tls.Config
 	switch {
+	case sc.TLSCertificate != nil:
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{*sc.TLSCertificate}, MinVersion: tls.VersionTLS12}
 	case sc.TLSCert != "" && sc.TLSKey != "":
 		cert, err := tls.LoadX509KeyPair(sc.TLSCert, sc.TLSKey)
 		if err != nil {
 			closeListener(sc.Listener)
-			return fmt.Errorf("could not load the TLS key pair: %w", err)
+			return fmt.Errorf("could not load the TLS key pair %s, %s: %w", sc.TLSCert, sc.TLSKey, err)
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	case sc.TLSCert != "" || sc.TLSKey != "":

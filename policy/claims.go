@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -30,6 +31,11 @@ func Claims(payload []byte) (map[string]any, error) {
 		dec.UseNumber()
 		if err := dec.Decode(&claims); err != nil {
 			return nil, fmt.Errorf("claims are not a JSON object: %w", err)
+		}
+		// JSON null decodes into a map by setting it to nil, without an error: a nil map
+		// would panic below, and no token's payload is null.
+		if claims == nil {
+			return nil, errors.New("claims are not a JSON object: null")
 		}
 		// cel-go takes float64 for JSON numbers; json.Number would be an unknown type.
 		for k, v := range claims {

@@ -195,3 +195,19 @@ func TestClaimsScpSplitAndDefaults(t *testing.T) {
 		t.Errorf("n = %#v", c["n"])
 	}
 }
+
+// TestClaimsRefusesWhatIsNotAnObject: a payload of JSON null (or another non-object) is an
+// error, not a panic and not an empty claim set; an empty payload is the empty claim set (the
+// gateway's caller without a token).
+func TestClaimsRefusesWhatIsNotAnObject(t *testing.T) {
+	t.Parallel()
+	for _, payload := range []string{"null", " null\n", "[]", `"x"`, "1", "not json"} {
+		if c, err := Claims([]byte(payload)); err == nil || !strings.Contains(err.Error(), "not a JSON object") {
+			t.Errorf("Claims(%q) = %v, %v; want an error saying it is not a JSON object", payload, c, err)
+		}
+	}
+	c, err := Claims(nil)
+	if err != nil || len(c["scp"].([]any)) != 0 {
+		t.Errorf("Claims(nil) = %v, %v; want the empty claims", c, err)
+	}
+}
