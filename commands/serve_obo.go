@@ -95,10 +95,10 @@ func oboFromFlags(c *cli.Context, s *serveSettings, g *gatewaySettings) error {
 	return nil
 }
 
-// checkOBOScope refuses an --obo-scope that is not one scope of the form <resource>/<name> or
-// <resource>/.default (an OpenID Connect scope, such as offline_access, aside): a space would
-// make it two scopes in the token request, and a bare name is resolved by Entra against
-// Microsoft Graph, whatever API was meant. Either way the mistake would show only at the first
+// checkOBOScope refuses an --obo-scope that is not one scope: <resource>/<name>,
+// <resource>/.default, or a bare name (Microsoft Graph's permission, or an OpenID Connect
+// scope such as offline_access). A space would make it two scopes in the token request, and a
+// resource without a permission names nothing; either mistake would show only at the first
 // exchange, as an error the caller of a tool sees.
 func checkOBOScope(sc string) error {
 	if strings.ContainsAny(sc, " \t\r\n\",") {
@@ -110,7 +110,13 @@ func checkOBOScope(sc string) error {
 		return nil
 	}
 	i := strings.LastIndex(sc, "/")
-	if i <= 0 || i == len(sc)-1 || strings.TrimRight(sc[:i], "/") == "" {
+	if i < 0 {
+		// A permission without its resource is Microsoft Graph's, as Entra reads it: "If the
+		// resource identifier is omitted in the scope parameter, the resource is assumed to be
+		// Microsoft Graph" (learn.microsoft.com/entra/identity-platform/scopes-oidc).
+		return nil
+	}
+	if i == 0 || i == len(sc)-1 || strings.TrimRight(sc[:i], "/") == "" {
 		return usageErrorf("--%s takes <resource>/<permission> or <resource>/.default, such as %s, not %q", flagOBOScope, exampleOBOScope, sc)
 	}
 	return nil

@@ -40,8 +40,8 @@ func TestServeOBOUsageErrors(t *testing.T) { //nolint:paralleltest
 		{"stateless", cat(auth, up, []string{"--stateless", "--obo-scope", "api://d/read", "--api-client-secret-file", secret}), "drop --stateless"},
 		{"scope with a space", cat(auth, up, []string{"--obo-scope", "api://d/read api://d/write", "--api-client-secret-file", secret}),
 			`--obo-scope takes one scope without spaces (repeat the flag for more, or list them with commas in FASTMCP_AUTH_OBO_SCOPE), such as https://graph.microsoft.com/User.Read, not "api://d/read api://d/write"`},
-		{"bare permission", cat(auth, up, []string{"--obo-scope", "User.Read", "--api-client-secret-file", secret}),
-			`--obo-scope takes <resource>/<permission> or <resource>/.default, such as https://graph.microsoft.com/User.Read, not "User.Read"`},
+		{"no permission after the resource", cat(auth, up, []string{"--obo-scope", "api://d/", "--api-client-secret-file", secret}),
+			`--obo-scope takes <resource>/<permission> or <resource>/.default, such as https://graph.microsoft.com/User.Read, not "api://d/"`},
 		{"no resource", cat(auth, up, []string{"--obo-scope", "/read", "--api-client-secret-file", secret}), `not "/read"`},
 	}
 	for _, tt := range tests {
@@ -54,5 +54,16 @@ func TestServeOBOUsageErrors(t *testing.T) { //nolint:paralleltest
 				t.Error("the error shows the secret")
 			}
 		})
+	}
+}
+
+// TestCheckOBOScopeAccepts: the forms Entra reads as one scope pass, a bare permission among
+// them (Microsoft Graph's, as Entra resolves it).
+func TestCheckOBOScopeAccepts(t *testing.T) {
+	t.Parallel()
+	for _, sc := range []string{"User.Read", "offline_access", "api://d/read", "api://d/.default", "https://graph.microsoft.com/User.Read"} {
+		if err := checkOBOScope(sc); err != nil {
+			t.Errorf("checkOBOScope(%q) = %v, want nil", sc, err)
+		}
 	}
 }
