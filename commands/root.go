@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -177,6 +178,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	if err == nil {
+		if interruptedByCtrlC(ctx) {
+			// A server stopped by Ctrl-C after finishing its calls did its job, so nothing is
+			// printed, but CLI.md's table gives 130 to "interrupted" and scripts and shells
+			// tell a Ctrl-C from a completed run by it.
+			return ExitInterrupted
+		}
 		return ExitOK
 	}
 	code := ExitCode(err)
@@ -193,6 +200,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "error: %s\n", oneLine(msg))
 	return code
+}
+
+// interruptedByCtrlC reports whether ctx was ended by SIGINT. main's signal.NotifyContext
+// cancels it with a cause naming the signal ("interrupt signal received", os/signal's
+// NotifyContext since Go 1.26); SIGTERM, a supervisor's stop (systemd, Docker, Kubernetes),
+// is not an interruption: a server it stops cleanly exits 0, as supervisors expect.
+func interruptedByCtrlC(ctx context.Context) bool {
+	cause := context.Cause(ctx)
+	return cause != nil && strings.HasPrefix(cause.Error(), os.Interrupt.String()+" signal")
 }
 
 // oneLine joins the lines of an error message into one: CLI.md promises one line on stderr,

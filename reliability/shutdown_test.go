@@ -111,6 +111,31 @@ func TestServeSIGTERMDuringCalls(t *testing.T) {
 	checkError(t, "call started after SIGTERM", cliResult{late.stdout.String(), late.stderr.String(), late.code}, 4, "cannot reach", srv.url)
 }
 
+// TestServeStopSignalExitCodes: Ctrl-C (SIGINT) stops serve cleanly and exits 130, CLI.md's
+// "interrupted", with no error line; SIGTERM, a supervisor's stop, exits 0.
+func TestServeStopSignalExitCodes(t *testing.T) {
+	fx := newFixture(t)
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		want int
+	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 0}} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			srv := startServe(t, fx.serveArgs()...)
+			if err := srv.cmd.Process.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-srv.done:
+			case <-time.After(15 * time.Second):
+				t.Fatalf("serve did not exit within 15s of %v", tc.sig)
+			}
+			if got := exitCode(srv.err); got != tc.want || !strings.Contains(srv.stderr.String(), "shutting down") || strings.Contains(srv.stderr.String(), "error:") {
+				t.Errorf("after %v: exit %d, stderr:\n%s\nwant exit %d after a clean shutdown and no error line", tc.sig, got, srv.stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
 // TestServeSIGTERMShutdownTimeout (RELIABILITY_LONG only: it takes the server's 30 s shutdown
 // timeout) has a call outlast the shutdown: the server closes the connection after 30 s and
 // exits, and the client must say so with exit 4.
