@@ -106,13 +106,31 @@ func format(progress, total float64) string {
 }
 
 // SanitizeTerminal removes control characters from server text before it reaches a
-// terminal, so that a server cannot move the cursor or rewrite what the user sees.
+// terminal, so that a server cannot move the cursor or rewrite what the user sees. The result
+// is one line: newlines and tabs go too.
 func SanitizeTerminal(s string) string {
-	// C0 controls, DEL and the C1 range (0x80-0x9f, where 0x9b is a one-byte CSI).
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if isControl(r) {
 			return -1
 		}
 		return r
 	}, s)
+}
+
+// SanitizeText is SanitizeTerminal for text of several lines (a tool's text content): it
+// keeps newlines and tabs, which only move the cursor forward, and removes every other
+// control character, carriage returns included (a "\r" would let a line overwrite itself).
+func SanitizeText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r != '\n' && r != '\t' && isControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// isControl reports the C0 controls, DEL and the C1 range (0x80-0x9f, where 0x9b is a
+// one-byte CSI): what a terminal may interpret rather than show.
+func isControl(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0)
 }

@@ -65,3 +65,15 @@ func TestBarShowsTheFraction(t *testing.T) {
 		t.Errorf("bar output %q lacks 100%%", out)
 	}
 }
+
+// TestSanitize: escape sequences, carriage returns, BEL and the one-byte C1 CSI lose their
+// control characters; SanitizeText keeps newlines and tabs, SanitizeTerminal makes one line.
+func TestSanitize(t *testing.T) {
+	in := "first\x1b[31mRED\x1b]0;pwned\x07\tcol\r\nsecond\u009b2J line\x7f"
+	if got, want := SanitizeTerminal(in), "first[31mRED]0;pwnedcolsecond2J line"; got != want {
+		t.Errorf("SanitizeTerminal = %q, want %q", got, want)
+	}
+	if got, want := SanitizeText(in), "first[31mRED]0;pwned\tcol\nsecond2J line"; got != want {
+		t.Errorf("SanitizeText = %q, want %q", got, want)
+	}
+}
