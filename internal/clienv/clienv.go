@@ -18,12 +18,21 @@ import (
 // project's shared, long-lived configuration; a variable set for one run is the more specific
 // wish, so it must win.
 //
+// A variable set to the empty string counts as unset: CI systems and `VAR= cmd` leave empty
+// variables behind that nobody meant as a setting, and an empty --server or --client-id is
+// never what was wanted. Such a variable takes the .env value, and an empty variable of the
+// commands' own (the prefix of envVar, which is the variable of flag) that .env does not set
+// is removed from the process environment, so that the flag library, which takes any set
+// variable, falls back to the built-in default.
+//
 // The file is the value of --<flag> in args (found by hand, since the flags are not parsed yet;
 // the scan stops at "--", after which every word is a tool argument), else of the environment
 // variable envVar, else ./.env. A missing ./.env is normal; a file the user named and that
 // cannot be read is an error, never silently ignored (the settings they meant would be
 // missing).
 func LoadDotEnv(args []string, flag, envVar string) error {
+	// Last, whether or not there is a file: the empty variables .env did not fill.
+	defer unsetEmpty(envPrefix(flag, envVar))
 	path, explicit := "", false
 	for i, a := range args {
 		if a == "--" {
@@ -55,13 +64,38 @@ func LoadDotEnv(args []string, flag, envVar string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	for k, v := range vars {
-		if _, set := os.LookupEnv(k); !set {
+		if os.Getenv(k) == "" {
 			if err := os.Setenv(k, v); err != nil {
 				return fmt.Errorf("%s: could not set %s: %w", path, k, err)
 			}
 		}
 	}
 	return nil
+}
+
+// envPrefix is the prefix of the commands' variables: envVar is prefix + FLAG (upper case,
+// "-" as "_"). It is "" when envVar does not have that form.
+func envPrefix(flag, envVar string) string {
+	prefix, ok := strings.CutSuffix(envVar, strings.ToUpper(strings.ReplaceAll(flag, "-", "_")))
+	if !ok {
+		return ""
+	}
+	return prefix
+}
+
+// unsetEmpty removes the variables of the environment that start with prefix and are set to
+// the empty string. An empty prefix removes nothing: other programs' variables are not ours
+// to change.
+func unsetEmpty(prefix string) {
+	if prefix == "" {
+		return
+	}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if v == "" && strings.HasPrefix(k, prefix) {
+			_ = os.Unsetenv(k)
+		}
+	}
 }
 
 // ParseDotEnv reads KEY=VALUE lines: blank lines and # comments are skipped, an optional

@@ -2,6 +2,8 @@ package clienv
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -73,5 +75,34 @@ func TestNewLogger(t *testing.T) {
 				t.Errorf("debug line logged without debug: %q", out)
 			}
 		})
+	}
+}
+
+// TestLoadDotEnvEmptyVariable: a variable set to "" counts as unset. It takes the .env value;
+// one of ours that .env does not set is removed, so that the flag library uses the default;
+// another program's empty variable is left alone; a non-empty variable still beats .env.
+func TestLoadDotEnvEmptyVariable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "test.env")
+	if err := os.WriteFile(file, []byte("FASTMCP_AUTH_SERVER=http://from-dotenv/mcp\nFASTMCP_AUTH_SCOPE=dotenv-scope\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FASTMCP_AUTH_SERVER", "")
+	t.Setenv("FASTMCP_AUTH_CLIENT_ID", "")
+	t.Setenv("FASTMCP_AUTH_SCOPE", "from-env")
+	t.Setenv("NOT_OURS_EMPTY", "")
+	if err := LoadDotEnv([]string{"fastmcp-auth", "tools", "--env-file", file}, "env-file", "FASTMCP_AUTH_ENV_FILE"); err != nil {
+		t.Fatal(err)
+	}
+	if got := os.Getenv("FASTMCP_AUTH_SERVER"); got != "http://from-dotenv/mcp" {
+		t.Errorf("FASTMCP_AUTH_SERVER = %q, want the .env value", got)
+	}
+	if v, set := os.LookupEnv("FASTMCP_AUTH_CLIENT_ID"); set {
+		t.Errorf("FASTMCP_AUTH_CLIENT_ID is still set (to %q), want it unset", v)
+	}
+	if got := os.Getenv("FASTMCP_AUTH_SCOPE"); got != "from-env" {
+		t.Errorf("FASTMCP_AUTH_SCOPE = %q, want the environment's value", got)
+	}
+	if _, set := os.LookupEnv("NOT_OURS_EMPTY"); !set {
+		t.Error("NOT_OURS_EMPTY was removed: only our own variables may be")
 	}
 }
