@@ -99,8 +99,10 @@ func unsetEmpty(prefix string) {
 }
 
 // ParseDotEnv reads KEY=VALUE lines: blank lines and # comments are skipped, an optional
-// "export " prefix is allowed and matching single or double quotes are removed. An error
-// names the line.
+// "export " prefix is allowed. A value may be quoted, as in other dotenv readers: 'single'
+// (taken as written) or "double" (where \" is a quote and \\ a backslash; any other
+// backslash stays), and a # comment may follow the closing quote; inside quotes # is text.
+// An unquoted value ends at " #". An error names the line.
 func ParseDotEnv(r io.Reader) (map[string]string, error) {
 	vars := map[string]string{}
 	sc := bufio.NewScanner(r)
@@ -117,15 +119,47 @@ func ParseDotEnv(r io.Reader) (map[string]string, error) {
 		if !ok || k == "" || strings.ContainsAny(k, " \t") {
 			return nil, fmt.Errorf("line %d: expected KEY=VALUE", n)
 		}
-		v = strings.TrimSpace(v)
-		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
-			v = v[1 : len(v)-1]
-		} else if i := strings.Index(v, " #"); i >= 0 {
-			v = strings.TrimSpace(v[:i])
+		v, err := dotEnvValue(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
 		vars[k] = v
 	}
 	return vars, sc.Err()
+}
+
+// dotEnvValue reads the value of one line (trimmed): quoted, with an optional comment after
+// the closing quote, or unquoted up to " #" (or a tab before the #).
+func dotEnvValue(v string) (string, error) {
+	if v == "" || (v[0] != '"' && v[0] != '\'') {
+		// A # after a blank starts a comment; one inside a word (a URL's fragment) does not.
+		for i := 1; i < len(v); i++ {
+			if v[i] == '#' && (v[i-1] == ' ' || v[i-1] == '\t') {
+				return strings.TrimSpace(v[:i]), nil
+			}
+		}
+		return v, nil
+	}
+	quote := v[0]
+	var b strings.Builder
+	for i := 1; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == quote:
+			// After the closing quote only a comment may follow: `KEY="a"b` is more likely a
+			// mistake than a wish for the text a"b.
+			if rest := strings.TrimSpace(v[i+1:]); rest != "" && rest[0] != '#' {
+				return "", fmt.Errorf("text after the closing %c: quote the whole value, or put a space and # before a comment", quote)
+			}
+			return b.String(), nil
+		case c == '\\' && quote == '"' && i+1 < len(v) && (v[i+1] == '"' || v[i+1] == '\\'):
+			i++
+			b.WriteByte(v[i])
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return "", fmt.Errorf("the value's opening %c has no closing %c", quote, quote)
 }
 
 // ErrLogFormat is returned by NewLogger for a format other than text or json.

@@ -31,9 +31,39 @@ FASTMCP_AUTH_F=
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	for _, bad := range []string{"NOEQUALS\n", "=value\n", "TWO WORDS=x\n"} {
+	for _, bad := range []string{"NOEQUALS\n", "=value\n", "TWO WORDS=x\n", "K=\"open\n", "K='open\n", "K=\"a\"b\n", "K=\"a\\\"\n"} {
 		if _, err := ParseDotEnv(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 1") {
 			t.Errorf("ParseDotEnv(%q) error = %v, want one naming line 1", bad, err)
+		}
+	}
+}
+
+// TestParseDotEnvQuotes: a quoted value followed by a comment gives the value; # inside
+// quotes is text; \" and \\ are escapes in double quotes only; an unquoted value ends at a
+// blank and #, and keeps a # inside a word.
+func TestParseDotEnvQuotes(t *testing.T) {
+	tests := []struct{ line, want string }{
+		{`K="none" # c`, "none"},
+		{`K='none' # c`, "none"},
+		{"K=\"none\"\t# tab before the comment", "none"},
+		{`K="none"#c`, "none"},
+		{`K="a # b" # c`, "a # b"},
+		{`K='a # b'`, "a # b"},
+		{`K="say \"hi\"" # c`, `say "hi"`},
+		{`K="back\\slash"`, `back\slash`},
+		{`K="C:\Users\me"`, `C:\Users\me`},
+		{`K='no \"escape'`, `no \"escape`},
+		{`K=""`, ""},
+		{`K="" # empty`, ""},
+		{`K=none # c`, "none"},
+		{"K=none\t# c", "none"},
+		{`K=http://h/p#frag`, "http://h/p#frag"},
+		{`K=it's`, "it's"},
+	}
+	for _, tt := range tests {
+		got, err := ParseDotEnv(strings.NewReader(tt.line + "\n"))
+		if err != nil || got["K"] != tt.want {
+			t.Errorf("%s: got %q, %v; want %q", tt.line, got["K"], err, tt.want)
 		}
 	}
 }
