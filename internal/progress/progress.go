@@ -29,6 +29,23 @@ type Reporter struct {
 	mode   string // Bar or Plain
 	asJSON bool
 	bar    *progressbar.ProgressBar
+	gate   *mutedWriter // the bar's writer: lets one update draw once
+}
+
+// mutedWriter passes writes to w unless muted. The bar draws itself both when its value
+// changes and when its description does; an update changes both, and drawn twice the first
+// drawing shows the new count beside the old percentage. Muting the first leaves one
+// drawing per update, with both new.
+type mutedWriter struct {
+	w     io.Writer
+	muted bool
+}
+
+func (m *mutedWriter) Write(p []byte) (int, error) {
+	if m.muted {
+		return len(p), nil
+	}
+	return m.w.Write(p)
 }
 
 // New returns a reporter writing to w in mode Bar or Plain; with asJSON, Plain lines are JSON
@@ -68,21 +85,25 @@ func (r *Reporter) Update(progress, total float64, message string) {
 			if total > 0 {
 				size = barScale
 			}
+			r.gate = &mutedWriter{w: r.w}
 			r.bar = progressbar.NewOptions64(size,
-				progressbar.OptionSetWriter(r.w),
+				progressbar.OptionSetWriter(r.gate),
 				progressbar.OptionSetWidth(30),
 				progressbar.OptionThrottle(0),
 				progressbar.OptionSetPredictTime(false),
 				progressbar.OptionShowDescriptionAtLineEnd(),
 			)
 		}
-		r.bar.Describe(strings.TrimSpace(format(progress, total) + " " + msg))
+		// The value first, not drawn; then the description, whose drawing shows both.
+		r.gate.muted = true
 		if total > 0 {
 			// Capped: a server reporting past its total must not overflow the bar.
 			_ = r.bar.Set64(min(int64(progress/total*barScale), barScale))
 		} else {
 			_ = r.bar.Add64(1)
 		}
+		r.gate.muted = false
+		r.bar.Describe(strings.TrimSpace(format(progress, total) + " " + msg))
 	}
 }
 
