@@ -61,7 +61,7 @@ func runTools(c *cli.Context) error {
 		return err
 	}
 	if len(rest) > 0 {
-		return usageErrorf("tools takes no arguments, got %q", rest[0])
+		return extraArgError("tools", rest[0])
 	}
 	if _, err := progressMode(c); err != nil {
 		return err
@@ -90,6 +90,12 @@ func writeToolsText(w io.Writer, tools []*mcp.Tool) error {
 		fmt.Fprintf(tw, "%s\t%s\n", progress.SanitizeTerminal(t.Name), progress.SanitizeTerminal(desc))
 	}
 	return tw.Flush()
+}
+
+// extraArgError is the usage error of a positional argument given to a command that takes
+// none (tools, proxy), worded as root.go's rejectArgs words it for the others.
+func extraArgError(command, arg string) error {
+	return usageErrorf("%s takes no arguments, got %q: remove it (see fastmcp-auth %s --help)", command, arg, command)
 }
 
 // connectAndList opens the MCP session (connectMCP) and lists the server's tools; the

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -33,30 +34,31 @@ import (
 func LoadDotEnv(args []string, flag, envVar string) error {
 	// Last, whether or not there is a file: the empty variables .env did not fill.
 	defer unsetEmpty(envPrefix(flag, envVar))
-	path, explicit := "", false
+	// source names where the path came from, for the error that says what to fix.
+	path, source := "", ""
 	for i, a := range args {
 		if a == "--" {
 			break
 		}
 		if v, ok := strings.CutPrefix(a, "--"+flag+"="); ok {
-			path, explicit = v, true
+			path, source = v, "--"+flag
 		} else if a == "--"+flag && i+1 < len(args) {
-			path, explicit = args[i+1], true
+			path, source = args[i+1], "--"+flag
 		}
 	}
-	if !explicit {
+	if source == "" {
 		if v := os.Getenv(envVar); v != "" {
-			path, explicit = v, true
+			path, source = v, envVar
 		} else {
 			path = ".env"
 		}
 	}
 	f, err := os.Open(path) //nolint:gosec // G703: the path is ./.env or the user's own --env-file
 	if err != nil {
-		if !explicit && errors.Is(err, os.ErrNotExist) {
+		if source == "" && errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
-		return fmt.Errorf("could not read env file: %w", err)
+		return envFileError(path, source, flag, err)
 	}
 	defer func() { _ = f.Close() }()
 	vars, err := ParseDotEnv(f)
@@ -71,6 +73,19 @@ func LoadDotEnv(args []string, flag, envVar string) error {
 		}
 	}
 	return nil
+}
+
+// envFileError says which env file could not be read, where its name came from, and what to
+// do: fix the path given by --env-file (or its variable), or the file ./.env itself.
+func envFileError(path, source, flag string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the path is named already
+	}
+	if source == "" {
+		return fmt.Errorf("could not read env file %s: %w: fix its permissions, or name another with --%s FILE", path, err, flag)
+	}
+	return fmt.Errorf("could not read env file %s given by %s: %w: check the path, or leave %s out to read ./.env", path, source, err, source)
 }
 
 // envPrefix is the prefix of the commands' variables: envVar is prefix + FLAG (upper case,

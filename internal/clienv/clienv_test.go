@@ -68,6 +68,28 @@ func TestParseDotEnvQuotes(t *testing.T) {
 	}
 }
 
+// TestLoadDotEnvUnreadable: an env file that cannot be read is an error naming the file,
+// where its name came from (--env-file or the variable) and what to do; a missing ./.env is
+// no error.
+func TestLoadDotEnvUnreadable(t *testing.T) {
+	t.Chdir(t.TempDir())
+	missing := filepath.Join(t.TempDir(), "nonexist.env")
+	err := LoadDotEnv([]string{"fastmcp-auth", "tools", "--env-file", missing}, "env-file", "FASTMCP_AUTH_ENV_FILE")
+	want := "could not read env file " + missing + " given by --env-file: no such file or directory: check the path, or leave --env-file out to read ./.env"
+	if err == nil || err.Error() != want {
+		t.Errorf("--env-file missing: error %v, want %q", err, want)
+	}
+	t.Setenv("FASTMCP_AUTH_ENV_FILE", missing)
+	err = LoadDotEnv([]string{"fastmcp-auth", "tools"}, "env-file", "FASTMCP_AUTH_ENV_FILE")
+	if err == nil || !strings.Contains(err.Error(), "given by FASTMCP_AUTH_ENV_FILE: no such file or directory: check the path") {
+		t.Errorf("FASTMCP_AUTH_ENV_FILE missing: error %v, want one naming the variable", err)
+	}
+	t.Setenv("FASTMCP_AUTH_ENV_FILE", "")
+	if err := LoadDotEnv([]string{"fastmcp-auth", "tools"}, "env-file", "FASTMCP_AUTH_ENV_FILE"); err != nil {
+		t.Errorf("no ./.env: %v, want no error", err)
+	}
+}
+
 func TestNewLogger(t *testing.T) {
 	tests := []struct {
 		format  string
