@@ -220,6 +220,32 @@ func RecordServer(path, serverURL string, s ServerSignIn) error {
 		}
 	}
 	all[serverURL] = s
+	return writeServers(path, all)
+}
+
+// ForgetServer removes the sign-in recorded for serverURL from the servers file, for
+// `logout --server`. It reports whether there was one; no record (or no file) is not an error,
+// since logout is idempotent.
+func ForgetServer(path, serverURL string) (bool, error) {
+	all, err := readServers(path)
+	if err != nil {
+		return false, err
+	}
+	found := false
+	for k := range all {
+		if sameResource(k, serverURL) {
+			delete(all, k)
+			found = true
+		}
+	}
+	if !found {
+		return false, nil
+	}
+	return true, writeServers(path, all)
+}
+
+// writeServers saves the servers file: 0600 in a 0700 directory, written atomically.
+func writeServers(path string, all map[string]ServerSignIn) error {
 	data, err := json.MarshalIndent(all, "", "  ")
 	if err != nil {
 		return err

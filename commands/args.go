@@ -43,7 +43,7 @@ func splitInterspersed(args []string, takesValue func(name string) (known, hasVa
 		case hasEq: // --name=value: the value is already cut off
 		case needsValue:
 			if i+1 >= len(args) {
-				return nil, nil, usageErrorf("flag --%s needs a value", name)
+				return nil, nil, withCode(ExitUsage, &missingValueError{name: name})
 			}
 			i++
 			value = args[i]
@@ -53,6 +53,30 @@ func splitInterspersed(args []string, takesValue func(name string) (known, hasVa
 		flags = append(flags, flagArg{name: name, value: value})
 	}
 	return flags, positional, nil
+}
+
+// missingValueError is a flag that takes a value standing last, with none after it.
+type missingValueError struct{ name string }
+
+func (e *missingValueError) Error() string { return "flag --" + e.name + " needs a value" }
+
+// flagValueHints names the values of the flags that have a fixed set, for the error of such a
+// flag given without one.
+var flagValueHints = map[string]string{
+	flagProgress: progressAuto + ", " + progressBar + ", " + progressPlain + " or " + progressNone + " (--" + flagProgress + "=" + progressPlain + ")",
+}
+
+// explainMissingValue completes a missingValueError of command with what to write: the
+// flag's values when they are few, else the --name=VALUE form and the command's help.
+func explainMissingValue(err error, command string) error {
+	var mv *missingValueError
+	if !errors.As(err, &mv) {
+		return err
+	}
+	if hint, ok := flagValueHints[mv.name]; ok {
+		return usageErrorf("%v: %s", mv, hint)
+	}
+	return usageErrorf("%v: write --%s=VALUE (see fastmcp-auth %s --help)", mv, mv.name, command)
 }
 
 // interspersedArgs applies the flags that stand among the positional arguments of c (after
@@ -84,7 +108,7 @@ func interspersedArgs(c *cli.Context) (positional []string, shown bool, err erro
 		return ok, valued[name]
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, false, explainMissingValue(err, c.Command.Name)
 	}
 	for _, f := range flags {
 		if f.name == "h" || f.name == "help" {

@@ -35,9 +35,9 @@ func newCallCommand() *cli.Command {
 			"integer 1); key:=json is raw JSON; --args '{...}' or --args - (stdin) give a JSON object that the\n" +
 			"other arguments override. Flags may also follow the tool name; -- ends them.\n\n" +
 			"Prints the structured result as JSON when the tool returns one, else its text; --json prints the\n" +
-			"whole result. Exit codes: 1 the tool reported an error (its text on stderr); 2 bad arguments or\n" +
-			"unknown tool; 3 not signed in, 401 or 403; 4 server unreachable; 130 interrupted (the call is\n" +
-			"cancelled on the server).",
+			"whole result. Exit codes: 1 the tool reported an error (its text on stdout, one error line on\n" +
+			"stderr); 2 bad arguments or unknown tool; 3 not signed in, 401 or 403; 4 server unreachable;\n" +
+			"130 interrupted (the call is cancelled on the server).",
 		Flags: flagsOf(sharedFlags(), loginFlags(), clientFlags(), []cli.Flag{
 			jsonOutputFlag(),
 			progressFlag(),
@@ -111,34 +111,30 @@ func runCall(c *cli.Context) error {
 	if err != nil {
 		return clientError(err)
 	}
-	return writeCallResult(c.App.Writer, stderr, name, res, jsonOut)
+	return writeCallResult(c.App.Writer, name, res, jsonOut)
 }
 
 // writeCallResult prints a tool result: with asJSON the whole result object; otherwise the
-// structured content as JSON when present, else the text content. A result with isError
-// puts its text on stderr and exits 1 (with --json the result object still goes to stdout,
-// for scripts).
-func writeCallResult(stdout, stderr io.Writer, name string, res *mcp.CallToolResult, asJSON bool) error {
+// structured content as JSON when present, else the text content. A result with isError is
+// exit 1 with one "tool X failed: ..." error: its text content is the result printed on
+// stdout (CLI.md: "else the text content"), and the error names its first line.
+func writeCallResult(stdout io.Writer, name string, res *mcp.CallToolResult, asJSON bool) error {
 	if asJSON {
 		if err := writeJSON(stdout, res); err != nil {
 			return err
 		}
 	}
 	// A tool error is exit 1 (CLI.md): the call went through and the tool itself said no,
-	// so it is neither a usage nor an auth problem. Its text goes to stderr because stdout
-	// is kept for results a script can consume.
+	// so it is neither a usage nor an auth problem.
 	if res.IsError {
-		text := strings.TrimSpace(contentText(res.Content))
-		if text == "" {
-			text = "no message"
+		// The server chose the text: no escape sequence of its reaches the terminal.
+		text := strings.TrimSpace(progress.SanitizeText(contentText(res.Content)))
+		if !asJSON && text != "" {
+			if _, err := fmt.Fprintln(stdout, text); err != nil {
+				return err
+			}
 		}
-		// Run prints only the first line of an error, so a longer message is shown whole
-		// first and the error refers to it.
-		if strings.Contains(text, "\n") {
-			fmt.Fprintln(stderr, text)
-			text = "see its message above"
-		}
-		return withCode(ExitFailure, fmt.Errorf("tool %s failed: %s", name, text))
+		return withCode(ExitFailure, toolFailed(name, text, asJSON))
 	}
 	if asJSON {
 		return nil
@@ -152,6 +148,31 @@ func writeCallResult(stdout, stderr io.Writer, name string, res *mcp.CallToolRes
 	}
 	_, err := fmt.Fprintln(stdout, strings.TrimSuffix(text, "\n"))
 	return err
+}
+
+// maxToolErrorSummary bounds, in characters, the tool's message in the error line.
+const maxToolErrorSummary = 200
+
+// toolFailed is the one-line error of a tool result with isError (CLI.md: errors are one line
+// on stderr): the first line of the tool's message, cut to maxToolErrorSummary characters,
+// and, when that is not all of it, where the whole message is.
+func toolFailed(name, text string, asJSON bool) error {
+	if text == "" {
+		return fmt.Errorf("tool %s failed with no message", name)
+	}
+	summary, rest, multi := strings.Cut(text, "\n")
+	cut := multi && strings.TrimSpace(rest) != ""
+	if r := []rune(summary); len(r) > maxToolErrorSummary {
+		summary, cut = string(r[:maxToolErrorSummary])+"…", true
+	}
+	if !cut {
+		return fmt.Errorf("tool %s failed: %s", name, summary)
+	}
+	where := "its whole message is on stdout"
+	if asJSON {
+		where = "the whole result is on stdout"
+	}
+	return fmt.Errorf("tool %s failed: %s; %s", name, strings.TrimSpace(summary), where)
 }
 
 // contentText joins the text of a result's content blocks, one per line; other kinds of

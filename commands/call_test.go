@@ -74,7 +74,7 @@ func TestCallExitCodes(t *testing.T) {
 		{"no auth against an open server", []string{"call", "reverse_tool", "query=ab", "--server", open.URL, "--no-auth"},
 			0, "{\n  \"reversed_query\": \"ba\"\n}\n", nil},
 		{"tool error", []string{"call", "random_number_tool", "min=5", "max=1", "--server", srv.URL, "--token", "good"},
-			1, "", []string{"error: tool random_number_tool failed: ", "min must not be greater than max"}},
+			1, "min must not be greater than max\n", []string{"error: tool random_number_tool failed: min must not be greater than max"}},
 		{"unknown tool", []string{"call", "nope_tool", "--server", srv.URL, "--token", "good"},
 			2, "", []string{`error: the server has no tool "nope_tool"; it offers: random_number_tool, reverse_tool`}},
 		{"unknown argument", []string{"call", "reverse_tool", "text=hi", "--server", srv.URL, "--token", "good"},

@@ -42,7 +42,7 @@ func newProxyCommand() *cli.Command {
 // would corrupt the JSON-RPC stream the host reads, so logs go to stderr or --log-file.
 func runProxy(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return usageErrorf("proxy takes no arguments, got %q", c.Args().First())
+		return extraArgError("proxy", c.Args().First())
 	}
 	server := strings.TrimSpace(c.String(flagServer))
 	if err := checkServerURL(c, server, "https://mcp.example.com/mcp"); err != nil {

@@ -69,7 +69,8 @@ func serverSignIn(c *cli.Context, discover bool, httpClient *http.Client) (*auth
 	case errors.Is(err, auth.ErrMetadataRefused):
 		return nil, withCode(ExitAuth, err)
 	case auth.IsUnreachable(err):
-		return nil, withCode(ExitUnreachable, err)
+		// The same next step as tools and call give for an unreachable server.
+		return nil, withCode(ExitUnreachable, fmt.Errorf("%w: check --server and that the server is running", err))
 	default:
 		return nil, withCode(ExitAuth, err)
 	}

@@ -51,6 +51,20 @@ func newFakeResource(t *testing.T, challenge bool, meta func(serverURL string) m
 
 func (f *fakeResource) url() string { return f.srv.URL + "/mcp" }
 
+// newDiscoverableServer is a development authority and a fakeResource whose metadata names it
+// (scope <app-id-uri>/execute), with the user config directory (servers.json) in a temporary
+// directory: the setting of a `login --server` test.
+func newDiscoverableServer(t *testing.T, challenge bool) (*devauthority.Authority, *fakeResource) {
+	t.Helper()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	da := newLoginEnv(t, time.Hour, true).da
+	scope := "api://" + devauthority.DefaultAPIClientID + "/execute"
+	res := newFakeResource(t, challenge, func(server string) map[string]any {
+		return map[string]any{"resource": server, "authorization_servers": []string{da.URL() + "/v2.0"}, "scopes_supported": []string{scope}}
+	})
+	return da, res
+}
+
 // TestLoginServerDiscovery: login --server takes the authority and scopes from the server's
 // metadata (the challenge's resource_metadata, else the well-known path), records them with
 // the client ID in servers.json (0600), and token with the same --server then needs no
@@ -62,12 +76,7 @@ func TestLoginServerDiscovery(t *testing.T) {
 			name = "challenge"
 		}
 		t.Run(name, func(t *testing.T) {
-			t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-			da := newLoginEnv(t, time.Hour, true).da
-			scope := "api://" + devauthority.DefaultAPIClientID + "/execute"
-			res := newFakeResource(t, challenge, func(server string) map[string]any {
-				return map[string]any{"resource": server, "authorization_servers": []string{da.URL() + "/v2.0"}, "scopes_supported": []string{scope}}
-			})
+			da, res := newDiscoverableServer(t, challenge)
 			cacheFile := filepath.Join(t.TempDir(), "cache.json")
 			ctx := cliCtx(t)
 			out, errOut, code := runCLI(ctx, "login", "--server", res.url(), "--client-id", "disco-client", "--ca-file", da.CAFile(), "--cache-file", cacheFile)

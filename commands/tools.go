@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fastmcp-auth/fastmcp-auth/auth"
+	"github.com/fastmcp-auth/fastmcp-auth/internal/progress"
 	"github.com/fastmcp-auth/fastmcp-auth/mcpclient"
 )
 
@@ -60,7 +61,7 @@ func runTools(c *cli.Context) error {
 		return err
 	}
 	if len(rest) > 0 {
-		return usageErrorf("tools takes no arguments, got %q", rest[0])
+		return extraArgError("tools", rest[0])
 	}
 	if _, err := progressMode(c); err != nil {
 		return err
@@ -74,14 +75,27 @@ func runTools(c *cli.Context) error {
 	if c.Bool(flagJSON) {
 		return writeJSON(stdout, tools)
 	}
-	// One tool a line (CLI.md), so the text form works with grep, cut and wc -l: only the
-	// first line of a description is kept.
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	return writeToolsText(stdout, tools)
+}
+
+// writeToolsText prints one tool a line (CLI.md), so the text form works with grep, cut and
+// wc -l: only the first line of a description is kept. Name and description are the server's
+// text on a person's terminal: they lose their control characters, as progress messages do,
+// so that a server cannot clear the screen or retitle the window. --json needs no such care:
+// JSON escapes them.
+func writeToolsText(w io.Writer, tools []*mcp.Tool) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, t := range tools {
 		desc, _, _ := strings.Cut(strings.TrimSpace(t.Description), "\n")
-		fmt.Fprintf(tw, "%s\t%s\n", t.Name, desc)
+		fmt.Fprintf(tw, "%s\t%s\n", progress.SanitizeTerminal(t.Name), progress.SanitizeTerminal(desc))
 	}
 	return tw.Flush()
+}
+
+// extraArgError is the usage error of a positional argument given to a command that takes
+// none (tools, proxy), worded as root.go's rejectArgs words it for the others.
+func extraArgError(command, arg string) error {
+	return usageErrorf("%s takes no arguments, got %q: remove it (see fastmcp-auth %s --help)", command, arg, command)
 }
 
 // connectAndList opens the MCP session (connectMCP) and lists the server's tools; the

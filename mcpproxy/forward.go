@@ -40,7 +40,7 @@ func (p *proxy) readLoop(ctx context.Context, stdin io.Reader) error {
 			env, err := jsonrpc.Parse(raw)
 			if err != nil {
 				p.log.Warn("ignoring a message of stdin that is not JSON-RPC", "error", err)
-				p.writeError(nullID, &rpcError{Code: -32600, Message: "invalid request: " + err.Error()})
+				p.writeError(nullID, unreadable(err))
 				continue
 			}
 			written := make(chan struct{})
@@ -63,6 +63,17 @@ func (p *proxy) readLoop(ctx context.Context, stdin io.Reader) error {
 		return fmt.Errorf("could not read stdin: %w", err)
 	}
 	return nil
+}
+
+// unreadable is the answer to a message that jsonrpc.Parse refused (JSON-RPC 2.0 section
+// 5.1): -32700 parse error when it is not JSON at all (splitBatch passes a single message
+// through unread), -32600 invalid request when it is JSON but not a request.
+func unreadable(err error) *rpcError {
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		return &rpcError{Code: -32700, Message: "parse error: " + err.Error()}
+	}
+	return &rpcError{Code: -32600, Message: "invalid request: " + err.Error()}
 }
 
 // splitBatch returns the messages of one stdin line: the line itself, or the elements of a

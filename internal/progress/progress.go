@@ -29,6 +29,23 @@ type Reporter struct {
 	mode   string // Bar or Plain
 	asJSON bool
 	bar    *progressbar.ProgressBar
+	gate   *mutedWriter // the bar's writer: lets one update draw once
+}
+
+// mutedWriter passes writes to w unless muted. The bar draws itself both when its value
+// changes and when its description does; an update changes both, and drawn twice the first
+// drawing shows the new count beside the old percentage. Muting the first leaves one
+// drawing per update, with both new.
+type mutedWriter struct {
+	w     io.Writer
+	muted bool
+}
+
+func (m *mutedWriter) Write(p []byte) (int, error) {
+	if m.muted {
+		return len(p), nil
+	}
+	return m.w.Write(p)
 }
 
 // New returns a reporter writing to w in mode Bar or Plain; with asJSON, Plain lines are JSON
@@ -68,21 +85,25 @@ func (r *Reporter) Update(progress, total float64, message string) {
 			if total > 0 {
 				size = barScale
 			}
+			r.gate = &mutedWriter{w: r.w}
 			r.bar = progressbar.NewOptions64(size,
-				progressbar.OptionSetWriter(r.w),
+				progressbar.OptionSetWriter(r.gate),
 				progressbar.OptionSetWidth(30),
 				progressbar.OptionThrottle(0),
 				progressbar.OptionSetPredictTime(false),
 				progressbar.OptionShowDescriptionAtLineEnd(),
 			)
 		}
-		r.bar.Describe(strings.TrimSpace(format(progress, total) + " " + msg))
+		// The value first, not drawn; then the description, whose drawing shows both.
+		r.gate.muted = true
 		if total > 0 {
 			// Capped: a server reporting past its total must not overflow the bar.
 			_ = r.bar.Set64(min(int64(progress/total*barScale), barScale))
 		} else {
 			_ = r.bar.Add64(1)
 		}
+		r.gate.muted = false
+		r.bar.Describe(strings.TrimSpace(format(progress, total) + " " + msg))
 	}
 }
 
@@ -106,13 +127,31 @@ func format(progress, total float64) string {
 }
 
 // SanitizeTerminal removes control characters from server text before it reaches a
-// terminal, so that a server cannot move the cursor or rewrite what the user sees.
+// terminal, so that a server cannot move the cursor or rewrite what the user sees. The result
+// is one line: newlines and tabs go too.
 func SanitizeTerminal(s string) string {
-	// C0 controls, DEL and the C1 range (0x80-0x9f, where 0x9b is a one-byte CSI).
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if isControl(r) {
 			return -1
 		}
 		return r
 	}, s)
+}
+
+// SanitizeText is SanitizeTerminal for text of several lines (a tool's text content): it
+// keeps newlines and tabs, which only move the cursor forward, and removes every other
+// control character, carriage returns included (a "\r" would let a line overwrite itself).
+func SanitizeText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r != '\n' && r != '\t' && isControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// isControl reports the C0 controls, DEL and the C1 range (0x80-0x9f, where 0x9b is a
+// one-byte CSI): what a terminal may interpret rather than show.
+func isControl(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0)
 }

@@ -54,14 +54,48 @@ func TestBar(t *testing.T) {
 	}
 }
 
-func TestBarShowsTheFraction(t *testing.T) {
+// barOfFiveSteps is the bar's output for the updates 1/5 to 5/5 with message, then Finish.
+func barOfFiveSteps(message string) string {
 	var buf bytes.Buffer
 	r := New(&buf, Bar, false)
 	for i := 1.0; i <= 5; i++ {
-		r.Update(i, 5, "")
+		r.Update(i, 5, message)
 	}
 	r.Finish()
-	if out := buf.String(); !strings.Contains(out, "100%") {
+	return buf.String()
+}
+
+func TestBarShowsTheFraction(t *testing.T) {
+	if out := barOfFiveSteps(""); !strings.Contains(out, "100%") {
 		t.Errorf("bar output %q lacks 100%%", out)
+	}
+}
+
+// TestSanitize: escape sequences, carriage returns, BEL and the one-byte C1 CSI lose their
+// control characters; SanitizeText keeps newlines and tabs, SanitizeTerminal makes one line.
+func TestSanitize(t *testing.T) {
+	in := "first\x1b[31mRED\x1b]0;pwned\x07\tcol\r\nsecond\u009b2J line\x7f"
+	if got, want := SanitizeTerminal(in), "first[31mRED]0;pwnedcolsecond2J line"; got != want {
+		t.Errorf("SanitizeTerminal = %q, want %q", got, want)
+	}
+	if got, want := SanitizeText(in), "first[31mRED]0;pwned\tcol\nsecond2J line"; got != want {
+		t.Errorf("SanitizeText = %q, want %q", got, want)
+	}
+}
+
+// TestBarDrawsOncePerUpdate: each update draws the bar once, its percentage and count both
+// new: never the new count beside the previous percentage.
+func TestBarDrawsOncePerUpdate(t *testing.T) {
+	out := barOfFiveSteps("step")
+	// Each drawing starts with a carriage return; the bar's clearing of the line is blank.
+	var drawn []string
+	for _, d := range strings.Split(out, "\r") {
+		if d = strings.TrimSpace(d); d != "" {
+			drawn = append(drawn, strings.Fields(d)[0]+" "+strings.TrimSpace(d[strings.LastIndex(d, "|")+1:]))
+		}
+	}
+	want := []string{"20% 1/5 step", "40% 2/5 step", "60% 3/5 step", "80% 4/5 step", "100% 5/5 step"}
+	if diff := cmp.Diff(want, drawn); diff != "" {
+		t.Errorf("drawings (-want +got):\n%s\nraw %q", diff, out)
 	}
 }

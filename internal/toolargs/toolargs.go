@@ -121,6 +121,16 @@ func Build(tool *mcp.Tool, argsFlag string, stdin io.Reader, raw []Raw) (map[str
 		if err := json.Unmarshal([]byte(r.Value), &v); err != nil {
 			return nil, usageErrorf("argument %s:=%s is not valid JSON%s (use %s=%s for a string)", r.Key, r.Value, jsonErrSuffix(err), r.Key, r.Value)
 		}
+		// Checked against the schema here, as key=value is: otherwise a wrong type is the
+		// server's validation error after a round trip (exit 1), not exit 2 with a hint.
+		prop, _ := props[r.Key].(map[string]any)
+		if types := SchemaTypes(prop); len(types) > 0 && !jsonIsOf(v, types) {
+			hint := ""
+			if slices.Contains(types, "string") {
+				hint = fmt.Sprintf(" (write %s=%s for a string)", r.Key, r.Value)
+			}
+			return nil, usageErrorf("argument %s:=%s: %s expects %s, not %s%s", r.Key, r.Value, tool.Name, expected(types), article(jsonType(v)), hint)
+		}
 		args[r.Key] = v
 	}
 	// Checked here rather than left to the server: a typo in a name is then exit 2 with
@@ -257,11 +267,58 @@ func coerceArg(text string, prop map[string]any) (any, error) {
 			}
 		}
 	}
+	return nil, fmt.Errorf("%s", expected(types))
+}
+
+// expected names the JSON types of a schema for a message: "an integer or null".
+func expected(types []string) string {
 	names := make([]string, len(types))
 	for i, t := range types {
 		names[i] = article(t)
 	}
-	return nil, fmt.Errorf("%s", strings.Join(names, " or "))
+	return strings.Join(names, " or ")
+}
+
+// jsonType is the JSON Schema type of a decoded JSON value; a whole number is an integer.
+func jsonType(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case string:
+		return "string"
+	case float64:
+		if v == math.Trunc(v) {
+			return "integer"
+		}
+		return "number"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	}
+	return "unknown"
+}
+
+// jsonIsOf reports whether a decoded JSON value has one of the schema's types (JSON Schema:
+// every integer is also a number). An unknown type name is trusted to accept it.
+func jsonIsOf(v any, types []string) bool {
+	got := jsonType(v)
+	for _, t := range types {
+		switch t {
+		case got:
+			return true
+		case "number":
+			if got == "integer" {
+				return true
+			}
+		case "string", "integer", "boolean", "null", "object", "array":
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // article names a JSON type for a message: "an integer", "a number".
