@@ -117,20 +117,30 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 			return auth.LoginConfig{}, err
 		}
 	}
+	// --server given, nothing recorded for it, and no settings of its own: the missing
+	// setting may be the sign-in itself (after a logout --server, say), so the error offers
+	// login --server besides the setting that is missing.
+	orLoginServer := func(err error) error { return err }
+	if rec == nil && !explicitAuthority(c) && c.IsSet(flagServer) {
+		server := strings.TrimSpace(c.String(flagServer))
+		orLoginServer = func(err error) error {
+			return fmt.Errorf("%w; or, as no sign-in is recorded for --server %s, sign in with fastmcp-auth login --server %s", err, server, server)
+		}
+	}
 	clientID := strings.TrimSpace(c.String(flagClientID))
 	if clientID == "" && rec != nil {
 		clientID = rec.ClientID
 	}
 	if clientID == "" {
 		_, err := requireString(c, flagClientID)
-		return auth.LoginConfig{}, missingSettingError{err}
+		return auth.LoginConfig{}, missingSettingError{orLoginServer(err)}
 	}
 	var authority string
 	if rec != nil {
 		authority = rec.Authority
 	} else if authority, err = authorityURL(c); err != nil {
 		if strings.TrimSpace(c.String(flagAuthority)) == "" {
-			err = missingSettingError{err} // neither --authority nor --tenant-id
+			err = missingSettingError{orLoginServer(err)} // neither --authority nor --tenant-id
 		}
 		return auth.LoginConfig{}, err
 	}

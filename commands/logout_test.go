@@ -41,6 +41,11 @@ func TestLogoutServer(t *testing.T) {
 		t.Errorf("token after logout --server: exit %d, stderr %q; want 3", code, errOut)
 	}
 
+	// token --server alone has neither a record nor settings: exit 3, pointing at login --server.
+	if _, errOut, code := runCLI(ctx, "token", "--server", res.url(), "--cache-file", cacheFile); code != ExitAuth || !strings.Contains(errOut, "sign in with fastmcp-auth login --server "+res.url()) {
+		t.Errorf("token --server after logout --server: exit %d, stderr %q; want 3 and the login --server to run", code, errOut)
+	}
+
 	_, errOut, code = runCLI(ctx, "logout", "--server", res.url(), "--cache-file", cacheFile)
 	if code != 0 || !strings.Contains(errOut, "no sign-in is recorded for "+res.url()) {
 		t.Errorf("second logout --server: exit %d, stderr %q; want 0 and nothing to remove", code, errOut)

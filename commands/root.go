@@ -130,11 +130,16 @@ func rejectArgs(c *cli.Command) {
 	action := c.Action
 	c.Action = func(ctx *cli.Context) error {
 		if ctx.NArg() > 0 {
-			return usageErrorf("%s takes no arguments, got %q: remove it (see fastmcp-auth %s --help)",
-				c.Name, ctx.Args().First(), c.Name)
+			return extraArgError(c.Name, ctx.Args().First())
 		}
 		return action(ctx)
 	}
+}
+
+// extraArgError is the usage error of a positional argument given to a command that takes
+// none: rejectArgs's, and tools' and proxy's own (they parse their arguments themselves).
+func extraArgError(command, arg string) error {
+	return usageErrorf("%s takes no arguments, got %q: remove it (see fastmcp-auth %s --help)", command, arg, command)
 }
 
 // commandList is every subcommand, in the order --help lists them; each lives in its own

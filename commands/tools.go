@@ -92,12 +92,6 @@ func writeToolsText(w io.Writer, tools []*mcp.Tool) error {
 	return tw.Flush()
 }
 
-// extraArgError is the usage error of a positional argument given to a command that takes
-// none (tools, proxy), worded as root.go's rejectArgs words it for the others.
-func extraArgError(command, arg string) error {
-	return usageErrorf("%s takes no arguments, got %q: remove it (see fastmcp-auth %s --help)", command, arg, command)
-}
-
 // connectAndList opens the MCP session (connectMCP) and lists the server's tools; the
 // caller closes the client. Errors carry their exit code.
 func connectAndList(c *cli.Context) (*mcpclient.Client, []*mcp.Tool, error) {
