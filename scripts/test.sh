@@ -9,7 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '==> %s\n' "$*" >&2; }
+# log names each step with the seconds since the start, so that a slow run shows which step
+# took the time (CI's budget is 25 minutes; a first run installs packages and builds tools).
+log() { printf '==> [%4ds] %s\n' "$SECONDS" "$*" >&2; }
 
 # install_debian PURPOSE PACKAGE...: as root with apt-get, install the Debian packages a group
 # of tests needs; otherwise say what to install (those tests skip, and fail under CI=true).
