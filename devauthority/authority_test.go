@@ -91,18 +91,27 @@ func TestDiscovery(t *testing.T) {
 	// MSAL requests the tenant in the case the user typed it.
 	doc := getJSON(t, a, strings.Replace(a.URL(), "contoso-dev", "Contoso-DEV", 1)+"/v2.0/.well-known/openid-configuration")
 	got := map[string]any{}
-	for _, k := range []string{"issuer", "token_endpoint", "device_authorization_endpoint", "jwks_uri", "code_challenge_methods_supported"} {
+	for _, k := range []string{"issuer", "token_endpoint", "device_authorization_endpoint", "jwks_uri", "scopes_supported", "token_endpoint_auth_methods_supported"} {
 		got[k] = doc[k]
 	}
+	// Entra's v2 document (panva/wellknown issuers/entra-common/entra-common.mjs): OpenID scopes
+	// only, no "none" auth method; private_key_jwt is absent because client assertions are refused.
 	want := map[string]any{
-		"issuer":                           a.Issuer(),
-		"token_endpoint":                   a.URL() + "/oauth2/v2.0/token",
-		"device_authorization_endpoint":    a.URL() + "/oauth2/v2.0/devicecode",
-		"jwks_uri":                         a.URL() + "/discovery/v2.0/keys",
-		"code_challenge_methods_supported": []any{"S256"},
+		"issuer":                                a.Issuer(),
+		"token_endpoint":                        a.URL() + "/oauth2/v2.0/token",
+		"device_authorization_endpoint":         a.URL() + "/oauth2/v2.0/devicecode",
+		"jwks_uri":                              a.URL() + "/discovery/v2.0/keys",
+		"scopes_supported":                      []any{"openid", "profile", "email", "offline_access"},
+		"token_endpoint_auth_methods_supported": []any{"client_secret_post", "client_secret_basic"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("discovery (-want +got):\n%s", diff)
+	}
+	// Entra's document has neither member, so neither may a client rely on them here.
+	for _, k := range []string{"code_challenge_methods_supported", "grant_types_supported"} {
+		if v, ok := doc[k]; ok {
+			t.Errorf("discovery has %s = %v; Entra's has no such member", k, v)
+		}
 	}
 	// MSAL's device code URL is the token endpoint with every "token" replaced.
 	if d := strings.ReplaceAll(doc["token_endpoint"].(string), "token", "devicecode"); d != doc["device_authorization_endpoint"] {

@@ -7,8 +7,10 @@ import (
 	"sync"
 )
 
-// oidcScopes are the OpenID Connect scopes the authority grants besides the API's own.
-var oidcScopes = []string{"openid", "profile", "offline_access"}
+// oidcScopes are the OpenID Connect scopes the authority grants besides the API's own: the
+// scopes_supported of Entra's v2 discovery document (panva/wellknown
+// issuers/entra-common/entra-common.mjs), in its order.
+var oidcScopes = []string{"openid", "profile", "email", "offline_access"}
 
 // shortNamePattern is what an API scope or app role name may look like.
 var shortNamePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
