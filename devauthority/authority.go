@@ -136,6 +136,8 @@ type Authority struct {
 	tenantID string
 	// apis are the API registrations; apis[0] is the main API.
 	apis []*apiRegistration
+	// graph is Microsoft Graph, the audience of a request for OpenID scopes alone.
+	graph *apiRegistration
 	// consented records the client|scope pairs that were refused once for missing consent
 	// (Config.RequireConsent) and are granted from then on.
 	consented map[string]bool
@@ -257,6 +259,7 @@ func New(cfg Config) (*Authority, error) {
 	}
 	a.tenantID = deriveGUID(km.signKey, "tenant-id:"+cfg.Tenant)
 	a.consented = map[string]bool{}
+	a.graph = graphRegistration()
 	a.apis = []*apiRegistration{{id: cfg.APIClientID, uri: cfg.AppIDURI, scopes: cfg.APIScopes, version: cfg.TokenVersion}}
 	for _, id := range cfg.DownstreamAPIs {
 		a.apis = append(a.apis, &apiRegistration{id: id, uri: "api://" + id, scopes: cfg.APIScopes, version: 2})

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
+	"github.com/google/go-cmp/cmp"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
@@ -111,6 +112,12 @@ func TestResourceParameter(t *testing.T) {
 		{"identifier URI as resource", plain, "api://fastmcp-dev-api/execute", "api://fastmcp-dev-api", 200, 0},
 		{"app id URI = server URL", byURL, serverURL + "/execute offline_access", serverURL, 200, 0},
 		{"old prefix once the URI changed", byURL, "api://fastmcp-dev-api/execute", "", 400, 500011},
+		// Entra compares exactly: a trailing slash added by the host fails (anthropics/claude-code#52871).
+		{"identifier URI with a trailing slash", plain, "api://fastmcp-dev-api/execute", "api://fastmcp-dev-api/", 400, 9010010},
+		{"server URL with a trailing slash", byURL, serverURL + "/execute", serverURL + "/", 400, 9010010},
+		// OpenID scopes name no API for the resource to match.
+		{"OpenID scopes only with a resource", plain, "openid profile offline_access", "api://fastmcp-dev-api", 400, 9010010},
+		{"OpenID scopes only, email included", plain, "openid profile email offline_access", "", 200, 0},
 	} {
 		status, body := postForm(t, tc.a, "/oauth2/v2.0/devicecode", url.Values{"client_id": {"mcp-remote"}, "scope": {tc.scope}, "resource": {tc.resource}})
 		if status != tc.status {
@@ -170,5 +177,23 @@ func TestTokenVersion1(t *testing.T) {
 	doc := getJSON(t, a, a.URL()+"/.well-known/openid-configuration")
 	if doc["issuer"] != a.IssuerV1() || a.IssuerV1() != strings.TrimSuffix(a.URL(), "/dev")+"/"+a.TenantID()+"/" {
 		t.Errorf("v1 discovery issuer %v, IssuerV1 %s", doc["issuer"], a.IssuerV1())
+	}
+}
+
+// TestOpenIDScopesOnlyGiveAGraphToken: a sign-in asking for OpenID scopes alone gets, as on
+// Entra, an access token for Microsoft Graph (v1, aud its application ID), which the main
+// API refuses for its audience, never a token for the main API.
+func TestOpenIDScopesOnlyGiveAGraphToken(t *testing.T) {
+	t.Parallel()
+	a := testenv.DevAuthority(t, devauthority.Config{StateDir: t.TempDir(), Addr: "127.0.0.1:0", AutoApprove: true})
+	res, err := msalSignIn(t, a, testClient, []string{"openid", "profile", "offline_access"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := parseUnverified(t, res.AccessToken)
+	got := map[string]any{"aud": strings.Join(tok.Audience(), " "), "ver": claim(tok, "ver"), "scp": claim(tok, "scp"), "iss": tok.Issuer()}
+	want := map[string]any{"aud": "00000003-0000-0000-c000-000000000000", "ver": "1.0", "scp": "openid profile User.Read", "iss": a.IssuerV1()}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("access token (-want +got):\n%s", diff)
 	}
 }

@@ -57,7 +57,7 @@ func (a *Authority) grantOnBehalfOf(r *http.Request, form url.Values) (map[strin
 	if oerr != nil {
 		return nil, oerr
 	}
-	if len(sr.api) == 0 {
+	if len(sr.api) == 0 || sr.aud == a.graph {
 		return nil, errInvalidScope(aadstsInvalidScope, "The On-Behalf-Of request must ask for a downstream API's scope, such as "+a.apis[len(a.apis)-1].uri+"/read.")
 	}
 	if oerr := a.checkConsent(clientID, sr); oerr != nil {

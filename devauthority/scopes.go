@@ -16,8 +16,17 @@ var oidcScopes = []string{"openid", "profile", "email", "offline_access"}
 var shortNamePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
 
 // graphAppID is Microsoft Graph's application ID: Entra resolves a scope without a resource
-// prefix ("execute") against Graph, which is why a bare scope fails there.
+// prefix ("execute") against Graph, which is why a bare scope fails there, and issues the
+// access token of a request for OpenID scopes alone for Graph.
 const graphAppID = "00000003-0000-0000-c000-000000000000"
+
+// graphRegistration stands for Microsoft Graph when a request names OpenID scopes only (see
+// parseScopes). It is never among Authority.apis, so no scope prefix resolves to it. Graph's
+// tokens are v1 tokens whose aud is its application ID; the authority's own (v1) issuer signs
+// them here, so only their audience tells a resource server they are not for it.
+func graphRegistration() *apiRegistration {
+	return &apiRegistration{id: graphAppID, uri: graphAppID, scopes: []string{"User.Read"}, version: 1}
+}
 
 // apiRegistration is an API app registration the authority knows: the main API or a
 // downstream one. Like Entra's, each has an application (client) ID, an identifier URI (the
@@ -53,7 +62,7 @@ type scopeRequest struct {
 	api       []string // short names of the API scopes (what scp carries)
 	dflt      bool     // <uri>/.default was asked for
 	// aud is the API the access token is for: the one whose scopes were asked for (Entra
-	// issues one token per resource), or the main API when only OpenID scopes were.
+	// issues one token per resource), or Microsoft Graph when only OpenID scopes were.
 	aud *apiRegistration
 	// openid asks for an id_token; offline_access for a refresh token.
 	openid  bool
@@ -67,7 +76,8 @@ type scopeRequest struct {
 //   - a prefix naming no registration: AADSTS500011 (resource principal not found);
 //   - a scope the API does not expose: AADSTS65005;
 //   - scopes of two APIs in one request: AADSTS28000 (one resource per token);
-//   - an RFC 8707 resource that is not the identifier URI of the requested API: AADSTS9010010.
+//   - an RFC 8707 resource that is not the identifier URI of the requested API, or any
+//     resource with OpenID scopes alone: AADSTS9010010.
 //
 // <uri>/.default stands for every scope the API exposes. resource is the request's resource
 // parameter, "" when absent.
@@ -117,17 +127,29 @@ func (a *Authority) parseScopes(param, resource string) (*scopeRequest, *oauthEr
 		// Entra accepts the RFC 8707 resource parameter only when it is the identifier URI of
 		// the API whose scopes are requested; the MCP specification has clients send the
 		// server's URL there, so this is where spec-following hosts trip (AADSTS9010010).
-		target := sr.aud
-		if target == nil {
-			target = a.apiFor(resource)
-		}
-		if target == nil || !strings.EqualFold(strings.TrimRight(resource, "/"), target.uri) {
+		// The comparison is exact but for case: Entra refuses the identifier URI with a
+		// trailing slash added (anthropics/claude-code#52871, "MCP OAuth appends trailing slash
+		// to resource parameter, breaking Entra ID auth (AADSTS9010010)";
+		// modelcontextprotocol/python-sdk#2580), and refuses a resource with OpenID scopes
+		// alone, which name no API to match it (the same thread: "scopes are ordinary OIDC
+		// (openid profile email offline_access) with no resource-prefixed match").
+		if sr.aud == nil || !strings.EqualFold(resource, sr.aud.uri) {
 			return nil, &oauthError{400, "invalid_target", aadstsResourceMismatch, "The resource parameter provided in the request doesn't match with the requested scopes."}
 		}
-		sr.aud = target
 	}
 	if sr.aud == nil {
-		sr.aud = a.apis[0]
+		// OpenID scopes alone: Entra issues the access token for Microsoft Graph (its device
+		// code documentation's sample answer has "scope": "User.Read profile openid email",
+		// https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code), so a
+		// client that forgot the API's scope gets a token every API refuses (401, wrong
+		// audience), never one for the main API.
+		sr.aud = a.graph
+		for _, s := range sr.requested {
+			if ls := strings.ToLower(s); ls != "offline_access" {
+				sr.addAPI(ls)
+			}
+		}
+		sr.addAPI("User.Read")
 	}
 	return sr, nil
 }
