@@ -94,8 +94,8 @@ type Config struct {
 	DownstreamAPIs []string
 	// TokenVersion is the access token version of the main API, 1 or 2 (default), as
 	// Entra's requestedAccessTokenVersion sets it per API registration. v1 tokens carry ver
-	// "1.0", appid, aud = the identifier URI and the v1 issuer named by the v1 discovery
-	// document (/<tenant>/.well-known/openid-configuration).
+	// "1.0", appid, appidacr, upn, unique_name, aud = the identifier URI and the v1 issuer
+	// named by the v1 discovery document (/<tenant>/.well-known/openid-configuration).
 	TokenVersion int
 	// ConfidentialClients are client IDs registered without public client flows: a device
 	// code grant from one is refused with AADSTS7000218, as Entra refuses it.

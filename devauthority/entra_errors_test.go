@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
@@ -167,12 +168,22 @@ func TestTokenVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := parseUnverified(t, res.AccessToken)
-	got := map[string]any{"ver": claim(tok, "ver"), "appid": claim(tok, "appid"), "azp": claim(tok, "azp"), "iss": tok.Issuer(), "aud": strings.Join(tok.Audience(), " ")}
-	want := map[string]any{"ver": "1.0", "appid": testClient, "azp": nil, "iss": a.IssuerV1(), "aud": "api://fastmcp-dev-api"}
-	for k := range want {
-		if got[k] != want[k] {
-			t.Errorf("%s = %v, want %v", k, got[k], want[k])
-		}
+	// access-token-claims-reference: preferred_username and azpacr are "only present in v2.0
+	// tokens"; v1 tokens have upn, unique_name and appidacr.
+	got := map[string]any{}
+	for _, k := range []string{"ver", "appid", "azp", "upn", "unique_name", "appidacr", "preferred_username", "azpacr"} {
+		got[k] = claim(tok, k)
+	}
+	got["iss"], got["aud"] = tok.Issuer(), strings.Join(tok.Audience(), " ")
+	want := map[string]any{"ver": "1.0", "appid": testClient, "azp": nil, "iss": a.IssuerV1(), "aud": "api://fastmcp-dev-api",
+		"upn": "dev@dev.localhost", "unique_name": "dev@dev.localhost", "appidacr": "0", "preferred_username": nil, "azpacr": nil}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("v1 access token (-want +got):\n%s", diff)
+	}
+	// The resource server's identity takes the user name from upn when, as here, there is no
+	// preferred_username (auth/identity.go).
+	if id, err := auth.UnverifiedIdentity(res.AccessToken); err != nil || id.Username != "dev@dev.localhost" {
+		t.Errorf("identity of the v1 token: %+v, %v; want Username dev@dev.localhost (from upn)", id, err)
 	}
 	doc := getJSON(t, a, a.URL()+"/.well-known/openid-configuration")
 	if doc["issuer"] != a.IssuerV1() || a.IssuerV1() != strings.TrimSuffix(a.URL(), "/dev")+"/"+a.TenantID()+"/" {

@@ -168,10 +168,15 @@ func (a *Authority) mintOBOToken(r *http.Request, user map[string]any, clientID 
 		"scp":    strings.Join(sr.api, " "),
 		"uti":    randomToken(16),
 	}
-	for _, k := range []string{"name", "preferred_username"} {
-		if v, ok := user[k]; ok {
-			claims[k] = v
-		}
+	if v, ok := user["name"]; ok {
+		claims["name"] = v
+	}
+	// A v1 assertion names the user by upn: it becomes the new token's preferred_username
+	// (accessTokenShape renames it back for a v1 downstream API).
+	if v, ok := user["preferred_username"]; ok {
+		claims["preferred_username"] = v
+	} else if v, ok := user["upn"]; ok {
+		claims["preferred_username"] = v
 	}
 	a.accessTokenShape(claims, r, sr.aud, clientID)
 	return a.sign(claims)
