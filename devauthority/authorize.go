@@ -168,14 +168,17 @@ func (a *Authority) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.scopes = sr
-	if a.cfg.AutoApprove {
-		a.redirectCode(w, r, req)
-		return
-	}
-	// The authority keeps no browser session, so a silent (prompt=none) request can only be
-	// answered with interaction_required, as Entra answers it without a signed-in user.
+	// The authority keeps no browser session (no cookie says who signed in), so a silent
+	// (prompt=none) request is always answered as Entra answers it without a signed-in user:
+	// interaction_required, AADSTS50058 (reference-error-codes: "A silent sign-in request was
+	// sent but no user is signed in"). --auto-approve stands for the person at the page, not
+	// for a session, so it does not change that.
 	if q.Get("prompt") == "none" {
 		fail("interaction_required", 50058, "A silent sign-in request was sent but no user is signed in.")
+		return
+	}
+	if a.cfg.AutoApprove {
+		a.redirectCode(w, r, req)
 		return
 	}
 	// The request stays here under a random transaction id; the page carries only that id,

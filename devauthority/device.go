@@ -100,16 +100,18 @@ func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]an
 	a.mu.Unlock()
 	a.log.Info("device code issued", "client_id", clientID, "auto_approved", a.cfg.AutoApprove)
 
-	// verification_uri_complete (RFC 8628 section 3.3.1) opens the page with the code filled
-	// in; message is Entra's wording, which MSAL shows to the person as it is.
+	// message is Entra's wording, which MSAL shows to the person as it is. No
+	// verification_uri_complete (RFC 8628 section 3.3.1): "The verification_uri_complete
+	// response field is not included or supported at this time"
+	// (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code), so a client
+	// tested here must not depend on it either.
 	verify := a.base(r) + "/device"
 	return map[string]any{
-		"device_code":               dc,
-		"user_code":                 d.userCode,
-		"verification_uri":          verify,
-		"verification_uri_complete": verify + "?user_code=" + url.QueryEscape(d.userCode),
-		"expires_in":                int(deviceCodeLifetime.Seconds()),
-		"interval":                  deviceCodeInterval,
+		"device_code":      dc,
+		"user_code":        d.userCode,
+		"verification_uri": verify,
+		"expires_in":       int(deviceCodeLifetime.Seconds()),
+		"interval":         deviceCodeInterval,
 		"message": "To sign in, use a web browser to open the page " + verify + " and enter the code " +
 			d.userCode + " to authenticate.",
 	}, nil

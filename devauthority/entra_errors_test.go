@@ -133,24 +133,35 @@ func TestResourceParameter(t *testing.T) {
 	}
 }
 
-// TestPromptConsentAccepted: the authorization endpoint takes prompt=consent (mcp-remote
-// sends it) and still redirects with a code.
-func TestPromptConsentAccepted(t *testing.T) {
+// TestPromptValues: the authorization endpoint takes prompt=consent (mcp-remote sends it) and
+// still redirects with a code; prompt=none gets interaction_required AADSTS50058 even with
+// AutoApprove, since the authority keeps no session, as Entra answers a silent request without
+// a signed-in user.
+func TestPromptValues(t *testing.T) {
 	t.Parallel()
 	a := testenv.DevAuthority(t, devauthority.Config{StateDir: t.TempDir(), Addr: "127.0.0.1:0", AutoApprove: true})
-	q := url.Values{"client_id": {"mcp-remote"}, "response_type": {"code"}, "redirect_uri": {"http://localhost:3334/oauth/callback"},
-		"scope": {"api://fastmcp-dev-api/execute offline_access"}, "prompt": {"consent"}, "state": {"s1"},
-		"code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}
 	client := a.HTTPClient()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := client.Get(a.URL() + "/oauth2/v2.0/authorize?" + q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	loc, _ := url.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != http.StatusSeeOther || loc == nil || loc.Query().Get("code") == "" || loc.Query().Get("state") != "s1" {
-		t.Errorf("status %d, Location %q: want a code", resp.StatusCode, resp.Header.Get("Location"))
+	for _, tc := range []struct{ prompt, wantErr, wantDesc string }{
+		{prompt: "consent"},
+		{prompt: "none", wantErr: "interaction_required", wantDesc: "AADSTS50058:"},
+	} {
+		q := url.Values{"client_id": {"mcp-remote"}, "response_type": {"code"}, "redirect_uri": {"http://localhost:3334/oauth/callback"},
+			"scope": {"api://fastmcp-dev-api/execute offline_access"}, "prompt": {tc.prompt}, "state": {"s1"},
+			"code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}
+		resp, err := client.Get(a.URL() + "/oauth2/v2.0/authorize?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusSeeOther || loc == nil || loc.Query().Get("state") != "s1" {
+			t.Fatalf("prompt=%s: status %d, Location %q", tc.prompt, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		lq := loc.Query()
+		if lq.Get("error") != tc.wantErr || !strings.HasPrefix(lq.Get("error_description"), tc.wantDesc) || (tc.wantErr == "") != (lq.Get("code") != "") {
+			t.Errorf("prompt=%s: error %q (%q), code given %v; want error %q", tc.prompt, lq.Get("error"), lq.Get("error_description"), lq.Get("code") != "", tc.wantErr)
+		}
 	}
 }
 

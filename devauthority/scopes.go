@@ -98,8 +98,11 @@ func (a *Authority) parseScopes(param, resource string) (*scopeRequest, *oauthEr
 		}
 		cut := strings.LastIndex(s, "/")
 		if cut < 0 {
-			return nil, errInvalidScope(aadstsScopeNotOnGraph, "The application asked for scope "+quoteScope(s)+" that doesn't exist on the resource '"+graphAppID+
-				"'. A scope without a resource is Microsoft Graph's: request your API's scope in full, "+a.apis[0].uri+"/"+truncate(s, 40)+".")
+			// Entra sends this one as invalid_client, not invalid_scope (seen in
+			// damienbod/AspNetCoreMicrosoftGraph#1, MicrosoftDocs/azure-docs#67211 and
+			// Azure-Samples/active-directory-aspnetcore-webapp-openidconnect-v2#554).
+			return nil, &oauthError{400, "invalid_client", aadstsScopeNotOnGraph, "The application asked for scope " + quoteScope(s) + " that doesn't exist on the resource '" + graphAppID +
+				"'. A scope without a resource is Microsoft Graph's: request your API's scope in full, " + a.apis[0].uri + "/" + truncate(s, 40) + "."}
 		}
 		prefix, name := s[:cut], s[cut+1:]
 		api := a.apiFor(prefix)

@@ -155,15 +155,15 @@ func (a *Authority) mintUserAccessToken(t userToken) (string, error) {
 // scopes as roles, and the calling app's own object ID as oid and sub.
 func (a *Authority) mintAppAccessToken(r *http.Request, clientID string, api *apiRegistration) (string, error) {
 	now := a.cfg.Now()
-	// idtyp=app lets an API tell an app-only token from a delegated one, as Entra's optional
-	// claim of that name does.
+	// No idtyp: Entra adds it only when the API's registration asks for that optional claim
+	// (https://learn.microsoft.com/entra/identity-platform/optional-claims-reference), so an API
+	// tested here must tell an app-only token by its missing scp, as it must by default on Entra.
 	oid := deriveGUID(a.km.signKey, "app-oid:"+strings.ToLower(clientID))
 	claims := map[string]any{
 		"iat":    now.Unix(),
 		"nbf":    now.Unix(),
 		"exp":    now.Add(a.cfg.TokenLifetime).Unix(),
 		"azpacr": "1", // client secret
-		"idtyp":  "app",
 		"oid":    oid,
 		"sub":    oid,
 		"roles":  api.scopes,
