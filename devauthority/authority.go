@@ -97,8 +97,10 @@ type Config struct {
 	// "1.0", appid, appidacr, upn, unique_name, aud = the identifier URI and the v1 issuer
 	// named by the v1 discovery document (/<tenant>/.well-known/openid-configuration).
 	TokenVersion int
-	// ConfidentialClients are client IDs registered without public client flows: a device
-	// code grant from one is refused with AADSTS7000218, as Entra refuses it.
+	// ConfidentialClients are client IDs registered without public client flows: as Entra,
+	// their device code grant is refused with AADSTS7000218, and their authorization code and
+	// refresh token grants need ClientSecret. Every other client is public and must send none
+	// (AADSTS700025).
 	ConfidentialClients []string
 	// RequireConsent lists scopes (short names of the main API, or full <uri>/<name>) that
 	// nobody has consented to yet: the first request of each client for one fails with

@@ -311,11 +311,18 @@ func pkcePair(seed string) (verifier, challenge string) {
 	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// authorize runs /authorize (auto-approved) and returns the code from the redirect.
+// authorize runs /authorize (auto-approved) for the client "spa" and returns the code from
+// the redirect.
 func authorize(t *testing.T, a *devauthority.Authority, redirect, challenge string) string {
 	t.Helper()
+	return authorizeAs(t, a, "spa", redirect, challenge)
+}
+
+// authorizeAs is authorize for the client clientID.
+func authorizeAs(t *testing.T, a *devauthority.Authority, clientID, redirect, challenge string) string {
+	t.Helper()
 	b := newBrowser(t, a)
-	q := url.Values{"client_id": {"spa"}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {testScope + " openid offline_access"},
+	q := url.Values{"client_id": {clientID}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {testScope + " openid offline_access"},
 		"state": {"st"}, "nonce": {"n1"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
 	resp, err := b.c.Get(a.URL() + "/oauth2/v2.0/authorize?" + q.Encode())
 	if err != nil {

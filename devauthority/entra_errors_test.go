@@ -219,3 +219,50 @@ func TestOpenIDScopesOnlyGiveAGraphToken(t *testing.T) {
 		t.Errorf("access token (-want +got):\n%s", diff)
 	}
 }
+
+// TestConfidentialClientAuthenticates: a --confidential-client must send its secret on the
+// authorization code and refresh token grants too (AADSTS7000218 without it), and a public
+// client that sends a secret gets AADSTS700025, as Entra answers both (reference-error-codes).
+func TestConfidentialClientAuthenticates(t *testing.T) {
+	t.Parallel()
+	const secret, redirect = "conf-s3cret", "http://localhost:5999/cb"
+	a := testenv.DevAuthority(t, devauthority.Config{StateDir: t.TempDir(), Addr: "127.0.0.1:0", AutoApprove: true,
+		ClientSecret: secret, ConfidentialClients: []string{"conf-client"}})
+	verifier, challenge := pkcePair("c0nf")
+	redeem := func(client string, extra url.Values) (int, map[string]any) {
+		code := authorizeAs(t, a, client, redirect, challenge)
+		f := url.Values{"grant_type": {"authorization_code"}, "client_id": {client}, "code": {code}, "redirect_uri": {redirect}, "code_verifier": {verifier}}
+		for k, v := range extra {
+			f[k] = v
+		}
+		return postForm(t, a, "/oauth2/v2.0/token", f)
+	}
+	withSecret := url.Values{"client_secret": {secret}}
+	wantError := func(name string, status int, body map[string]any, wantStatus int, wantCode float64) {
+		t.Helper()
+		if codes, _ := body["error_codes"].([]any); status != wantStatus || body["error"] != "invalid_client" || len(codes) != 1 || codes[0] != wantCode {
+			t.Errorf("%s: %d %v %v, want %d invalid_client [%v]", name, status, body["error"], body["error_codes"], wantStatus, wantCode)
+		}
+	}
+	status, body := redeem("conf-client", nil)
+	wantError("confidential code without secret", status, body, 401, 7000218)
+	status, body = redeem("conf-client", url.Values{"client_secret": {"wrong"}})
+	wantError("confidential code with a wrong secret", status, body, 401, 7000215)
+	status, body = redeem("conf-client", withSecret)
+	rt, _ := body["refresh_token"].(string)
+	if status != 200 || rt == "" {
+		t.Fatalf("confidential code with its secret: %d %v", status, body["error"])
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "client_id": {"conf-client"}, "refresh_token": {rt}}
+	status, body = postForm(t, a, "/oauth2/v2.0/token", refresh)
+	wantError("confidential refresh without secret", status, body, 401, 7000218)
+	refresh.Set("client_secret", secret)
+	if status, body = postForm(t, a, "/oauth2/v2.0/token", refresh); status != 200 {
+		t.Errorf("confidential refresh with its secret: %d %v", status, body["error"])
+	}
+	status, body = redeem("public-client", withSecret)
+	wantError("public client sending a secret", status, body, 401, 700025)
+	if status, body = redeem("public-client", nil); status != 200 {
+		t.Errorf("public client without secret: %d %v", status, body["error"])
+	}
+}

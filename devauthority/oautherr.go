@@ -47,6 +47,7 @@ const (
 	aadstsConsentRequired        = 65001   // scope not consented in this grant
 	aadstsInvalidSecret          = 7000215 // invalid client secret
 	aadstsMissingSecret          = 7000218 // client secret required
+	aadstsPublicClientSecret     = 700025  // a public client presented a secret or assertion
 	aadstsTooLarge               = 90005   // request too large (our choice)
 	aadstsScopeNotOnGraph        = 650053  // a bare scope, resolved against Microsoft Graph, does not exist there
 	aadstsResourceNotFound       = 500011  // the resource principal (API) is not in the tenant
