@@ -103,8 +103,10 @@ type Config struct {
 	// (AADSTS700025).
 	ConfidentialClients []string
 	// RequireConsent lists scopes (short names of the main API, or full <uri>/<name>) that
-	// nobody has consented to yet: the first request of each client for one fails with
-	// AADSTS65001, as in a tenant where user consent is disabled until an admin grants it.
+	// nobody has consented to yet: a client's On-Behalf-Of exchange for one fails with
+	// AADSTS65001, every time, until the user approves a sign-in of that client asking for it
+	// (the /device or /authorize page, or AutoApprove), as on Entra. New refuses a scope that
+	// no API exposes.
 	RequireConsent []string
 	// AutoApprove approves every device code and authorization request at once, without the
 	// browser page (scripts, tests, demo).
@@ -140,8 +142,8 @@ type Authority struct {
 	apis []*apiRegistration
 	// graph is Microsoft Graph, the audience of a request for OpenID scopes alone.
 	graph *apiRegistration
-	// consented records the client|scope pairs that were refused once for missing consent
-	// (Config.RequireConsent) and are granted from then on.
+	// consented records the user|client|scope consents given on a sign-in page
+	// (Config.RequireConsent, grantConsent); guarded by mu.
 	consented map[string]bool
 
 	// mu guards the fields below it. Codes and tokens are kept by the SHA-256
@@ -265,6 +267,9 @@ func New(cfg Config) (*Authority, error) {
 	a.apis = []*apiRegistration{{id: cfg.APIClientID, uri: cfg.AppIDURI, scopes: cfg.APIScopes, version: cfg.TokenVersion}}
 	for _, id := range cfg.DownstreamAPIs {
 		a.apis = append(a.apis, &apiRegistration{id: id, uri: "api://" + id, scopes: cfg.APIScopes, version: 2})
+	}
+	if err := a.checkRequireConsent(); err != nil {
+		return nil, err
 	}
 	// Refresh tokens survive restarts, as Entra's do: a restart must not end cached sign-ins.
 	// They are loaded after the registrations, against which their scopes are parsed.

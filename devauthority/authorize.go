@@ -152,13 +152,9 @@ func (a *Authority) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", 90023, "Invalid prompt value: use none, login, consent or select_account.")
 		return
 	}
+	// No consent check: the consent page (or AutoApprove) is where consent is given, see
+	// grantConsent.
 	sr, oerr := a.parseScopes(q.Get("scope"), q.Get("resource"))
-	if oerr == nil {
-		oerr = a.checkConsent(clientID, sr)
-		if oerr != nil {
-			oerr.code = "consent_required" // the authorization endpoint's name for it
-		}
-	}
 	if oerr != nil {
 		fail(oerr.code, oerr.aadsts, oerr.msg)
 		return
@@ -231,6 +227,8 @@ func (a *Authority) handleAuthorizeDecision(w http.ResponseWriter, r *http.Reque
 
 // redirectCode issues an authorization code and sends the browser back with it.
 func (a *Authority) redirectCode(w http.ResponseWriter, r *http.Request, req *authRequest) {
+	// Reached only through an approval (the page, or AutoApprove): the user consented.
+	a.grantConsent(req.clientID, req.scopes)
 	// 256 random bits: unguessable. Only the hash is kept (see hashToken). Each code starts
 	// its own refresh-token family.
 	code := "dev." + randomToken(32)

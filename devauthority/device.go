@@ -69,10 +69,9 @@ func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]an
 	if !validClientID(clientID) {
 		return nil, errInvalidRequest(aadstsMalformed, "The client_id is not valid.")
 	}
+	// No consent check here: this is an interactive sign-in, whose approval page is where a
+	// person gives consent (see grantConsent).
 	sr, oerr := a.parseScopes(form.Get("scope"), form.Get("resource"))
-	if oerr == nil {
-		oerr = a.checkConsent(clientID, sr)
-	}
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -84,6 +83,7 @@ func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]an
 	d := &deviceCode{hash: hashToken(dc), clientID: clientID, scopes: sr, expires: now.Add(deviceCodeLifetime)}
 	if a.cfg.AutoApprove {
 		d.state = stateApproved
+		a.grantConsent(clientID, sr)
 	}
 	a.mu.Lock()
 	a.pruneLocked(now)
@@ -299,6 +299,7 @@ func (a *Authority) handleDeviceSubmit(w http.ResponseWriter, r *http.Request) {
 
 	switch action {
 	case "approve":
+		a.grantConsent(clientID, scopes)
 		a.log.Info("device sign-in approved", "client_id", clientID)
 		a.renderPage(w, r, http.StatusOK, pageData{Title: "Signed in", Result: "You have signed in to " + clientID +
 			" as " + devUserName + ". You can close this window and return to your device."})

@@ -25,7 +25,8 @@ import (
 //     reported in AzureAD/microsoft-authentication-library-for-js#389);
 //   - it must be a user's: the flow works for user principals only ("Client limitations");
 //   - the scope must be a registered API's (Config.DownstreamAPIs), one resource per request;
-//   - Config.RequireConsent gives AADSTS65001 (invalid_grant, suberror consent_required);
+//   - Config.RequireConsent gives AADSTS65001 (invalid_grant, suberror consent_required)
+//     until the user approved a sign-in of the middle tier for the scope (checkConsent);
 //   - the new token keeps the user's oid and tid, has the middle tier as azp, the
 //     downstream API as aud, and a sub of its own: Entra's sub is pairwise per application.
 func (a *Authority) grantOnBehalfOf(r *http.Request, form url.Values) (map[string]any, *oauthError) {
@@ -60,7 +61,7 @@ func (a *Authority) grantOnBehalfOf(r *http.Request, form url.Values) (map[strin
 	if len(sr.api) == 0 || sr.aud == a.graph {
 		return nil, errInvalidScope(aadstsInvalidScope, "The On-Behalf-Of request must ask for a downstream API's scope, such as "+a.apis[len(a.apis)-1].uri+"/read.")
 	}
-	if oerr := a.checkConsent(clientID, sr); oerr != nil {
+	if oerr := a.checkConsent(oid, clientID, sr); oerr != nil {
 		return nil, oerr
 	}
 	at, err := a.mintOBOToken(r, claims, clientID, sr)

@@ -2,6 +2,9 @@ package devauthority_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -95,22 +98,73 @@ func TestMSALOnBehalfOf(t *testing.T) {
 	}
 }
 
-// TestOnBehalfOfConsent: --require-consent makes the first exchange for the scope fail with
-// AADSTS65001 and its suberror, as a tenant without consent does; once "granted", it works.
+// TestOnBehalfOfConsent: --require-consent makes every exchange for the scope fail with
+// AADSTS65001 and its suberror, as on Entra, until the user approves a sign-in of the middle
+// tier asking for that scope on the page; declining gives nothing. Consent is the user's: another
+// user's exchange still fails.
 func TestOnBehalfOfConsent(t *testing.T) {
 	t.Parallel()
 	a := testenv.DevAuthority(t, devauthority.Config{ClientSecret: "s", DownstreamAPIs: []string{"downstream"},
 		ExposedScopes: []string{"write"}, RequireConsent: []string{"api://downstream/write"}})
-	tok, err := a.IssueAccessTokenAs("bob", []string{"execute"}, nil, nil, 0)
+	devUser, err := a.IssueAccessToken("", []string{"execute"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = oboExchange(t, a, "fastmcp-dev-api", "s", tok, []string{"api://downstream/write"})
-	if err == nil || !strings.Contains(err.Error(), "AADSTS65001") || !strings.Contains(err.Error(), `"suberror":"consent_required"`) {
-		t.Fatalf("first exchange: err = %v, want AADSTS65001 with suberror consent_required", err)
+	bob, err := a.IssueAccessTokenAs("bob", []string{"execute"}, nil, nil, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := oboExchange(t, a, "fastmcp-dev-api", "s", tok, []string{"api://downstream/write"}); err != nil {
+	write := []string{"api://downstream/write"}
+	refused := func(when, tok string) {
+		t.Helper()
+		_, err := oboExchange(t, a, "fastmcp-dev-api", "s", tok, write)
+		if err == nil || !strings.Contains(err.Error(), "AADSTS65001") || !strings.Contains(err.Error(), `"suberror":"consent_required"`) {
+			t.Fatalf("%s: err = %v, want AADSTS65001 with suberror consent_required", when, err)
+		}
+	}
+	for i := range 3 {
+		refused(fmt.Sprintf("exchange %d before consent", i+1), devUser)
+	}
+	// The middle tier's sign-in for the scope, on the page: declined, then approved.
+	signIn := func(action string) {
+		t.Helper()
+		status, body := postForm(t, a, "/oauth2/v2.0/devicecode", url.Values{"client_id": {"fastmcp-dev-api"}, "scope": {write[0]}})
+		if status != 200 {
+			t.Fatalf("devicecode: %d %v", status, body)
+		}
+		if status, page := newBrowser(t, a).decide(body["user_code"].(string), action); status != 200 {
+			t.Fatalf("%s: %d\n%s", action, status, page)
+		}
+	}
+	signIn("decline")
+	refused("after a declined sign-in", devUser)
+	signIn("approve")
+	if _, err := oboExchange(t, a, "fastmcp-dev-api", "s", devUser, write); err != nil {
 		t.Fatalf("after consent: %v", err)
+	}
+	refused("another user", bob)
+}
+
+// TestRequireConsentMustNameAnExposedScope: a misspelt --require-consent scope is a
+// configuration error, not a silently disabled failure.
+func TestRequireConsentMustNameAnExposedScope(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		scope string
+		ok    bool
+	}{
+		{"read", true},
+		{"api://fastmcp-dev-api/write", true},
+		{"api://downstream/write", true},
+		{"nothing-exposed", false},
+		{"api://downstream/nothing", false},
+		{"api://nobody/write", false},
+	} {
+		_, err := devauthority.New(devauthority.Config{StateDir: t.TempDir(), Addr: "127.0.0.1:0", DownstreamAPIs: []string{"downstream"},
+			ExposedScopes: []string{"write"}, RequireConsent: []string{tc.scope}})
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, devauthority.ErrInvalidConfig)) {
+			t.Errorf("RequireConsent %q: err = %v, want ok=%v (else ErrInvalidConfig)", tc.scope, err, tc.ok)
+		}
 	}
 }
 
