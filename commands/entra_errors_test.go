@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,5 +57,24 @@ func TestServeAcceptsDevAuthorityV1Tokens(t *testing.T) {
 	}
 	if !strings.Contains(srv.stderr.String(), da.IssuerV1()) {
 		t.Errorf("serving line does not list the v1 issuer %s: %s", da.IssuerV1(), srv.stderr.String())
+	}
+}
+
+// TestExplainAADSTS: each Entra error login knows gets its one-sentence fix appended, among
+// them those the development authority never produces (its client registrations are open).
+func TestExplainAADSTS(t *testing.T) {
+	t.Parallel()
+	for code, advice := range map[string]string{
+		"700016":  "check --client-id",
+		"700025":  "must not send a secret",
+		"50011":   "as a Mobile and desktop applications redirect URI",
+		"9002326": "Single-page application",
+		"65001":   "Grant admin consent",
+		"1234567": "",
+	} {
+		err := explainAADSTS(errors.New("sign-in failed: invalid_client: AADSTS" + code + ": something. Trace ID: x"))
+		if got := err.Error(); (advice == "") != !strings.Contains(got, "; ") || !strings.Contains(got, advice) || strings.Contains(got, "\n") {
+			t.Errorf("AADSTS%s: %q, want one line with %q", code, got, advice)
+		}
 	}
 }
