@@ -88,6 +88,10 @@ func TestMSALOnBehalfOf(t *testing.T) {
 					t.Errorf("%s = %v, want the user's %v", c, claim(got, c), claim(in, c))
 				}
 			}
+			// IssueAccessTokenAs's tid is the tenant's GUID, as in its iss.
+			if claim(in, "tid") != a.TenantID() {
+				t.Errorf("assertion tid = %v, want the tenant GUID %s", claim(in, "tid"), a.TenantID())
+			}
 			if claim(got, "azp") != "fastmcp-dev-api" || claim(got, "scp") != "read" {
 				t.Errorf("azp %v scp %v, want the middle tier and read", claim(got, "azp"), claim(got, "scp"))
 			}
