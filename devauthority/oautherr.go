@@ -54,7 +54,8 @@ const (
 	aadstsScopeNotExposed        = 65005   // the API does not expose the scope
 	aadstsResourceMismatch       = 9010010 // the resource parameter is not the identifier URI of the scopes' API
 	aadstsMultipleResources      = 28000   // scopes of more than one resource in one request
-	aadstsInvalidAssertion       = 50013   // On-Behalf-Of: assertion invalid (signature, expiry, audience)
+	aadstsInvalidAssertion       = 50013   // On-Behalf-Of: assertion invalid (signature, issuer, audience)
+	aadstsAssertionTime          = 500133  // On-Behalf-Of: assertion outside its valid time range
 	aadstsInvalidClientAssertion = 700027  // client assertion failed validation
 )
 

@@ -18,8 +18,8 @@ import (
 // client, exchanges a user's token issued for it (the assertion) for a token to a downstream
 // API, as that user. As Entra
 // (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-on-behalf-of-flow):
-//   - the assertion must be a valid token of this authority (signature, issuer, lifetime),
-//     else AADSTS50013;
+//   - the assertion must be a valid token of this authority (signature, issuer), else
+//     AADSTS50013, and within its lifetime, else AADSTS500133;
 //   - its aud must be the calling client's API (its client ID or identifier URI): "Assertion
 //     audience does not match the Client app presenting the assertion" (AADSTS50013, as
 //     reported in AzureAD/microsoft-authentication-library-for-js#389);
@@ -118,11 +118,13 @@ func (a *Authority) verifyAssertion(r *http.Request, assertion string) (map[stri
 	}
 	now := a.cfg.Now()
 	exp, _ := claims["exp"].(float64)
+	// Outside its lifetime, Entra answers AADSTS500133 "Assertion isn't within its valid time
+	// range" (reference-error-codes), not the generic 50013.
 	if exp == 0 || !now.Before(time.Unix(int64(exp), 0)) {
-		return nil, errInvalidGrant(aadstsInvalidAssertion, "Assertion is expired or has no exp claim.")
+		return nil, errInvalidGrant(aadstsAssertionTime, "Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token.")
 	}
 	if nbf, _ := claims["nbf"].(float64); nbf != 0 && now.Add(5*time.Minute).Before(time.Unix(int64(nbf), 0)) {
-		return nil, errInvalidGrant(aadstsInvalidAssertion, "Assertion is not yet valid.")
+		return nil, errInvalidGrant(aadstsAssertionTime, "Assertion is not within its valid time range: it is not valid yet.")
 	}
 	return claims, nil
 }

@@ -52,7 +52,7 @@ func TestMSALOnBehalfOf(t *testing.T) {
 		{name: "forged signature", client: "fastmcp-dev-api", secret: secret, assertion: forged, scopes: []string{"api://downstream/read"},
 			wantErr: []string{"invalid_grant", "AADSTS50013", "signature"}},
 		{name: "expired", client: "fastmcp-dev-api", secret: secret, assertion: user(map[string]any{"exp": time.Now().Add(-time.Minute).Unix()}),
-			scopes: []string{"api://downstream/read"}, wantErr: []string{"AADSTS50013", "expired"}},
+			scopes: []string{"api://downstream/read"}, wantErr: []string{"AADSTS500133", "valid time range"}},
 		{name: "unregistered API", client: "fastmcp-dev-api", secret: secret, assertion: good, scopes: []string{"api://nowhere/read"},
 			wantErr: []string{"invalid_resource", "AADSTS500011"}},
 		{name: "two resources", client: "fastmcp-dev-api", secret: secret, assertion: good, scopes: []string{"api://downstream/read", "api://fastmcp-dev-api/read"},
