@@ -199,6 +199,21 @@ func TestTokenVersion1(t *testing.T) {
 	if doc["issuer"] != a.IssuerV1() || a.IssuerV1() != strings.TrimSuffix(a.URL(), "/dev")+"/"+a.TenantID()+"/" {
 		t.Errorf("v1 discovery issuer %v, IssuerV1 %s", doc["issuer"], a.IssuerV1())
 	}
+	// Every URL the v1 document names is served: none answers 404.
+	for k, v := range doc {
+		u, ok := v.(string)
+		if !ok || !strings.HasPrefix(u, "https://") || k == "issuer" {
+			continue
+		}
+		resp, err := a.HTTPClient().Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			t.Errorf("v1 discovery %s = %s answers 404", k, u)
+		}
+	}
 }
 
 // TestOpenIDScopesOnlyGiveAGraphToken: a sign-in asking for OpenID scopes alone gets, as on

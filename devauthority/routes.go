@@ -158,14 +158,14 @@ func (a *Authority) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 // handleDiscoveryV1 serves the v1 OpenID Connect document at /<tenant>/.well-known/
 // openid-configuration, as Entra does: its issuer is the v1 one (Entra's
 // https://sts.windows.net/<tid>/), which is how a resource server learns the issuer of v1
-// tokens (see Config.TokenVersion). The keys are the same.
+// tokens (see Config.TokenVersion). The keys are the same. Entra's v1 document also names the
+// v1 /oauth2/authorize and /oauth2/token endpoints; this authority serves neither (only the v2
+// ones), so it does not advertise them: a client that followed them would meet 404s here.
 func (a *Authority) handleDiscoveryV1(w http.ResponseWriter, r *http.Request) {
 	b := a.base(r) + "/" + a.cfg.Tenant
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	writeJSONCacheable(w, map[string]any{
 		"issuer":                                a.issuerV1For(r),
-		"authorization_endpoint":                b + "/oauth2/authorize",
-		"token_endpoint":                        b + "/oauth2/token",
 		"jwks_uri":                              b + "/discovery/keys",
 		"response_types_supported":              []string{"code"},
 		"subject_types_supported":               []string{"pairwise"},
