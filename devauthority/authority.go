@@ -114,8 +114,9 @@ type Config struct {
 	// TokenLifetime is the access token lifetime, 1h by default. Keep it above 5 minutes for
 	// MSAL to cache the tokens (it treats them as expired 5 minutes early).
 	TokenLifetime time.Duration
-	// ClientSecret enables the client_credentials grant for any client ID presenting it; ""
-	// disables that grant.
+	// ClientSecret is the secret of every confidential client: it enables the
+	// client_credentials and On-Behalf-Of grants for any client ID presenting it, and is what
+	// ConfidentialClients send on their code and refresh token grants; "" disables them.
 	ClientSecret string
 	// Logger receives request and grant logs (never a token, code or secret); nil discards.
 	Logger *slog.Logger
