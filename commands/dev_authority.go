@@ -67,8 +67,8 @@ func newDevAuthorityCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: flagDevDownstreamAPI, Usage: "application `ID` of a further API registration, identifier URI api://<ID> (repeatable)", EnvVars: []string{envDevDownstreamAPI, envVar(flagDevDownstreamAPI)[0]}},
 			&cli.StringSliceFlag{Name: flagDevExposedScope, Usage: "scope `NAME` every API exposes besides execute and read (repeatable)", EnvVars: envVar(flagDevExposedScope)},
 			&cli.IntFlag{Name: flagDevTokenVersion, Value: 2, Usage: "access token `VERSION` of the main API, 1 or 2 (Entra's requestedAccessTokenVersion)", EnvVars: envVar(flagDevTokenVersion)},
-			&cli.StringSliceFlag{Name: flagDevConfidential, Usage: "client `ID` registered without public client flows: its device code sign-in fails with AADSTS7000218 (repeatable)", EnvVars: envVar(flagDevConfidential)},
-			&cli.StringSliceFlag{Name: flagDevRequireConsent, Usage: "`SCOPE` nobody consented to: each client's first request fails with AADSTS65001 (repeatable)", EnvVars: envVar(flagDevRequireConsent)},
+			&cli.StringSliceFlag{Name: flagDevConfidential, Usage: "client `ID` registered without public client flows: it must send the secret, and its device code sign-in fails with AADSTS7000218 (repeatable)", EnvVars: envVar(flagDevConfidential)},
+			&cli.StringSliceFlag{Name: flagDevRequireConsent, Usage: "`SCOPE` nobody consented to: On-Behalf-Of exchanges for it fail with AADSTS65001 until the user approves a sign-in of that client asking for it (repeatable)", EnvVars: envVar(flagDevRequireConsent)},
 			&cli.StringFlag{Name: flagDevClientSecretFile, Usage: "`FILE` holding the secret that enables the client credentials grant (or set " + envDevClientSecret + ")", EnvVars: []string{envDevClientSecretFile}},
 		}),
 		Action: runDevAuthority,
@@ -143,7 +143,7 @@ func runDevAuthority(c *cli.Context) error {
 	a, err := devauthority.New(cfg)
 	if err != nil {
 		if errors.Is(err, devauthority.ErrInvalidConfig) {
-			return usageErrorf("%v (check --%s, --%s, --%s, --%s and --%s)", err, flagDevAddr, flagDevTenant, flagAPIClientID, flagAppIDURI, flagDevDownstreamAPI)
+			return usageErrorf("%v (check --%s, --%s, --%s, --%s, --%s and --%s)", err, flagDevAddr, flagDevTenant, flagAPIClientID, flagAppIDURI, flagDevDownstreamAPI, flagDevRequireConsent)
 		}
 		return fmt.Errorf("could not prepare the dev authority in %s: %w", cfg.StateDir, err)
 	}

@@ -111,5 +111,6 @@ func TestDevAuthorityCommandErrors(t *testing.T) {
 		{name: "short lifetime", args: da("--addr", "127.0.0.1:0", "--token-lifetime", "10s"), code: ExitUsage, msg: "--token-lifetime"},
 		{name: "reserved tenant", args: da("--addr", "127.0.0.1:0", "--tenant", "adfs"), code: ExitUsage, msg: "reserved"},
 		{name: "secret as a flag value", args: da("--client-secret", "x"), code: ExitUsage, msg: "flag provided but not defined"},
+		{name: "consent for a scope nobody exposes", args: da("--addr", "127.0.0.1:0", "--require-consent", "api://fastmcp-dev-api/wirte"), code: ExitUsage, msg: "--require-consent"},
 	})
 }

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,7 +13,9 @@ import (
 // TestLoginExplainsEntraErrors: each Entra error a first sign-in meets ends login with exit 3,
 // the authority's AADSTS code and one sentence saying what to set.
 func TestLoginExplainsEntraErrors(t *testing.T) {
-	da := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true, ConfidentialClients: []string{"web-app"}, RequireConsent: []string{"read"}})
+	// No consent case: login's sign-in is interactive, and its approval is the consent (an
+	// exchange without the user meets AADSTS65001: see TestServeOnBehalfOfEndToEnd).
+	da := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true, ConfidentialClients: []string{"web-app"}})
 	base := []string{"--authority", da.URL(), "--ca-file", da.CAFile(), "--api-client-id", devauthority.DefaultAPIClientID}
 	const api = "api://" + devauthority.DefaultAPIClientID
 	for _, tt := range []struct {
@@ -25,7 +28,6 @@ func TestLoginExplainsEntraErrors(t *testing.T) {
 		{"unknown API", []string{"--client-id", "c1", "--scope", "api://nobody/execute"}, "AADSTS500011", "check --api-client-id and --app-id-uri"},
 		{"scope not exposed", []string{"--client-id", "c1", "--scope", api + "/delete"}, "AADSTS65005", "add it under Expose an API"},
 		{"confidential client", []string{"--client-id", "web-app"}, "AADSTS7000218", "Allow public client flows to Yes"},
-		{"consent", []string{"--client-id", "c2", "--scope", api + "/read"}, "AADSTS65001", "Grant admin consent"},
 	} {
 		args := append(append([]string{}, base...), tt.args...)
 		args = append(args, "--cache-file", filepath.Join(t.TempDir(), "c.json"))
@@ -55,5 +57,24 @@ func TestServeAcceptsDevAuthorityV1Tokens(t *testing.T) {
 	}
 	if !strings.Contains(srv.stderr.String(), da.IssuerV1()) {
 		t.Errorf("serving line does not list the v1 issuer %s: %s", da.IssuerV1(), srv.stderr.String())
+	}
+}
+
+// TestExplainAADSTS: each Entra error login knows gets its one-sentence fix appended, among
+// them those the development authority never produces (its client registrations are open).
+func TestExplainAADSTS(t *testing.T) {
+	t.Parallel()
+	for code, advice := range map[string]string{
+		"700016":  "check --client-id",
+		"700025":  "must not send a secret",
+		"50011":   "as a Mobile and desktop applications redirect URI",
+		"9002326": "Single-page application",
+		"65001":   "Grant admin consent",
+		"1234567": "",
+	} {
+		err := explainAADSTS(errors.New("sign-in failed: invalid_client: AADSTS" + code + ": something. Trace ID: x"))
+		if got := err.Error(); (advice == "") != !strings.Contains(got, "; ") || !strings.Contains(got, advice) || strings.Contains(got, "\n") {
+			t.Errorf("AADSTS%s: %q, want one line with %q", code, got, advice)
+		}
 	}
 }

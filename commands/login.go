@@ -257,6 +257,15 @@ var aadstsFixes = map[string]string{
 	"7000218": "The client registration does not allow public client flows: set Authentication > Allow public client flows to Yes for --client-id (dev-authority: remove it from --confidential-client).",
 	"65001":   "Nobody has consented to this scope for this client: have an administrator grant consent (API permissions > Grant admin consent), then sign in again.",
 	"28000":   "The scopes name more than one API: request one API's scopes per sign-in (--scope).",
+	// Also from the error reference: 700016 "The application wasn't found in the
+	// directory/tenant", 700025 "Client is public so neither 'client_assertion' nor
+	// 'client_secret' should be presented", 50011 the redirect URI does not match a registered one.
+	"700016": "The application was not found in the tenant: check --client-id (the client registration's Application (client) ID) and --tenant-id (the tenant it is registered in).",
+	"700025": "The client registration is public (Allow public client flows), so it must not send a secret: use a confidential registration for --client-secret-file, or sign in without a secret.",
+	"50011":  "The redirect URI is not registered for --client-id: add http://localhost as a Mobile and desktop applications redirect URI under Authentication.",
+	// Cross-origin redemption (the web console): "Cross-origin token redemption is permitted
+	// only for the 'Single-Page Application' client-type" (AzureAD/microsoft-authentication-library-for-js#5196).
+	"9002326": "The browser redeemed the code cross-origin, which Entra allows only for the Single-page application platform: register the redirect URI under Single-page application, not Web.",
 }
 
 // explainAADSTS appends the fix for a known AADSTS code to err; other errors pass unchanged.

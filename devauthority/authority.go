@@ -94,15 +94,19 @@ type Config struct {
 	DownstreamAPIs []string
 	// TokenVersion is the access token version of the main API, 1 or 2 (default), as
 	// Entra's requestedAccessTokenVersion sets it per API registration. v1 tokens carry ver
-	// "1.0", appid, aud = the identifier URI and the v1 issuer named by the v1 discovery
-	// document (/<tenant>/.well-known/openid-configuration).
+	// "1.0", appid, appidacr, upn, unique_name, aud = the identifier URI and the v1 issuer
+	// named by the v1 discovery document (/<tenant>/.well-known/openid-configuration).
 	TokenVersion int
-	// ConfidentialClients are client IDs registered without public client flows: a device
-	// code grant from one is refused with AADSTS7000218, as Entra refuses it.
+	// ConfidentialClients are client IDs registered without public client flows: as Entra,
+	// their device code grant is refused with AADSTS7000218, and their authorization code and
+	// refresh token grants need ClientSecret. Every other client is public and must send none
+	// (AADSTS700025).
 	ConfidentialClients []string
 	// RequireConsent lists scopes (short names of the main API, or full <uri>/<name>) that
-	// nobody has consented to yet: the first request of each client for one fails with
-	// AADSTS65001, as in a tenant where user consent is disabled until an admin grants it.
+	// nobody has consented to yet: a client's On-Behalf-Of exchange for one fails with
+	// AADSTS65001, every time, until the user approves a sign-in of that client asking for it
+	// (the /device or /authorize page, or AutoApprove), as on Entra. New refuses a scope that
+	// no API exposes.
 	RequireConsent []string
 	// AutoApprove approves every device code and authorization request at once, without the
 	// browser page (scripts, tests, demo).
@@ -110,8 +114,9 @@ type Config struct {
 	// TokenLifetime is the access token lifetime, 1h by default. Keep it above 5 minutes for
 	// MSAL to cache the tokens (it treats them as expired 5 minutes early).
 	TokenLifetime time.Duration
-	// ClientSecret enables the client_credentials grant for any client ID presenting it; ""
-	// disables that grant.
+	// ClientSecret is the secret of every confidential client: it enables the
+	// client_credentials and On-Behalf-Of grants for any client ID presenting it, and is what
+	// ConfidentialClients send on their code and refresh token grants; "" disables them.
 	ClientSecret string
 	// Logger receives request and grant logs (never a token, code or secret); nil discards.
 	Logger *slog.Logger
@@ -138,8 +143,8 @@ type Authority struct {
 	apis []*apiRegistration
 	// graph is Microsoft Graph, the audience of a request for OpenID scopes alone.
 	graph *apiRegistration
-	// consented records the client|scope pairs that were refused once for missing consent
-	// (Config.RequireConsent) and are granted from then on.
+	// consented records the user|client|scope consents given on a sign-in page
+	// (Config.RequireConsent, grantConsent); guarded by mu.
 	consented map[string]bool
 
 	// mu guards the fields below it. Codes and tokens are kept by the SHA-256
@@ -263,6 +268,9 @@ func New(cfg Config) (*Authority, error) {
 	a.apis = []*apiRegistration{{id: cfg.APIClientID, uri: cfg.AppIDURI, scopes: cfg.APIScopes, version: cfg.TokenVersion}}
 	for _, id := range cfg.DownstreamAPIs {
 		a.apis = append(a.apis, &apiRegistration{id: id, uri: "api://" + id, scopes: cfg.APIScopes, version: 2})
+	}
+	if err := a.checkRequireConsent(); err != nil {
+		return nil, err
 	}
 	// Refresh tokens survive restarts, as Entra's do: a restart must not end cached sign-ins.
 	// They are loaded after the registrations, against which their scopes are parsed.

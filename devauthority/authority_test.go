@@ -91,18 +91,27 @@ func TestDiscovery(t *testing.T) {
 	// MSAL requests the tenant in the case the user typed it.
 	doc := getJSON(t, a, strings.Replace(a.URL(), "contoso-dev", "Contoso-DEV", 1)+"/v2.0/.well-known/openid-configuration")
 	got := map[string]any{}
-	for _, k := range []string{"issuer", "token_endpoint", "device_authorization_endpoint", "jwks_uri", "code_challenge_methods_supported"} {
+	for _, k := range []string{"issuer", "token_endpoint", "device_authorization_endpoint", "jwks_uri", "scopes_supported", "token_endpoint_auth_methods_supported"} {
 		got[k] = doc[k]
 	}
+	// Entra's v2 document (panva/wellknown issuers/entra-common/entra-common.mjs): OpenID scopes
+	// only, no "none" auth method; private_key_jwt is absent because client assertions are refused.
 	want := map[string]any{
-		"issuer":                           a.Issuer(),
-		"token_endpoint":                   a.URL() + "/oauth2/v2.0/token",
-		"device_authorization_endpoint":    a.URL() + "/oauth2/v2.0/devicecode",
-		"jwks_uri":                         a.URL() + "/discovery/v2.0/keys",
-		"code_challenge_methods_supported": []any{"S256"},
+		"issuer":                                a.Issuer(),
+		"token_endpoint":                        a.URL() + "/oauth2/v2.0/token",
+		"device_authorization_endpoint":         a.URL() + "/oauth2/v2.0/devicecode",
+		"jwks_uri":                              a.URL() + "/discovery/v2.0/keys",
+		"scopes_supported":                      []any{"openid", "profile", "email", "offline_access"},
+		"token_endpoint_auth_methods_supported": []any{"client_secret_post", "client_secret_basic"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("discovery (-want +got):\n%s", diff)
+	}
+	// Entra's document has neither member, so neither may a client rely on them here.
+	for _, k := range []string{"code_challenge_methods_supported", "grant_types_supported"} {
+		if v, ok := doc[k]; ok {
+			t.Errorf("discovery has %s = %v; Entra's has no such member", k, v)
+		}
 	}
 	// MSAL's device code URL is the token endpoint with every "token" replaced.
 	if d := strings.ReplaceAll(doc["token_endpoint"].(string), "token", "devicecode"); d != doc["device_authorization_endpoint"] {
@@ -133,6 +142,8 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{name: "unknown device code", path: "/oauth2/v2.0/token", body: "grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id=x&device_code=nope", status: 400, wantErr: "bad_verification_code", wantCode: 70018},
 		{name: "unknown refresh token", path: "/oauth2/v2.0/token", body: "grant_type=refresh_token&client_id=x&refresh_token=nope", status: 400, wantErr: "invalid_grant", wantCode: 70000},
 		{name: "client credentials disabled", path: "/oauth2/v2.0/token", body: "grant_type=client_credentials&client_id=x&client_secret=y&scope=api://fastmcp-dev-api/.default", status: 401, wantErr: "invalid_client"},
+		// Entra sends 650053 as invalid_client (MicrosoftDocs/azure-docs#67211).
+		{name: "bare scope", path: "/oauth2/v2.0/devicecode", body: "client_id=x&scope=execute", status: 400, wantErr: "invalid_client", wantCode: 650053},
 		{name: "foreign scope", path: "/oauth2/v2.0/devicecode", body: "client_id=x&scope=https://graph.microsoft.com/User.Read", status: 400, wantErr: "invalid_resource", wantCode: 500011},
 		{name: "no client id", path: "/oauth2/v2.0/devicecode", body: "scope=openid", status: 400, wantErr: "invalid_request"},
 		{name: "bad client id", path: "/oauth2/v2.0/devicecode", body: "client_id=%3Cscript%3E&scope=openid", status: 400, wantErr: "invalid_request"},
@@ -207,6 +218,10 @@ func TestDevicePage(t *testing.T) {
 	code := body["user_code"].(string)
 	if diff := cmp.Diff(float64(900), body["expires_in"]); diff != "" {
 		t.Errorf("expires_in (-want +got):\n%s", diff)
+	}
+	// Entra: "The verification_uri_complete response field is not included or supported".
+	if v, ok := body["verification_uri_complete"]; ok {
+		t.Errorf("verification_uri_complete = %v; Entra sends none", v)
 	}
 	b := newBrowser(t, a)
 	_, page, tok := b.get("/device")
@@ -296,11 +311,18 @@ func pkcePair(seed string) (verifier, challenge string) {
 	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// authorize runs /authorize (auto-approved) and returns the code from the redirect.
+// authorize runs /authorize (auto-approved) for the client "spa" and returns the code from
+// the redirect.
 func authorize(t *testing.T, a *devauthority.Authority, redirect, challenge string) string {
 	t.Helper()
+	return authorizeAs(t, a, "spa", redirect, challenge)
+}
+
+// authorizeAs is authorize for the client clientID.
+func authorizeAs(t *testing.T, a *devauthority.Authority, clientID, redirect, challenge string) string {
+	t.Helper()
 	b := newBrowser(t, a)
-	q := url.Values{"client_id": {"spa"}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {testScope + " openid offline_access"},
+	q := url.Values{"client_id": {clientID}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {testScope + " openid offline_access"},
 		"state": {"st"}, "nonce": {"n1"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
 	resp, err := b.c.Get(a.URL() + "/oauth2/v2.0/authorize?" + q.Encode())
 	if err != nil {
@@ -404,7 +426,7 @@ func TestAuthorizeConsentPage(t *testing.T) {
 		{name: "decline", query: base, action: "decline", status: 303, wantLocErr: "access_denied"},
 		{name: "no pkce", query: with("code_challenge", ""), status: 303, wantLocErr: "invalid_request"},
 		{name: "plain pkce", query: with("code_challenge_method", "plain"), status: 303, wantLocErr: "invalid_request"},
-		{name: "bad scope", query: with("scope", "User.Read"), status: 303, wantLocErr: "invalid_scope"},
+		{name: "bad scope (Entra: invalid_client, AADSTS650053)", query: with("scope", "User.Read"), status: 303, wantLocErr: "invalid_client"},
 		{name: "http non-loopback redirect", query: with("redirect_uri", "http://evil.example/cb"), status: 400},
 		{name: "javascript redirect", query: with("redirect_uri", "javascript:alert(1)"), status: 400},
 	}

@@ -152,13 +152,9 @@ func (a *Authority) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", 90023, "Invalid prompt value: use none, login, consent or select_account.")
 		return
 	}
+	// No consent check: the consent page (or AutoApprove) is where consent is given, see
+	// grantConsent.
 	sr, oerr := a.parseScopes(q.Get("scope"), q.Get("resource"))
-	if oerr == nil {
-		oerr = a.checkConsent(clientID, sr)
-		if oerr != nil {
-			oerr.code = "consent_required" // the authorization endpoint's name for it
-		}
-	}
 	if oerr != nil {
 		fail(oerr.code, oerr.aadsts, oerr.msg)
 		return
@@ -168,14 +164,17 @@ func (a *Authority) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.scopes = sr
-	if a.cfg.AutoApprove {
-		a.redirectCode(w, r, req)
-		return
-	}
-	// The authority keeps no browser session, so a silent (prompt=none) request can only be
-	// answered with interaction_required, as Entra answers it without a signed-in user.
+	// The authority keeps no browser session (no cookie says who signed in), so a silent
+	// (prompt=none) request is always answered as Entra answers it without a signed-in user:
+	// interaction_required, AADSTS50058 (reference-error-codes: "A silent sign-in request was
+	// sent but no user is signed in"). --auto-approve stands for the person at the page, not
+	// for a session, so it does not change that.
 	if q.Get("prompt") == "none" {
 		fail("interaction_required", 50058, "A silent sign-in request was sent but no user is signed in.")
+		return
+	}
+	if a.cfg.AutoApprove {
+		a.redirectCode(w, r, req)
 		return
 	}
 	// The request stays here under a random transaction id; the page carries only that id,
@@ -228,6 +227,8 @@ func (a *Authority) handleAuthorizeDecision(w http.ResponseWriter, r *http.Reque
 
 // redirectCode issues an authorization code and sends the browser back with it.
 func (a *Authority) redirectCode(w http.ResponseWriter, r *http.Request, req *authRequest) {
+	// Reached only through an approval (the page, or AutoApprove): the user consented.
+	a.grantConsent(req.clientID, req.scopes)
 	// 256 random bits: unguessable. Only the hash is kept (see hashToken). Each code starts
 	// its own refresh-token family.
 	code := "dev." + randomToken(32)

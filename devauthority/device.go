@@ -69,10 +69,9 @@ func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]an
 	if !validClientID(clientID) {
 		return nil, errInvalidRequest(aadstsMalformed, "The client_id is not valid.")
 	}
+	// No consent check here: this is an interactive sign-in, whose approval page is where a
+	// person gives consent (see grantConsent).
 	sr, oerr := a.parseScopes(form.Get("scope"), form.Get("resource"))
-	if oerr == nil {
-		oerr = a.checkConsent(clientID, sr)
-	}
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -84,6 +83,7 @@ func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]an
 	d := &deviceCode{hash: hashToken(dc), clientID: clientID, scopes: sr, expires: now.Add(deviceCodeLifetime)}
 	if a.cfg.AutoApprove {
 		d.state = stateApproved
+		a.grantConsent(clientID, sr)
 	}
 	a.mu.Lock()
 	a.pruneLocked(now)
@@ -100,16 +100,18 @@ func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]an
 	a.mu.Unlock()
 	a.log.Info("device code issued", "client_id", clientID, "auto_approved", a.cfg.AutoApprove)
 
-	// verification_uri_complete (RFC 8628 section 3.3.1) opens the page with the code filled
-	// in; message is Entra's wording, which MSAL shows to the person as it is.
+	// message is Entra's wording, which MSAL shows to the person as it is. No
+	// verification_uri_complete (RFC 8628 section 3.3.1): "The verification_uri_complete
+	// response field is not included or supported at this time"
+	// (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code), so a client
+	// tested here must not depend on it either.
 	verify := a.base(r) + "/device"
 	return map[string]any{
-		"device_code":               dc,
-		"user_code":                 d.userCode,
-		"verification_uri":          verify,
-		"verification_uri_complete": verify + "?user_code=" + url.QueryEscape(d.userCode),
-		"expires_in":                int(deviceCodeLifetime.Seconds()),
-		"interval":                  deviceCodeInterval,
+		"device_code":      dc,
+		"user_code":        d.userCode,
+		"verification_uri": verify,
+		"expires_in":       int(deviceCodeLifetime.Seconds()),
+		"interval":         deviceCodeInterval,
 		"message": "To sign in, use a web browser to open the page " + verify + " and enter the code " +
 			d.userCode + " to authenticate.",
 	}, nil
@@ -297,6 +299,7 @@ func (a *Authority) handleDeviceSubmit(w http.ResponseWriter, r *http.Request) {
 
 	switch action {
 	case "approve":
+		a.grantConsent(clientID, scopes)
 		a.log.Info("device sign-in approved", "client_id", clientID)
 		a.renderPage(w, r, http.StatusOK, pageData{Title: "Signed in", Result: "You have signed in to " + clientID +
 			" as " + devUserName + ". You can close this window and return to your device."})

@@ -9,8 +9,10 @@ import (
 	"testing"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
+	"github.com/google/go-cmp/cmp"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
+	"github.com/fastmcp-auth/fastmcp-auth/auth"
 	"github.com/fastmcp-auth/fastmcp-auth/devauthority"
 	"github.com/fastmcp-auth/fastmcp-auth/internal/testenv"
 )
@@ -44,8 +46,8 @@ func parseUnverified(t *testing.T, token string) jwt.Token {
 
 // TestEntraErrorsWithMSAL: the authority fails where Entra fails, with Entra's codes, for a
 // real MSAL Go client: a bare scope (Graph's), an unknown API, a scope the API does not
-// expose, two APIs at once, a confidential client's device code, a scope needing consent
-// (first request only); and it grants an exposed extra scope and a downstream API's scope.
+// expose, two APIs at once, a confidential client's device code; and it grants an exposed
+// extra scope, a downstream API's scope, and a scope needing consent (the sign-in gives it).
 func TestEntraErrorsWithMSAL(t *testing.T) {
 	t.Parallel()
 	a := testenv.DevAuthority(t, devauthority.Config{
@@ -68,10 +70,9 @@ func TestEntraErrorsWithMSAL(t *testing.T) {
 		{"confidential client", "web-app", []string{api + "/execute"}, "AADSTS7000218", "", ""},
 		{"exposed extra scope", testClient, []string{api + "/admin"}, "", "fastmcp-dev-api", "admin"},
 		{"downstream API", testClient, []string{"api://downstream-api/read"}, "", "downstream-api", "read"},
-		{"consent required, first request", "consent-cli", []string{api + "/read"}, "AADSTS65001", "", ""},
-		{"consent required, then granted", "consent-cli", []string{api + "/read"}, "", "fastmcp-dev-api", "read"},
+		// A sign-in is interactive: its (auto-)approval is the consent, so it never meets 65001.
+		{"consent required, given by the sign-in", "consent-cli", []string{api + "/read"}, "", "fastmcp-dev-api", "read"},
 	}
-	// Sequential: the two consent cases depend on their order.
 	for _, tc := range tests {
 		res, err := msalSignIn(t, a, tc.client, tc.scopes)
 		if tc.wantErr != "" {
@@ -111,6 +112,12 @@ func TestResourceParameter(t *testing.T) {
 		{"identifier URI as resource", plain, "api://fastmcp-dev-api/execute", "api://fastmcp-dev-api", 200, 0},
 		{"app id URI = server URL", byURL, serverURL + "/execute offline_access", serverURL, 200, 0},
 		{"old prefix once the URI changed", byURL, "api://fastmcp-dev-api/execute", "", 400, 500011},
+		// Entra compares exactly: a trailing slash added by the host fails (anthropics/claude-code#52871).
+		{"identifier URI with a trailing slash", plain, "api://fastmcp-dev-api/execute", "api://fastmcp-dev-api/", 400, 9010010},
+		{"server URL with a trailing slash", byURL, serverURL + "/execute", serverURL + "/", 400, 9010010},
+		// OpenID scopes name no API for the resource to match.
+		{"OpenID scopes only with a resource", plain, "openid profile offline_access", "api://fastmcp-dev-api", 400, 9010010},
+		{"OpenID scopes only, email included", plain, "openid profile email offline_access", "", 200, 0},
 	} {
 		status, body := postForm(t, tc.a, "/oauth2/v2.0/devicecode", url.Values{"client_id": {"mcp-remote"}, "scope": {tc.scope}, "resource": {tc.resource}})
 		if status != tc.status {
@@ -125,24 +132,35 @@ func TestResourceParameter(t *testing.T) {
 	}
 }
 
-// TestPromptConsentAccepted: the authorization endpoint takes prompt=consent (mcp-remote
-// sends it) and still redirects with a code.
-func TestPromptConsentAccepted(t *testing.T) {
+// TestPromptValues: the authorization endpoint takes prompt=consent (mcp-remote sends it) and
+// still redirects with a code; prompt=none gets interaction_required AADSTS50058 even with
+// AutoApprove, since the authority keeps no session, as Entra answers a silent request without
+// a signed-in user.
+func TestPromptValues(t *testing.T) {
 	t.Parallel()
 	a := testenv.DevAuthority(t, devauthority.Config{StateDir: t.TempDir(), Addr: "127.0.0.1:0", AutoApprove: true})
-	q := url.Values{"client_id": {"mcp-remote"}, "response_type": {"code"}, "redirect_uri": {"http://localhost:3334/oauth/callback"},
-		"scope": {"api://fastmcp-dev-api/execute offline_access"}, "prompt": {"consent"}, "state": {"s1"},
-		"code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}
 	client := a.HTTPClient()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := client.Get(a.URL() + "/oauth2/v2.0/authorize?" + q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	loc, _ := url.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != http.StatusSeeOther || loc == nil || loc.Query().Get("code") == "" || loc.Query().Get("state") != "s1" {
-		t.Errorf("status %d, Location %q: want a code", resp.StatusCode, resp.Header.Get("Location"))
+	for _, tc := range []struct{ prompt, wantErr, wantDesc string }{
+		{prompt: "consent"},
+		{prompt: "none", wantErr: "interaction_required", wantDesc: "AADSTS50058:"},
+	} {
+		q := url.Values{"client_id": {"mcp-remote"}, "response_type": {"code"}, "redirect_uri": {"http://localhost:3334/oauth/callback"},
+			"scope": {"api://fastmcp-dev-api/execute offline_access"}, "prompt": {tc.prompt}, "state": {"s1"},
+			"code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}
+		resp, err := client.Get(a.URL() + "/oauth2/v2.0/authorize?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusSeeOther || loc == nil || loc.Query().Get("state") != "s1" {
+			t.Fatalf("prompt=%s: status %d, Location %q", tc.prompt, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		lq := loc.Query()
+		if lq.Get("error") != tc.wantErr || !strings.HasPrefix(lq.Get("error_description"), tc.wantDesc) || (tc.wantErr == "") != (lq.Get("code") != "") {
+			t.Errorf("prompt=%s: error %q (%q), code given %v; want error %q", tc.prompt, lq.Get("error"), lq.Get("error_description"), lq.Get("code") != "", tc.wantErr)
+		}
 	}
 }
 
@@ -160,15 +178,105 @@ func TestTokenVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := parseUnverified(t, res.AccessToken)
-	got := map[string]any{"ver": claim(tok, "ver"), "appid": claim(tok, "appid"), "azp": claim(tok, "azp"), "iss": tok.Issuer(), "aud": strings.Join(tok.Audience(), " ")}
-	want := map[string]any{"ver": "1.0", "appid": testClient, "azp": nil, "iss": a.IssuerV1(), "aud": "api://fastmcp-dev-api"}
-	for k := range want {
-		if got[k] != want[k] {
-			t.Errorf("%s = %v, want %v", k, got[k], want[k])
-		}
+	// access-token-claims-reference: preferred_username and azpacr are "only present in v2.0
+	// tokens"; v1 tokens have upn, unique_name and appidacr.
+	got := map[string]any{}
+	for _, k := range []string{"ver", "appid", "azp", "upn", "unique_name", "appidacr", "preferred_username", "azpacr"} {
+		got[k] = claim(tok, k)
+	}
+	got["iss"], got["aud"] = tok.Issuer(), strings.Join(tok.Audience(), " ")
+	want := map[string]any{"ver": "1.0", "appid": testClient, "azp": nil, "iss": a.IssuerV1(), "aud": "api://fastmcp-dev-api",
+		"upn": "dev@dev.localhost", "unique_name": "dev@dev.localhost", "appidacr": "0", "preferred_username": nil, "azpacr": nil}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("v1 access token (-want +got):\n%s", diff)
+	}
+	// The resource server's identity takes the user name from upn when, as here, there is no
+	// preferred_username (auth/identity.go).
+	if id, err := auth.UnverifiedIdentity(res.AccessToken); err != nil || id.Username != "dev@dev.localhost" {
+		t.Errorf("identity of the v1 token: %+v, %v; want Username dev@dev.localhost (from upn)", id, err)
 	}
 	doc := getJSON(t, a, a.URL()+"/.well-known/openid-configuration")
 	if doc["issuer"] != a.IssuerV1() || a.IssuerV1() != strings.TrimSuffix(a.URL(), "/dev")+"/"+a.TenantID()+"/" {
 		t.Errorf("v1 discovery issuer %v, IssuerV1 %s", doc["issuer"], a.IssuerV1())
+	}
+	// Every URL the v1 document names is served: none answers 404.
+	for k, v := range doc {
+		u, ok := v.(string)
+		if !ok || !strings.HasPrefix(u, "https://") || k == "issuer" {
+			continue
+		}
+		resp, err := a.HTTPClient().Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			t.Errorf("v1 discovery %s = %s answers 404", k, u)
+		}
+	}
+}
+
+// TestOpenIDScopesOnlyGiveAGraphToken: a sign-in asking for OpenID scopes alone gets, as on
+// Entra, an access token for Microsoft Graph (v1, aud its application ID), which the main
+// API refuses for its audience, never a token for the main API.
+func TestOpenIDScopesOnlyGiveAGraphToken(t *testing.T) {
+	t.Parallel()
+	a := testenv.DevAuthority(t, devauthority.Config{StateDir: t.TempDir(), Addr: "127.0.0.1:0", AutoApprove: true})
+	res, err := msalSignIn(t, a, testClient, []string{"openid", "profile", "offline_access"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := parseUnverified(t, res.AccessToken)
+	got := map[string]any{"aud": strings.Join(tok.Audience(), " "), "ver": claim(tok, "ver"), "scp": claim(tok, "scp"), "iss": tok.Issuer()}
+	want := map[string]any{"aud": "00000003-0000-0000-c000-000000000000", "ver": "1.0", "scp": "openid profile User.Read", "iss": a.IssuerV1()}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("access token (-want +got):\n%s", diff)
+	}
+}
+
+// TestConfidentialClientAuthenticates: a --confidential-client must send its secret on the
+// authorization code and refresh token grants too (AADSTS7000218 without it), and a public
+// client that sends a secret gets AADSTS700025, as Entra answers both (reference-error-codes).
+func TestConfidentialClientAuthenticates(t *testing.T) {
+	t.Parallel()
+	const secret, redirect = "conf-s3cret", "http://localhost:5999/cb"
+	a := testenv.DevAuthority(t, devauthority.Config{StateDir: t.TempDir(), Addr: "127.0.0.1:0", AutoApprove: true,
+		ClientSecret: secret, ConfidentialClients: []string{"conf-client"}})
+	verifier, challenge := pkcePair("c0nf")
+	redeem := func(client string, extra url.Values) (int, map[string]any) {
+		code := authorizeAs(t, a, client, redirect, challenge)
+		f := url.Values{"grant_type": {"authorization_code"}, "client_id": {client}, "code": {code}, "redirect_uri": {redirect}, "code_verifier": {verifier}}
+		for k, v := range extra {
+			f[k] = v
+		}
+		return postForm(t, a, "/oauth2/v2.0/token", f)
+	}
+	withSecret := url.Values{"client_secret": {secret}}
+	wantError := func(name string, status int, body map[string]any, wantStatus int, wantCode float64) {
+		t.Helper()
+		if codes, _ := body["error_codes"].([]any); status != wantStatus || body["error"] != "invalid_client" || len(codes) != 1 || codes[0] != wantCode {
+			t.Errorf("%s: %d %v %v, want %d invalid_client [%v]", name, status, body["error"], body["error_codes"], wantStatus, wantCode)
+		}
+	}
+	status, body := redeem("conf-client", nil)
+	wantError("confidential code without secret", status, body, 401, 7000218)
+	status, body = redeem("conf-client", url.Values{"client_secret": {"wrong"}})
+	wantError("confidential code with a wrong secret", status, body, 401, 7000215)
+	status, body = redeem("conf-client", withSecret)
+	rt, _ := body["refresh_token"].(string)
+	if status != 200 || rt == "" {
+		t.Fatalf("confidential code with its secret: %d %v", status, body["error"])
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "client_id": {"conf-client"}, "refresh_token": {rt}}
+	status, body = postForm(t, a, "/oauth2/v2.0/token", refresh)
+	wantError("confidential refresh without secret", status, body, 401, 7000218)
+	refresh.Set("client_secret", secret)
+	if status, body = postForm(t, a, "/oauth2/v2.0/token", refresh); status != 200 {
+		t.Errorf("confidential refresh with its secret: %d %v", status, body["error"])
+	}
+	status, body = redeem("public-client", withSecret)
+	wantError("public client sending a secret", status, body, 401, 700025)
+	if status, body = redeem("public-client", nil); status != 200 {
+		t.Errorf("public client without secret: %d %v", status, body["error"])
 	}
 }

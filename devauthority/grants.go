@@ -62,6 +62,9 @@ func (a *Authority) grant(r *http.Request, form url.Values) (map[string]any, *oa
 	if !validClientID(clientID) {
 		return nil, errInvalidRequest(aadstsMalformed, "The client_id is not valid.")
 	}
+	if oerr := a.checkClientAuthentication(r, form, gt, clientID); oerr != nil {
+		return nil, oerr
+	}
 	switch gt {
 	case grantDeviceCode, grantDeviceCodeURN:
 		return a.grantDevice(r, form, clientID)
@@ -73,6 +76,36 @@ func (a *Authority) grant(r *http.Request, form url.Values) (map[string]any, *oa
 		return nil, &oauthError{400, "unsupported_grant_type", aadstsUnsupportedGrant,
 			"The provided value for the input parameter 'grant_type' is not valid. Expected authorization_code, refresh_token, client_credentials or " + grantDeviceCodeURN + "."}
 	}
+}
+
+// checkClientAuthentication applies Entra's client authentication rules to the delegated
+// grants (reference-error-codes,
+// https://learn.microsoft.com/entra/identity-platform/reference-error-codes):
+//   - a client registered without public client flows (Config.ConfidentialClients) must
+//     authenticate on every token request, the authorization code and refresh token grants
+//     included: AADSTS7000218 without a secret, 7000215 with a wrong one. Its device code grant
+//     is refused later in grantDevice, whatever it sends;
+//   - any other client is public here, and a public client that presents a credential gets
+//     AADSTS700025 ("Client is public so neither 'client_assertion' nor 'client_secret' should
+//     be presented"). The confidential callers of this project (client credentials, the API's
+//     On-Behalf-Of exchange) use other grants, which authenticateClient checks.
+func (a *Authority) checkClientAuthentication(r *http.Request, form url.Values, gt, clientID string) *oauthError {
+	_, _, basic := r.BasicAuth()
+	presented := basic || form.Get("client_secret") != "" || form.Get("client_assertion") != ""
+	if !a.isConfidential(clientID) {
+		if presented {
+			return errInvalidClient(aadstsPublicClientSecret, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")
+		}
+		return nil
+	}
+	if gt == grantDeviceCode || gt == grantDeviceCodeURN {
+		return nil
+	}
+	authenticated, oerr := a.authenticateClient(r, form)
+	if oerr == nil && !strings.EqualFold(authenticated, clientID) {
+		oerr = errInvalidRequest(aadstsMalformed, "The client_id differs from the HTTP Basic user name.")
+	}
+	return oerr
 }
 
 // clientIDPattern admits GUIDs and readable names alike, but no spaces, markup or controls.

@@ -47,13 +47,15 @@ const (
 	aadstsConsentRequired        = 65001   // scope not consented in this grant
 	aadstsInvalidSecret          = 7000215 // invalid client secret
 	aadstsMissingSecret          = 7000218 // client secret required
+	aadstsPublicClientSecret     = 700025  // a public client presented a secret or assertion
 	aadstsTooLarge               = 90005   // request too large (our choice)
 	aadstsScopeNotOnGraph        = 650053  // a bare scope, resolved against Microsoft Graph, does not exist there
 	aadstsResourceNotFound       = 500011  // the resource principal (API) is not in the tenant
 	aadstsScopeNotExposed        = 65005   // the API does not expose the scope
 	aadstsResourceMismatch       = 9010010 // the resource parameter is not the identifier URI of the scopes' API
 	aadstsMultipleResources      = 28000   // scopes of more than one resource in one request
-	aadstsInvalidAssertion       = 50013   // On-Behalf-Of: assertion invalid (signature, expiry, audience)
+	aadstsInvalidAssertion       = 50013   // On-Behalf-Of: assertion invalid (signature, issuer, audience)
+	aadstsAssertionTime          = 500133  // On-Behalf-Of: assertion outside its valid time range
 	aadstsInvalidClientAssertion = 700027  // client assertion failed validation
 )
 

@@ -18,14 +18,15 @@ import (
 // client, exchanges a user's token issued for it (the assertion) for a token to a downstream
 // API, as that user. As Entra
 // (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-on-behalf-of-flow):
-//   - the assertion must be a valid token of this authority (signature, issuer, lifetime),
-//     else AADSTS50013;
+//   - the assertion must be a valid token of this authority (signature, issuer), else
+//     AADSTS50013, and within its lifetime, else AADSTS500133;
 //   - its aud must be the calling client's API (its client ID or identifier URI): "Assertion
 //     audience does not match the Client app presenting the assertion" (AADSTS50013, as
 //     reported in AzureAD/microsoft-authentication-library-for-js#389);
 //   - it must be a user's: the flow works for user principals only ("Client limitations");
 //   - the scope must be a registered API's (Config.DownstreamAPIs), one resource per request;
-//   - Config.RequireConsent gives AADSTS65001 (invalid_grant, suberror consent_required);
+//   - Config.RequireConsent gives AADSTS65001 (invalid_grant, suberror consent_required)
+//     until the user approved a sign-in of the middle tier for the scope (checkConsent);
 //   - the new token keeps the user's oid and tid, has the middle tier as azp, the
 //     downstream API as aud, and a sub of its own: Entra's sub is pairwise per application.
 func (a *Authority) grantOnBehalfOf(r *http.Request, form url.Values) (map[string]any, *oauthError) {
@@ -60,7 +61,7 @@ func (a *Authority) grantOnBehalfOf(r *http.Request, form url.Values) (map[strin
 	if len(sr.api) == 0 || sr.aud == a.graph {
 		return nil, errInvalidScope(aadstsInvalidScope, "The On-Behalf-Of request must ask for a downstream API's scope, such as "+a.apis[len(a.apis)-1].uri+"/read.")
 	}
-	if oerr := a.checkConsent(clientID, sr); oerr != nil {
+	if oerr := a.checkConsent(oid, clientID, sr); oerr != nil {
 		return nil, oerr
 	}
 	at, err := a.mintOBOToken(r, claims, clientID, sr)
@@ -117,11 +118,13 @@ func (a *Authority) verifyAssertion(r *http.Request, assertion string) (map[stri
 	}
 	now := a.cfg.Now()
 	exp, _ := claims["exp"].(float64)
+	// Outside its lifetime, Entra answers AADSTS500133 "Assertion isn't within its valid time
+	// range" (reference-error-codes), not the generic 50013.
 	if exp == 0 || !now.Before(time.Unix(int64(exp), 0)) {
-		return nil, errInvalidGrant(aadstsInvalidAssertion, "Assertion is expired or has no exp claim.")
+		return nil, errInvalidGrant(aadstsAssertionTime, "Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token.")
 	}
 	if nbf, _ := claims["nbf"].(float64); nbf != 0 && now.Add(5*time.Minute).Before(time.Unix(int64(nbf), 0)) {
-		return nil, errInvalidGrant(aadstsInvalidAssertion, "Assertion is not yet valid.")
+		return nil, errInvalidGrant(aadstsAssertionTime, "Assertion is not within its valid time range: it is not valid yet.")
 	}
 	return claims, nil
 }
@@ -168,10 +171,15 @@ func (a *Authority) mintOBOToken(r *http.Request, user map[string]any, clientID 
 		"scp":    strings.Join(sr.api, " "),
 		"uti":    randomToken(16),
 	}
-	for _, k := range []string{"name", "preferred_username"} {
-		if v, ok := user[k]; ok {
-			claims[k] = v
-		}
+	if v, ok := user["name"]; ok {
+		claims["name"] = v
+	}
+	// A v1 assertion names the user by upn: it becomes the new token's preferred_username
+	// (accessTokenShape renames it back for a v1 downstream API).
+	if v, ok := user["preferred_username"]; ok {
+		claims["preferred_username"] = v
+	} else if v, ok := user["upn"]; ok {
+		claims["preferred_username"] = v
 	}
 	a.accessTokenShape(claims, r, sr.aud, clientID)
 	return a.sign(claims)

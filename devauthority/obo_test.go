@@ -2,6 +2,9 @@ package devauthority_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +52,7 @@ func TestMSALOnBehalfOf(t *testing.T) {
 		{name: "forged signature", client: "fastmcp-dev-api", secret: secret, assertion: forged, scopes: []string{"api://downstream/read"},
 			wantErr: []string{"invalid_grant", "AADSTS50013", "signature"}},
 		{name: "expired", client: "fastmcp-dev-api", secret: secret, assertion: user(map[string]any{"exp": time.Now().Add(-time.Minute).Unix()}),
-			scopes: []string{"api://downstream/read"}, wantErr: []string{"AADSTS50013", "expired"}},
+			scopes: []string{"api://downstream/read"}, wantErr: []string{"AADSTS500133", "valid time range"}},
 		{name: "unregistered API", client: "fastmcp-dev-api", secret: secret, assertion: good, scopes: []string{"api://nowhere/read"},
 			wantErr: []string{"invalid_resource", "AADSTS500011"}},
 		{name: "two resources", client: "fastmcp-dev-api", secret: secret, assertion: good, scopes: []string{"api://downstream/read", "api://fastmcp-dev-api/read"},
@@ -85,6 +88,10 @@ func TestMSALOnBehalfOf(t *testing.T) {
 					t.Errorf("%s = %v, want the user's %v", c, claim(got, c), claim(in, c))
 				}
 			}
+			// IssueAccessTokenAs's tid is the tenant's GUID, as in its iss.
+			if claim(in, "tid") != a.TenantID() {
+				t.Errorf("assertion tid = %v, want the tenant GUID %s", claim(in, "tid"), a.TenantID())
+			}
 			if claim(got, "azp") != "fastmcp-dev-api" || claim(got, "scp") != "read" {
 				t.Errorf("azp %v scp %v, want the middle tier and read", claim(got, "azp"), claim(got, "scp"))
 			}
@@ -95,22 +102,73 @@ func TestMSALOnBehalfOf(t *testing.T) {
 	}
 }
 
-// TestOnBehalfOfConsent: --require-consent makes the first exchange for the scope fail with
-// AADSTS65001 and its suberror, as a tenant without consent does; once "granted", it works.
+// TestOnBehalfOfConsent: --require-consent makes every exchange for the scope fail with
+// AADSTS65001 and its suberror, as on Entra, until the user approves a sign-in of the middle
+// tier asking for that scope on the page; declining gives nothing. Consent is the user's: another
+// user's exchange still fails.
 func TestOnBehalfOfConsent(t *testing.T) {
 	t.Parallel()
 	a := testenv.DevAuthority(t, devauthority.Config{ClientSecret: "s", DownstreamAPIs: []string{"downstream"},
 		ExposedScopes: []string{"write"}, RequireConsent: []string{"api://downstream/write"}})
-	tok, err := a.IssueAccessTokenAs("bob", []string{"execute"}, nil, nil, 0)
+	devUser, err := a.IssueAccessToken("", []string{"execute"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = oboExchange(t, a, "fastmcp-dev-api", "s", tok, []string{"api://downstream/write"})
-	if err == nil || !strings.Contains(err.Error(), "AADSTS65001") || !strings.Contains(err.Error(), `"suberror":"consent_required"`) {
-		t.Fatalf("first exchange: err = %v, want AADSTS65001 with suberror consent_required", err)
+	bob, err := a.IssueAccessTokenAs("bob", []string{"execute"}, nil, nil, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := oboExchange(t, a, "fastmcp-dev-api", "s", tok, []string{"api://downstream/write"}); err != nil {
+	write := []string{"api://downstream/write"}
+	refused := func(when, tok string) {
+		t.Helper()
+		_, err := oboExchange(t, a, "fastmcp-dev-api", "s", tok, write)
+		if err == nil || !strings.Contains(err.Error(), "AADSTS65001") || !strings.Contains(err.Error(), `"suberror":"consent_required"`) {
+			t.Fatalf("%s: err = %v, want AADSTS65001 with suberror consent_required", when, err)
+		}
+	}
+	for i := range 3 {
+		refused(fmt.Sprintf("exchange %d before consent", i+1), devUser)
+	}
+	// The middle tier's sign-in for the scope, on the page: declined, then approved.
+	signIn := func(action string) {
+		t.Helper()
+		status, body := postForm(t, a, "/oauth2/v2.0/devicecode", url.Values{"client_id": {"fastmcp-dev-api"}, "scope": {write[0]}})
+		if status != 200 {
+			t.Fatalf("devicecode: %d %v", status, body)
+		}
+		if status, page := newBrowser(t, a).decide(body["user_code"].(string), action); status != 200 {
+			t.Fatalf("%s: %d\n%s", action, status, page)
+		}
+	}
+	signIn("decline")
+	refused("after a declined sign-in", devUser)
+	signIn("approve")
+	if _, err := oboExchange(t, a, "fastmcp-dev-api", "s", devUser, write); err != nil {
 		t.Fatalf("after consent: %v", err)
+	}
+	refused("another user", bob)
+}
+
+// TestRequireConsentMustNameAnExposedScope: a misspelt --require-consent scope is a
+// configuration error, not a silently disabled failure.
+func TestRequireConsentMustNameAnExposedScope(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		scope string
+		ok    bool
+	}{
+		{"read", true},
+		{"api://fastmcp-dev-api/write", true},
+		{"api://downstream/write", true},
+		{"nothing-exposed", false},
+		{"api://downstream/nothing", false},
+		{"api://nobody/write", false},
+	} {
+		_, err := devauthority.New(devauthority.Config{StateDir: t.TempDir(), Addr: "127.0.0.1:0", DownstreamAPIs: []string{"downstream"},
+			ExposedScopes: []string{"write"}, RequireConsent: []string{tc.scope}})
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, devauthority.ErrInvalidConfig)) {
+			t.Errorf("RequireConsent %q: err = %v, want ok=%v (else ErrInvalidConfig)", tc.scope, err, tc.ok)
+		}
 	}
 }
 

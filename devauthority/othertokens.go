@@ -14,6 +14,7 @@ func (a *Authority) IssueAccessTokenAs(oid string, scopes, roles []string, extra
 		lifetime = a.cfg.TokenLifetime
 	}
 	now := a.cfg.Now()
+	// tid is the tenant's GUID, as in iss: Entra never issues a tid that is a domain name.
 	claims := map[string]any{
 		"aud":                a.cfg.APIClientID,
 		"iss":                a.Issuer(),
@@ -26,7 +27,7 @@ func (a *Authority) IssueAccessTokenAs(oid string, scopes, roles []string, extra
 		"oid":                oid,
 		"preferred_username": oid + "@" + a.cfg.Tenant,
 		"sub":                pairwiseSub(oid, DevClientID),
-		"tid":                a.cfg.Tenant,
+		"tid":                a.tenantID,
 		"uti":                randomToken(16),
 		"ver":                "2.0",
 	}

@@ -117,14 +117,21 @@ func (a *Authority) handleIndex(w http.ResponseWriter, r *http.Request) {
 // handleDiscovery serves the OpenID Connect discovery document.
 func (a *Authority) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	b := a.base(r) + "/" + a.cfg.Tenant
-	scopes := append([]string{}, oidcScopes...)
-	for _, s := range a.cfg.APIScopes {
-		scopes = append(scopes, a.apis[0].uri+"/"+s)
-	}
+	// The members and their values follow Entra's own v2 document (a snapshot:
+	// panva/wellknown issuers/entra-common/entra-common.mjs), because a client tested here must
+	// meet what it meets there:
+	//   - no code_challenge_methods_supported, although the authority requires S256 PKCE
+	//     (RFC 7636 section 7.2, RFC 9700 section 2.1.1). Entra omits it, and MCP clients that
+	//     refuse such an authorization server fail on Entra (vercel/ai#18674,
+	//     anthropics/claude-ai-mcp#786, modelcontextprotocol/conformance#77): here they must too;
+	//   - no grant_types_supported;
+	//   - scopes_supported lists the OpenID scopes only, never an API's: a client that took its
+	//     scopes from here would work only on this authority;
+	//   - token_endpoint_auth_methods_supported has no "none"; of Entra's client_secret_post,
+	//     private_key_jwt and client_secret_basic, private_key_jwt is left out because this
+	//     authority refuses client assertions (AADSTS700027, see authenticateClient).
 	// Subjects are pairwise: sub differs per client application, as Entra's does (see
-	// pairwiseSub). PKCE is S256 only: "plain" sends the verifier itself as the challenge, so
-	// whoever sees the authorization request and intercepts the code can redeem it (RFC 7636
-	// section 7.2, RFC 9700 section 2.1.1).
+	// pairwiseSub).
 	doc := map[string]any{
 		"issuer":                                a.issuerFor(r),
 		"authorization_endpoint":                b + "/oauth2/v2.0/authorize",
@@ -134,12 +141,10 @@ func (a *Authority) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"jwks_uri":                              b + "/discovery/v2.0/keys",
 		"response_types_supported":              []string{"code"},
 		"response_modes_supported":              []string{"query", "fragment", "form_post"},
-		"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"},
-		"scopes_supported":                      scopes,
+		"scopes_supported":                      oidcScopes,
 		"subject_types_supported":               []string{"pairwise"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
-		"code_challenge_methods_supported":      []string{"S256"},
-		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_post", "client_secret_basic"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic"},
 		"claims_supported":                      []string{"sub", "iss", "aud", "exp", "iat", "nbf", "name", "preferred_username", "oid", "tid", "nonce", "ver"},
 		"request_uri_parameter_supported":       false,
 		"tenant_region_scope":                   nil,
@@ -153,14 +158,14 @@ func (a *Authority) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 // handleDiscoveryV1 serves the v1 OpenID Connect document at /<tenant>/.well-known/
 // openid-configuration, as Entra does: its issuer is the v1 one (Entra's
 // https://sts.windows.net/<tid>/), which is how a resource server learns the issuer of v1
-// tokens (see Config.TokenVersion). The keys are the same.
+// tokens (see Config.TokenVersion). The keys are the same. Entra's v1 document also names the
+// v1 /oauth2/authorize and /oauth2/token endpoints; this authority serves neither (only the v2
+// ones), so it does not advertise them: a client that followed them would meet 404s here.
 func (a *Authority) handleDiscoveryV1(w http.ResponseWriter, r *http.Request) {
 	b := a.base(r) + "/" + a.cfg.Tenant
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	writeJSONCacheable(w, map[string]any{
 		"issuer":                                a.issuerV1For(r),
-		"authorization_endpoint":                b + "/oauth2/authorize",
-		"token_endpoint":                        b + "/oauth2/token",
 		"jwks_uri":                              b + "/discovery/keys",
 		"response_types_supported":              []string{"code"},
 		"subject_types_supported":               []string{"pairwise"},

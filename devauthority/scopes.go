@@ -1,6 +1,7 @@
 package devauthority
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -98,8 +99,11 @@ func (a *Authority) parseScopes(param, resource string) (*scopeRequest, *oauthEr
 		}
 		cut := strings.LastIndex(s, "/")
 		if cut < 0 {
-			return nil, errInvalidScope(aadstsScopeNotOnGraph, "The application asked for scope "+quoteScope(s)+" that doesn't exist on the resource '"+graphAppID+
-				"'. A scope without a resource is Microsoft Graph's: request your API's scope in full, "+a.apis[0].uri+"/"+truncate(s, 40)+".")
+			// Entra sends this one as invalid_client, not invalid_scope (seen in
+			// damienbod/AspNetCoreMicrosoftGraph#1, MicrosoftDocs/azure-docs#67211 and
+			// Azure-Samples/active-directory-aspnetcore-webapp-openidconnect-v2#554).
+			return nil, &oauthError{400, "invalid_client", aadstsScopeNotOnGraph, "The application asked for scope " + quoteScope(s) + " that doesn't exist on the resource '" + graphAppID +
+				"'. A scope without a resource is Microsoft Graph's: request your API's scope in full, " + a.apis[0].uri + "/" + truncate(s, 40) + "."}
 		}
 		prefix, name := s[:cut], s[cut+1:]
 		api := a.apiFor(prefix)
@@ -185,26 +189,69 @@ func (a *Authority) isConfidential(clientID string) bool {
 	return slices.ContainsFunc(a.cfg.ConfidentialClients, func(c string) bool { return strings.EqualFold(c, clientID) })
 }
 
-// checkConsent answers AADSTS65001 to the first request of a client for a scope listed in
-// Config.RequireConsent, and lets later ones through: the tenant where user consent is
-// disabled, until an administrator grants it (which the first failure stands for here).
-func (a *Authority) checkConsent(clientID string, sr *scopeRequest) *oauthError {
+// requiresConsent reports whether the scope full (<uri>/<name>) of api is listed in
+// Config.RequireConsent (full, or short for the main API).
+func (a *Authority) requiresConsent(api *apiRegistration, name string) bool {
+	full := api.uri + "/" + name
+	return slices.ContainsFunc(a.cfg.RequireConsent, func(s string) bool {
+		return strings.EqualFold(s, full) || (api == a.apis[0] && strings.EqualFold(s, name))
+	})
+}
+
+// consentKey names a user's consent to a client for a full scope.
+func consentKey(oid, clientID, full string) string {
+	return strings.ToLower(oid + "|" + clientID + "|" + full)
+}
+
+// grantConsent records that the development user approved, on a sign-in page (or through
+// AutoApprove, which stands for that approval), clientID's request for sr: from then on the
+// non-interactive grants (On-Behalf-Of) may use those scopes for that user. Consent lives in
+// memory: a restart forgets it, and the first sign-in after it gives it again.
+func (a *Authority) grantConsent(clientID string, sr *scopeRequest) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for _, n := range sr.api {
-		full := sr.aud.uri + "/" + n
-		need := slices.ContainsFunc(a.cfg.RequireConsent, func(s string) bool {
-			return strings.EqualFold(s, full) || (sr.aud == a.apis[0] && strings.EqualFold(s, n))
-		})
-		if !need {
+		if a.requiresConsent(sr.aud, n) {
+			a.consented[consentKey(a.userOID, clientID, sr.aud.uri+"/"+n)] = true
+		}
+	}
+}
+
+// checkConsent answers AADSTS65001 to a non-interactive request (On-Behalf-Of) of clientID for
+// user oid naming a scope listed in Config.RequireConsent, until that user approved such a
+// request of that client on a sign-in page (grantConsent). Entra answers so, again and again,
+// until someone consents: "The user or administrator has not consented to use the application
+// ... Send an interactive authorization request for this user and resource" (AADSTS65001,
+// https://learn.microsoft.com/entra/identity-platform/reference-error-codes); retrying never
+// helps there, so it must not help here.
+func (a *Authority) checkConsent(oid, clientID string, sr *scopeRequest) *oauthError {
+	for _, n := range sr.api {
+		if !a.requiresConsent(sr.aud, n) {
 			continue
 		}
-		key := strings.ToLower(clientID + "|" + full)
+		full := sr.aud.uri + "/" + n
 		a.mu.Lock()
-		first := !a.consented[key]
-		a.consented[key] = true
+		ok := a.consented[consentKey(oid, clientID, full)]
 		a.mu.Unlock()
-		if first {
+		if !ok {
 			return errInvalidGrant(aadstsConsentRequired, "The user or administrator has not consented to use the application with ID '"+truncate(clientID, 64)+
 				"' named '"+truncate(clientID, 64)+"'. Send an interactive authorization request for this user and resource. (scope "+quoteScope(full)+")")
+		}
+	}
+	return nil
+}
+
+// checkRequireConsent refuses a Config.RequireConsent entry that names no scope an API
+// exposes: a misspelt one would silently disable the failure a test relies on.
+func (a *Authority) checkRequireConsent() error {
+	for _, s := range a.cfg.RequireConsent {
+		api, name := a.apis[0], s
+		if cut := strings.LastIndex(s, "/"); cut >= 0 {
+			api, name = a.apiFor(s[:cut]), s[cut+1:]
+		}
+		if api == nil || !api.exposes(name) {
+			return fmt.Errorf("%w: --require-consent %q names no scope an API exposes: use <identifier URI>/<name> or a short name of the main API (%s/%s)",
+				ErrInvalidConfig, s, a.apis[0].uri, strings.Join(a.apis[0].scopes, ", "))
 		}
 	}
 	return nil

@@ -89,8 +89,9 @@ type userToken struct {
 }
 
 // accessTokenShape sets the claims that differ between Entra's v1 and v2 access tokens: v2
-// has aud = the API's client ID, the v2 issuer, azp and ver 2.0; v1 (the default of a new
-// Entra registration) aud = the identifier URI, the v1 issuer, appid and ver 1.0. See
+// has aud = the API's client ID, the v2 issuer, azp, azpacr, preferred_username and ver 2.0;
+// v1 (the default of a new Entra registration) aud = the identifier URI, the v1 issuer, appid,
+// appidacr, upn, unique_name and ver 1.0. Callers set the v2 names; v1 renames them. See
 // https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference.
 func (a *Authority) accessTokenShape(claims map[string]any, r *http.Request, api *apiRegistration, clientID string) {
 	if api == nil {
@@ -98,6 +99,18 @@ func (a *Authority) accessTokenShape(claims map[string]any, r *http.Request, api
 	}
 	if api.version == 1 {
 		claims["aud"], claims["appid"], claims["ver"] = api.uri, clientID, "1.0"
+		// The claims reference names preferred_username and azpacr "only present in v2.0
+		// tokens"; v1 tokens carry the same facts as upn and unique_name (the user's sign-in
+		// name) and appidacr. A rule or verifier reading the v2 names must fail here as it
+		// fails on Entra's v1 tokens.
+		if v, ok := claims["azpacr"]; ok {
+			claims["appidacr"] = v
+			delete(claims, "azpacr")
+		}
+		if v, ok := claims["preferred_username"]; ok {
+			claims["upn"], claims["unique_name"] = v, v
+			delete(claims, "preferred_username")
+		}
 		if r != nil {
 			claims["iss"] = a.issuerV1For(r)
 		} else {
@@ -142,15 +155,15 @@ func (a *Authority) mintUserAccessToken(t userToken) (string, error) {
 // scopes as roles, and the calling app's own object ID as oid and sub.
 func (a *Authority) mintAppAccessToken(r *http.Request, clientID string, api *apiRegistration) (string, error) {
 	now := a.cfg.Now()
-	// idtyp=app lets an API tell an app-only token from a delegated one, as Entra's optional
-	// claim of that name does.
+	// No idtyp: Entra adds it only when the API's registration asks for that optional claim
+	// (https://learn.microsoft.com/entra/identity-platform/optional-claims-reference), so an API
+	// tested here must tell an app-only token by its missing scp, as it must by default on Entra.
 	oid := deriveGUID(a.km.signKey, "app-oid:"+strings.ToLower(clientID))
 	claims := map[string]any{
 		"iat":    now.Unix(),
 		"nbf":    now.Unix(),
 		"exp":    now.Add(a.cfg.TokenLifetime).Unix(),
 		"azpacr": "1", // client secret
-		"idtyp":  "app",
 		"oid":    oid,
 		"sub":    oid,
 		"roles":  api.scopes,
