@@ -68,7 +68,7 @@ func newDevAuthorityCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: flagDevExposedScope, Usage: "scope `NAME` every API exposes besides execute and read (repeatable)", EnvVars: envVar(flagDevExposedScope)},
 			&cli.IntFlag{Name: flagDevTokenVersion, Value: 2, Usage: "access token `VERSION` of the main API, 1 or 2 (Entra's requestedAccessTokenVersion)", EnvVars: envVar(flagDevTokenVersion)},
 			&cli.StringSliceFlag{Name: flagDevConfidential, Usage: "client `ID` registered without public client flows: it must send the secret, and its device code sign-in fails with AADSTS7000218 (repeatable)", EnvVars: envVar(flagDevConfidential)},
-			&cli.StringSliceFlag{Name: flagDevRequireConsent, Usage: "`SCOPE` nobody consented to: On-Behalf-Of exchanges for it fail with AADSTS65001 until the user approves a sign-in of that client asking for it (repeatable)", EnvVars: envVar(flagDevRequireConsent)},
+			&cli.StringSliceFlag{Name: flagDevRequireConsent, Usage: "`SCOPE` nobody consented to: each client's first sign-in for it fails with AADSTS65001, and On-Behalf-Of exchanges for it fail until the user approves a later sign-in of that client asking for it (repeatable)", EnvVars: envVar(flagDevRequireConsent)},
 			&cli.StringFlag{Name: flagDevClientSecretFile, Usage: "`FILE` holding the secret that enables the client credentials grant (or set " + envDevClientSecret + ")", EnvVars: []string{envDevClientSecretFile}},
 		}),
 		Action: runDevAuthority,

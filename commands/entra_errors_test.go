@@ -13,9 +13,7 @@ import (
 // TestLoginExplainsEntraErrors: each Entra error a first sign-in meets ends login with exit 3,
 // the authority's AADSTS code and one sentence saying what to set.
 func TestLoginExplainsEntraErrors(t *testing.T) {
-	// No consent case: login's sign-in is interactive, and its approval is the consent (an
-	// exchange without the user meets AADSTS65001: see TestServeOnBehalfOfEndToEnd).
-	da := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true, ConfidentialClients: []string{"web-app"}})
+	da := testenv.DevAuthority(t, devauthority.Config{AutoApprove: true, ConfidentialClients: []string{"web-app"}, RequireConsent: []string{"read"}})
 	base := []string{"--authority", da.URL(), "--ca-file", da.CAFile(), "--api-client-id", devauthority.DefaultAPIClientID}
 	const api = "api://" + devauthority.DefaultAPIClientID
 	for _, tt := range []struct {
@@ -28,6 +26,7 @@ func TestLoginExplainsEntraErrors(t *testing.T) {
 		{"unknown API", []string{"--client-id", "c1", "--scope", "api://nobody/execute"}, "AADSTS500011", "check --api-client-id and --app-id-uri"},
 		{"scope not exposed", []string{"--client-id", "c1", "--scope", api + "/delete"}, "AADSTS65005", "add it under Expose an API"},
 		{"confidential client", []string{"--client-id", "web-app"}, "AADSTS7000218", "Allow public client flows to Yes"},
+		{"consent", []string{"--client-id", "c2", "--scope", api + "/read"}, "AADSTS65001", "Grant admin consent"},
 	} {
 		args := append(append([]string{}, base...), tt.args...)
 		args = append(args, "--cache-file", filepath.Join(t.TempDir(), "c.json"))

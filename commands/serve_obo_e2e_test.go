@@ -107,9 +107,14 @@ func TestServeOnBehalfOfEndToEnd(t *testing.T) { //nolint:paralleltest
 			t.Error("a token or the API's secret was printed")
 		}
 	}
-	// The user's interactive sign-in as the API, asking for the scope, is the consent.
+	// The user's interactive sign-in as the API, asking for the scope, is the consent. The
+	// first such sign-in fails too (user consent disabled until an administrator allows it,
+	// which that failure stands for) and gives no consent; the next one gives it.
 	asAPI := append(append([]string(nil), authority...), "--client-id", devauthority.DefaultAPIClientID, "--api-client-id", devauthority.DefaultAPIClientID,
 		"--scope", "api://downstream/write", "--cache-file", filepath.Join(t.TempDir(), "api", "token_cache.json"))
+	if _, errOut, code := runCLI(ctx, "login", asAPI...); code != ExitAuth || !strings.Contains(errOut, "AADSTS65001") {
+		t.Fatalf("first consenting sign-in: exit %d: %s; want 3 with AADSTS65001", code, errOut)
+	}
 	if _, errOut, code := runCLI(ctx, "login", asAPI...); code != 0 {
 		t.Fatalf("consenting sign-in: exit %d: %s", code, errOut)
 	}

@@ -103,10 +103,11 @@ type Config struct {
 	// (AADSTS700025).
 	ConfidentialClients []string
 	// RequireConsent lists scopes (short names of the main API, or full <uri>/<name>) that
-	// nobody has consented to yet: a client's On-Behalf-Of exchange for one fails with
-	// AADSTS65001, every time, until the user approves a sign-in of that client asking for it
-	// (the /device or /authorize page, or AutoApprove), as on Entra. New refuses a scope that
-	// no API exposes.
+	// nobody has consented to yet: each client's first sign-in request for one fails with
+	// AADSTS65001, as where user consent is disabled until an administrator allows it (the
+	// failure stands for that); a client's On-Behalf-Of exchange for one fails, every time,
+	// until the user approves a later sign-in of that client asking for it (the /device or
+	// /authorize page, or AutoApprove), as on Entra. New refuses a scope that no API exposes.
 	RequireConsent []string
 	// AutoApprove approves every device code and authorization request at once, without the
 	// browser page (scripts, tests, demo).
@@ -146,6 +147,10 @@ type Authority struct {
 	// consented records the user|client|scope consents given on a sign-in page
 	// (Config.RequireConsent, grantConsent); guarded by mu.
 	consented map[string]bool
+	// adminAllowed records the client|scope pairs whose first sign-in request was refused for
+	// missing consent (Config.RequireConsent, checkSignInConsent) and are allowed from then
+	// on; guarded by mu.
+	adminAllowed map[string]bool
 
 	// mu guards the fields below it. Codes and tokens are kept by the SHA-256
 	// of their value (hashToken), never the value, so a dump of these maps redeems nothing.
@@ -263,7 +268,7 @@ func New(cfg Config) (*Authority, error) {
 		codes:     map[string]*authCode{},
 	}
 	a.tenantID = deriveGUID(km.signKey, "tenant-id:"+cfg.Tenant)
-	a.consented = map[string]bool{}
+	a.consented, a.adminAllowed = map[string]bool{}, map[string]bool{}
 	a.graph = graphRegistration()
 	a.apis = []*apiRegistration{{id: cfg.APIClientID, uri: cfg.AppIDURI, scopes: cfg.APIScopes, version: cfg.TokenVersion}}
 	for _, id := range cfg.DownstreamAPIs {

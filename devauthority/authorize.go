@@ -152,9 +152,15 @@ func (a *Authority) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", 90023, "Invalid prompt value: use none, login, consent or select_account.")
 		return
 	}
-	// No consent check: the consent page (or AutoApprove) is where consent is given, see
-	// grantConsent.
+	// The first sign-in for a scope needing consent fails (checkSignInConsent); a later one's
+	// approval is the user's consent (grantConsent).
 	sr, oerr := a.parseScopes(q.Get("scope"), q.Get("resource"))
+	if oerr == nil {
+		oerr = a.checkSignInConsent(clientID, sr)
+		if oerr != nil {
+			oerr.code = "consent_required" // the authorization endpoint's name for it
+		}
+	}
 	if oerr != nil {
 		fail(oerr.code, oerr.aadsts, oerr.msg)
 		return

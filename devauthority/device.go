@@ -69,9 +69,12 @@ func (a *Authority) startDevice(r *http.Request, form url.Values) (map[string]an
 	if !validClientID(clientID) {
 		return nil, errInvalidRequest(aadstsMalformed, "The client_id is not valid.")
 	}
-	// No consent check here: this is an interactive sign-in, whose approval page is where a
-	// person gives consent (see grantConsent).
+	// The first sign-in for a scope needing consent fails (checkSignInConsent); a later one's
+	// approval is the user's consent (grantConsent).
 	sr, oerr := a.parseScopes(form.Get("scope"), form.Get("resource"))
+	if oerr == nil {
+		oerr = a.checkSignInConsent(clientID, sr)
+	}
 	if oerr != nil {
 		return nil, oerr
 	}

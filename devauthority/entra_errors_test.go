@@ -46,8 +46,9 @@ func parseUnverified(t *testing.T, token string) jwt.Token {
 
 // TestEntraErrorsWithMSAL: the authority fails where Entra fails, with Entra's codes, for a
 // real MSAL Go client: a bare scope (Graph's), an unknown API, a scope the API does not
-// expose, two APIs at once, a confidential client's device code; and it grants an exposed
-// extra scope, a downstream API's scope, and a scope needing consent (the sign-in gives it).
+// expose, two APIs at once, a confidential client's device code, a scope needing consent
+// (first request only); and it grants an exposed extra scope, a downstream API's scope, and
+// the scope needing consent on the next sign-in.
 func TestEntraErrorsWithMSAL(t *testing.T) {
 	t.Parallel()
 	a := testenv.DevAuthority(t, devauthority.Config{
@@ -70,9 +71,12 @@ func TestEntraErrorsWithMSAL(t *testing.T) {
 		{"confidential client", "web-app", []string{api + "/execute"}, "AADSTS7000218", "", ""},
 		{"exposed extra scope", testClient, []string{api + "/admin"}, "", "fastmcp-dev-api", "admin"},
 		{"downstream API", testClient, []string{"api://downstream-api/read"}, "", "downstream-api", "read"},
-		// A sign-in is interactive: its (auto-)approval is the consent, so it never meets 65001.
-		{"consent required, given by the sign-in", "consent-cli", []string{api + "/read"}, "", "fastmcp-dev-api", "read"},
+		// The first sign-in request of a client for the scope fails, as where user consent is
+		// disabled until an administrator allows it; the next one's approval is the consent.
+		{"consent required, first request", "consent-cli", []string{api + "/read"}, "AADSTS65001", "", ""},
+		{"consent required, then given by the sign-in", "consent-cli", []string{api + "/read"}, "", "fastmcp-dev-api", "read"},
 	}
+	// Sequential: the two consent cases depend on their order.
 	for _, tc := range tests {
 		res, err := msalSignIn(t, a, tc.client, tc.scopes)
 		if tc.wantErr != "" {

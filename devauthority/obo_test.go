@@ -104,7 +104,8 @@ func TestMSALOnBehalfOf(t *testing.T) {
 
 // TestOnBehalfOfConsent: --require-consent makes every exchange for the scope fail with
 // AADSTS65001 and its suberror, as on Entra, until the user approves a sign-in of the middle
-// tier asking for that scope on the page; declining gives nothing. Consent is the user's: another
+// tier asking for that scope on the page (the first such sign-in request fails, as where user
+// consent is disabled); declining gives nothing. Consent is the user's: another
 // user's exchange still fails.
 func TestOnBehalfOfConsent(t *testing.T) {
 	t.Parallel()
@@ -140,6 +141,12 @@ func TestOnBehalfOfConsent(t *testing.T) {
 			t.Fatalf("%s: %d\n%s", action, status, page)
 		}
 	}
+	// The first sign-in request for the scope fails, as where user consent is disabled until
+	// an administrator allows it; it gives no consent either.
+	if status, body := postForm(t, a, "/oauth2/v2.0/devicecode", url.Values{"client_id": {"fastmcp-dev-api"}, "scope": {write[0]}}); status != 400 || !strings.Contains(fmt.Sprint(body["error_codes"]), "65001") {
+		t.Fatalf("first sign-in request for the scope: %d %v, want 400 with AADSTS65001", status, body)
+	}
+	refused("after the refused first sign-in", devUser)
 	signIn("decline")
 	refused("after a declined sign-in", devUser)
 	signIn("approve")

@@ -234,11 +234,40 @@ func (a *Authority) checkConsent(oid, clientID string, sr *scopeRequest) *oauthE
 		ok := a.consented[consentKey(oid, clientID, full)]
 		a.mu.Unlock()
 		if !ok {
-			return errInvalidGrant(aadstsConsentRequired, "The user or administrator has not consented to use the application with ID '"+truncate(clientID, 64)+
-				"' named '"+truncate(clientID, 64)+"'. Send an interactive authorization request for this user and resource. (scope "+quoteScope(full)+")")
+			return errConsentRequired(clientID, full)
 		}
 	}
 	return nil
+}
+
+// checkSignInConsent answers AADSTS65001 to the first sign-in request (device code or
+// authorization) of clientID for a scope listed in Config.RequireConsent, and lets later ones
+// through: a tenant where user consent is disabled, until an administrator allows the
+// request, which the first failure stands for (issue 9's contract: "the first request for
+// that scope fails with AADSTS65001, as where user consent is disabled"). Approving a later
+// sign-in is then the user's consent (grantConsent), which On-Behalf-Of needs.
+func (a *Authority) checkSignInConsent(clientID string, sr *scopeRequest) *oauthError {
+	for _, n := range sr.api {
+		if !a.requiresConsent(sr.aud, n) {
+			continue
+		}
+		full := sr.aud.uri + "/" + n
+		key := strings.ToLower(clientID + "|" + full)
+		a.mu.Lock()
+		first := !a.adminAllowed[key]
+		a.adminAllowed[key] = true
+		a.mu.Unlock()
+		if first {
+			return errConsentRequired(clientID, full)
+		}
+	}
+	return nil
+}
+
+// errConsentRequired is Entra's AADSTS65001 for clientID and the full scope.
+func errConsentRequired(clientID, full string) *oauthError {
+	return errInvalidGrant(aadstsConsentRequired, "The user or administrator has not consented to use the application with ID '"+truncate(clientID, 64)+
+		"' named '"+truncate(clientID, 64)+"'. Send an interactive authorization request for this user and resource. (scope "+quoteScope(full)+")")
 }
 
 // checkRequireConsent refuses a Config.RequireConsent entry that names no scope an API
