@@ -101,7 +101,7 @@ func TestDiscovery(t *testing.T) {
 		"token_endpoint":                        a.URL() + "/oauth2/v2.0/token",
 		"device_authorization_endpoint":         a.URL() + "/oauth2/v2.0/devicecode",
 		"jwks_uri":                              a.URL() + "/discovery/v2.0/keys",
-		"scopes_supported":                      []any{"openid", "profile", "email", "offline_access"},
+		"scopes_supported":                      []any{"openid", "profile", "offline_access"},
 		"token_endpoint_auth_methods_supported": []any{"client_secret_post", "client_secret_basic"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -142,8 +142,8 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{name: "unknown device code", path: "/oauth2/v2.0/token", body: "grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id=x&device_code=nope", status: 400, wantErr: "bad_verification_code", wantCode: 70018},
 		{name: "unknown refresh token", path: "/oauth2/v2.0/token", body: "grant_type=refresh_token&client_id=x&refresh_token=nope", status: 400, wantErr: "invalid_grant", wantCode: 70000},
 		{name: "client credentials disabled", path: "/oauth2/v2.0/token", body: "grant_type=client_credentials&client_id=x&client_secret=y&scope=api://fastmcp-dev-api/.default", status: 401, wantErr: "invalid_client"},
-		// Entra sends 650053 as invalid_client (MicrosoftDocs/azure-docs#67211).
-		{name: "bare scope", path: "/oauth2/v2.0/devicecode", body: "client_id=x&scope=execute", status: 400, wantErr: "invalid_client", wantCode: 650053},
+		// CLI.md: any scope not granted is invalid_scope (Entra's number, 650053).
+		{name: "bare scope", path: "/oauth2/v2.0/devicecode", body: "client_id=x&scope=execute", status: 400, wantErr: "invalid_scope", wantCode: 650053},
 		{name: "foreign scope", path: "/oauth2/v2.0/devicecode", body: "client_id=x&scope=https://graph.microsoft.com/User.Read", status: 400, wantErr: "invalid_resource", wantCode: 500011},
 		{name: "no client id", path: "/oauth2/v2.0/devicecode", body: "scope=openid", status: 400, wantErr: "invalid_request"},
 		{name: "bad client id", path: "/oauth2/v2.0/devicecode", body: "client_id=%3Cscript%3E&scope=openid", status: 400, wantErr: "invalid_request"},
@@ -426,7 +426,7 @@ func TestAuthorizeConsentPage(t *testing.T) {
 		{name: "decline", query: base, action: "decline", status: 303, wantLocErr: "access_denied"},
 		{name: "no pkce", query: with("code_challenge", ""), status: 303, wantLocErr: "invalid_request"},
 		{name: "plain pkce", query: with("code_challenge_method", "plain"), status: 303, wantLocErr: "invalid_request"},
-		{name: "bad scope (Entra: invalid_client, AADSTS650053)", query: with("scope", "User.Read"), status: 303, wantLocErr: "invalid_client"},
+		{name: "bad scope (AADSTS650053)", query: with("scope", "User.Read"), status: 303, wantLocErr: "invalid_scope"},
 		{name: "http non-loopback redirect", query: with("redirect_uri", "http://evil.example/cb"), status: 400},
 		{name: "javascript redirect", query: with("redirect_uri", "javascript:alert(1)"), status: 400},
 	}

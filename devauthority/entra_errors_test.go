@@ -121,7 +121,8 @@ func TestResourceParameter(t *testing.T) {
 		{"server URL with a trailing slash", byURL, serverURL + "/execute", serverURL + "/", 400, 9010010},
 		// OpenID scopes name no API for the resource to match.
 		{"OpenID scopes only with a resource", plain, "openid profile offline_access", "api://fastmcp-dev-api", 400, 9010010},
-		{"OpenID scopes only, email included", plain, "openid profile email offline_access", "", 200, 0},
+		{"OpenID scopes only", plain, "openid profile offline_access", "", 200, 0},
+		{"email is not granted (CLI.md)", plain, "openid email", "", 400, 650053},
 	} {
 		status, body := postForm(t, tc.a, "/oauth2/v2.0/devicecode", url.Values{"client_id": {"mcp-remote"}, "scope": {tc.scope}, "resource": {tc.resource}})
 		if status != tc.status {

@@ -8,10 +8,12 @@ import (
 	"sync"
 )
 
-// oidcScopes are the OpenID Connect scopes the authority grants besides the API's own: the
-// scopes_supported of Entra's v2 discovery document (panva/wellknown
-// issuers/entra-common/entra-common.mjs), in its order.
-var oidcScopes = []string{"openid", "profile", "email", "offline_access"}
+// oidcScopes are the OpenID Connect scopes the authority grants besides the API's own, the
+// ones CLI.md names ("plus openid, profile, offline_access are granted; any other scope is
+// invalid_scope"). Entra's v2 discovery document also lists email (panva/wellknown
+// issuers/entra-common/entra-common.mjs); the contract leaves it out, and the discovery
+// document lists only what is granted.
+var oidcScopes = []string{"openid", "profile", "offline_access"}
 
 // shortNamePattern is what an API scope or app role name may look like.
 var shortNamePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
@@ -99,11 +101,12 @@ func (a *Authority) parseScopes(param, resource string) (*scopeRequest, *oauthEr
 		}
 		cut := strings.LastIndex(s, "/")
 		if cut < 0 {
-			// Entra sends this one as invalid_client, not invalid_scope (seen in
-			// damienbod/AspNetCoreMicrosoftGraph#1, MicrosoftDocs/azure-docs#67211 and
-			// Azure-Samples/active-directory-aspnetcore-webapp-openidconnect-v2#554).
-			return nil, &oauthError{400, "invalid_client", aadstsScopeNotOnGraph, "The application asked for scope " + quoteScope(s) + " that doesn't exist on the resource '" + graphAppID +
-				"'. A scope without a resource is Microsoft Graph's: request your API's scope in full, " + a.apis[0].uri + "/" + truncate(s, 40) + "."}
+			// Entra has been seen to send this one as invalid_client
+			// (damienbod/AspNetCoreMicrosoftGraph#1, MicrosoftDocs/azure-docs#67211); CLI.md
+			// pins invalid_scope for any scope it does not grant, and clients (login too) go
+			// by the AADSTS number, which is Entra's.
+			return nil, errInvalidScope(aadstsScopeNotOnGraph, "The application asked for scope "+quoteScope(s)+" that doesn't exist on the resource '"+graphAppID+
+				"'. A scope without a resource is Microsoft Graph's: request your API's scope in full, "+a.apis[0].uri+"/"+truncate(s, 40)+".")
 		}
 		prefix, name := s[:cut], s[cut+1:]
 		api := a.apiFor(prefix)
