@@ -50,13 +50,9 @@ func newLoginCommand() *cli.Command {
 		}),
 		Action: func(c *cli.Context) error {
 			stderr := c.App.ErrWriter
-			cfg, err := loginConfig(c, stderr, true)
+			cfg, l, err := newLoginFromFlags(c, stderr, true)
 			if err != nil {
 				return err
-			}
-			l, err := auth.NewLogin(cfg)
-			if err != nil {
-				return loginSetupError(err)
 			}
 			ctx := c.Context
 			// Silent first (MSAL's advice): a working cached sign-in, or a refresh token the
@@ -193,17 +189,18 @@ func loginConfig(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginC
 	}, nil
 }
 
-// newLoginFromFlags builds the auth.Login of the command's flags.
-func newLoginFromFlags(c *cli.Context, stderr io.Writer, needScopes bool) (*auth.Login, error) {
+// newLoginFromFlags builds the auth.Login of the command's flags, and returns the settings it
+// was built from; needScopes false (logout) skips the scope defaults.
+func newLoginFromFlags(c *cli.Context, stderr io.Writer, needScopes bool) (auth.LoginConfig, *auth.Login, error) {
 	cfg, err := loginConfig(c, stderr, needScopes)
 	if err != nil {
-		return nil, err
+		return cfg, nil, err
 	}
 	l, err := auth.NewLogin(cfg)
 	if err != nil {
-		return nil, loginSetupError(err)
+		return cfg, nil, loginSetupError(err)
 	}
-	return l, nil
+	return cfg, l, nil
 }
 
 // loginSetupError is the exit code of a failed auth.NewLogin: 1 when the OS credential store

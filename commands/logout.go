@@ -38,13 +38,9 @@ func newLogoutCommand() *cli.Command {
 				}
 			}
 			// Scopes play no part in removing accounts, so --api-client-id is not needed.
-			cfg, err := loginConfig(c, stderr, false)
+			cfg, l, err := newLoginFromFlags(c, stderr, false)
 			if err != nil {
 				return err
-			}
-			l, err := auth.NewLogin(cfg)
-			if err != nil {
-				return loginSetupError(err)
 			}
 			// Logout removes cached entries and revokes nothing at the authority: a copied
 			// refresh token stays valid until it expires.

@@ -49,7 +49,7 @@ func newTokenCommand() *cli.Command {
 // silentToken is the cached (or silently refreshed) token of the flags, for token and whoami.
 // Neither may prompt: they are read by scripts, so "not signed in" is exit 3 at once.
 func silentToken(c *cli.Context) (*auth.Token, error) {
-	l, err := newLoginFromFlags(c, c.App.ErrWriter, true)
+	_, l, err := newLoginFromFlags(c, c.App.ErrWriter, true)
 	if err != nil {
 		return nil, missingAsNotSignedIn(err)
 	}
